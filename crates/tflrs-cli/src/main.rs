@@ -1,0 +1,2 @@
+//! The `tflrs` command-line tool.
+fn main() {}

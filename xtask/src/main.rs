@@ -1,0 +1,46 @@
+//! `cargo xtask`: project automation for tflrs.
+//!
+//! - `cargo xtask gen-schema [--check]`: regenerate the FlatBuffers bindings of `tflrs-schema`.
+//! - `cargo xtask gen-testdata`: rebuild `testdata/` with TensorFlow and LiteRT.
+
+mod schema;
+mod testdata;
+mod venv;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "tflrs project automation")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Regenerate crates/tflrs-schema/src/generated from schema/schema.fbs with flatc.
+    GenSchema {
+        /// Do not write: fail if the committed bindings differ from what flatc generates.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Rebuild testdata/ (models, inputs, LiteRT goldens, manifest) with TensorFlow and LiteRT.
+    GenTestdata(testdata::Args),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::GenSchema { check } => schema::gen_schema(check),
+        Cmd::GenTestdata(args) => testdata::gen_testdata(args),
+    }
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
