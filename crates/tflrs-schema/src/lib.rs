@@ -33,3 +33,41 @@ mod schema_generated;
 pub mod generated {
     pub use crate::schema_generated::tflite::*;
 }
+
+mod error;
+mod model;
+
+pub use error::{IndexKind, LoadError, Location, QuantProblem, ShapeSummary};
+pub use model::{
+    FILE_IDENTIFIER, LoadLimits, Model, SCHEMA_VERSION, builtin_code, for_each_called_subgraph,
+    tensor_type_bits,
+};
+
+/// The SHA-256 of `schema/schema.fbs` that the committed bindings were generated from, as
+/// stamped in their header. A test compares it with the `.fbs` in the tree.
+pub const GENERATED_FROM_SHA256: &str = {
+    const STAMP: &str = include_str!("generated/schema_generated.rs");
+    stamp_hash(STAMP)
+};
+
+const fn stamp_hash(text: &'static str) -> &'static str {
+    const KEY: &[u8] = b"sha256:";
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i + KEY.len() + 64 <= bytes.len() {
+        let mut j = 0;
+        while j < KEY.len() && bytes[i + j] == KEY[j] {
+            j += 1;
+        }
+        if j == KEY.len() {
+            let (_, rest) = bytes.split_at(i + KEY.len());
+            let (hash, _) = rest.split_at(64);
+            return match core::str::from_utf8(hash) {
+                Ok(h) => h,
+                Err(_) => "",
+            };
+        }
+        i += 1;
+    }
+    ""
+}
