@@ -52,6 +52,9 @@ fn load(bytes: &[u8]) -> Result<(), LoadError> {
     result
 }
 
+/// Per-tensor or per-axis quantization: scales, zero points (None: absent), axis.
+type Quant = (Vec<f32>, Option<Vec<i64>>, i32);
+
 /// A small fully-connected model, with knobs to break it in one place at a time.
 #[derive(Clone)]
 struct Spec {
@@ -60,7 +63,7 @@ struct Spec {
     weight_type: fb::TensorType,
     weight_bytes: usize,
     weight_buffer: u32,
-    weight_quant: Option<(Vec<f32>, Option<Vec<i64>>, i32)>,
+    weight_quant: Option<Quant>,
     op_inputs: Vec<i32>,
     opcode_index: u32,
     graph_outputs: Vec<i32>,
@@ -100,7 +103,7 @@ impl Spec {
                       shape: &[i32],
                       ty: fb::TensorType,
                       buffer: u32,
-                      quant: Option<&(Vec<f32>, Option<Vec<i64>>, i32)>| {
+                      quant: Option<&Quant>| {
             let shape = b.create_vector(shape);
             let name = b.create_string(name);
             let quantization = quant.map(|(scale, zp, axis)| {
