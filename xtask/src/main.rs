@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask gen-schema [--check]`: regenerate the FlatBuffers bindings of `tflrs-schema`.
 //! - `cargo xtask gen-testdata`: rebuild `testdata/` with TensorFlow and LiteRT.
+//! - `cargo xtask fuzz [--seconds N]`: run the cargo-fuzz targets, saving crashes as regressions.
 
+mod fuzz;
 mod schema;
 mod testdata;
 mod venv;
@@ -28,12 +30,15 @@ enum Cmd {
     },
     /// Rebuild testdata/ (models, inputs, LiteRT goldens, manifest) with TensorFlow and LiteRT.
     GenTestdata(testdata::Args),
+    /// Run each fuzz target for a time budget; crashes land in testdata/fuzz-regressions/.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::GenSchema { check } => schema::gen_schema(check),
         Cmd::GenTestdata(args) => testdata::gen_testdata(args),
+        Cmd::Fuzz(args) => fuzz::fuzz(args),
     }
 }
 

@@ -35,7 +35,9 @@ pub mod generated {
 }
 
 mod error;
+pub mod fuzz;
 mod model;
+pub mod report;
 
 pub use error::{IndexKind, LoadError, Location, QuantProblem, ShapeSummary};
 pub use model::{
