@@ -37,15 +37,20 @@ pub fn fuzz(args: Args) -> Result<()> {
         let corpus = root.join("fuzz/corpus").join(target);
         let seeds = seed_corpus(&root, &corpus)?;
         eprintln!("xtask: fuzzing {target} for {}s ({seeds} seeds added)", args.seconds);
-        let status = Command::new("cargo")
-            .current_dir(&root)
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&root)
             .args(["+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target])
             .arg(&corpus)
             .arg("--")
             .arg(format!("-max_total_time={}", args.seconds))
-            .arg(format!("-jobs={}", args.jobs))
-            .arg(format!("-workers={}", args.jobs))
-            .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"])
+            .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]);
+        if args.jobs > 1 {
+            // libFuzzer writes fuzz-<job>.log files into the working directory.
+            cmd.current_dir(root.join("fuzz"))
+                .arg(format!("-jobs={}", args.jobs))
+                .arg(format!("-workers={}", args.jobs));
+        }
+        let status = cmd
             .status()
             .context("running cargo +nightly fuzz (install it with `cargo install cargo-fuzz`)")?;
         let saved = save_crashes(&root, target)?;
