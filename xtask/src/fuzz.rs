@@ -39,7 +39,9 @@ pub fn fuzz(args: Args) -> Result<()> {
         eprintln!("xtask: fuzzing {target} for {}s ({seeds} seeds added)", args.seconds);
         let mut cmd = Command::new("cargo");
         cmd.current_dir(&root)
-            .args(["+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target])
+            .args(["+nightly", "fuzz", "run", "--fuzz-dir"])
+            .arg(root.join("fuzz"))
+            .arg(target)
             .arg(&corpus)
             .arg("--")
             .arg(format!("-max_total_time={}", args.seconds))
