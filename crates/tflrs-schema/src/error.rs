@@ -1,5 +1,6 @@
 //! Typed errors of model loading.
 
+use alloc::string::String;
 use core::fmt;
 
 /// Where in a model something is wrong. Fields that do not apply are `None`.
@@ -113,14 +114,17 @@ pub enum LoadError {
         limit: usize,
     },
     /// The FlatBuffer file identifier is not `TFL3`.
-    #[error("file identifier is {found:?}, expected \"TFL3\" (not a TensorFlow Lite model)")]
+    #[error(
+        "file identifier is {:?}, expected \"TFL3\" (not a TensorFlow Lite model)",
+        String::from_utf8_lossy(found)
+    )]
     BadIdentifier {
         /// The four bytes found at offset 4, lossily decoded.
         found: [u8; 4],
     },
     /// The FlatBuffers verifier rejected the file.
     #[error("malformed FlatBuffer: {0}")]
-    Flatbuffer(#[from] flatbuffers::InvalidFlatbuffer),
+    Flatbuffer(flatbuffers::InvalidFlatbuffer),
     /// The model's schema version is not 3.
     #[error("schema version {version} is not supported (expected 3)")]
     UnsupportedVersion {
@@ -336,5 +340,13 @@ impl fmt::Debug for ShapeSummary {
             write!(f, ", ... ({} dims)", self.rank)?;
         }
         f.write_str("]")
+    }
+}
+
+impl From<flatbuffers::InvalidFlatbuffer> for LoadError {
+    // Not `#[from]`: that would also make the verifier's error the `source()`, and error
+    // reporters that print causes would show it twice.
+    fn from(e: flatbuffers::InvalidFlatbuffer) -> Self {
+        LoadError::Flatbuffer(e)
     }
 }

@@ -91,7 +91,10 @@ pub fn structured_mutations(model: &[u8], limit: usize) -> alloc::vec::Vec<alloc
     for code in m.operator_codes().iter() {
         let tab = code._tab;
         for v in [-1i32, 9_999] {
-            patch(field_pos(&tab, fb::OperatorCode::VT_BUILTIN_CODE), &v.to_le_bytes());
+            patch(
+                field_pos(&tab, fb::OperatorCode::VT_BUILTIN_CODE),
+                &v.to_le_bytes(),
+            );
         }
     }
     if let Some(buffers) = root.buffers() {
@@ -100,7 +103,10 @@ pub fn structured_mutations(model: &[u8], limit: usize) -> alloc::vec::Vec<alloc
                 let shorter = (d.len() as u32 - 1).to_le_bytes();
                 patch(vec_len_pos(d.bytes()), &shorter);
             }
-            patch(field_pos(&b._tab, fb::Buffer::VT_OFFSET), &u64::MAX.to_le_bytes());
+            patch(
+                field_pos(&b._tab, fb::Buffer::VT_OFFSET),
+                &u64::MAX.to_le_bytes(),
+            );
         }
     }
     for sg in m.subgraphs().iter() {
@@ -130,7 +136,10 @@ pub fn structured_mutations(model: &[u8], limit: usize) -> alloc::vec::Vec<alloc
         }
         for op in sg.operators().unwrap_or_default().iter() {
             for v in INDICES {
-                patch(field_pos(&op._tab, fb::Operator::VT_OPCODE_INDEX), &v.to_le_bytes());
+                patch(
+                    field_pos(&op._tab, fb::Operator::VT_OPCODE_INDEX),
+                    &v.to_le_bytes(),
+                );
             }
             for io in [op.inputs(), op.outputs()].into_iter().flatten() {
                 let start = io.bytes().as_ptr() as usize - base;

@@ -55,7 +55,10 @@ fn structured_mutations_of_testdata_never_panic() {
     assert!(mutations > 0);
     // Most mutations write values the checks must refuse; if none is refused, the checks
     // (or the mutator) are broken.
-    assert!(refused * 2 > mutations, "only {refused} of {mutations} mutations refused");
+    assert!(
+        refused * 2 > mutations,
+        "only {refused} of {mutations} mutations refused"
+    );
 }
 
 #[test]
