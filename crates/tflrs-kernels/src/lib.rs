@@ -1,6 +1,36 @@
-//! Kernels for tflrs.
+//! Kernels for tflrs: the extension points and the scalar reference backend.
 //!
-//! This crate will hold the `Kernel` and `Backend` traits, the kernel registry, and the scalar
-//! reference backend, which covers every operator the IR can represent so that fallback is
-//! total. Integer kernels are bit-exact with LiteRT's reference kernels.
-#![no_std]
+//! - [`Backend`] offers a [`Kernel`] for a node ([`NodeCtx`]): `Ok(Some(kernel))`, `Ok(None)`
+//!   ("not this node, ask the next backend"), or a typed [`KernelError`]. The interpreter asks
+//!   its backends in the user's order; [`ScalarBackend`] is always last and covers every
+//!   operator, so fallback is total.
+//! - A [`Kernel`] is prepared once (pre-packed weights, quantized multipliers, lookup tables)
+//!   and run many times through a [`KernelIo`] without allocating.
+//! - Backends owning a device report it through [`Backend::device`]; the runtime keeps
+//!   consecutive nodes of such a backend on the device.
+//! - A custom backend lives in its own crate, implements [`Backend`], and is passed to the
+//!   interpreter builder; [`CustomOps`] registers kernels for custom operators by name.
+//!
+//! Integer kernels of the scalar backend are bit-exact with LiteRT's reference kernels
+//! (`OpResolverType.BUILTIN_REF`); [`scalar::qmath`] holds the shared fixed-point arithmetic.
+//! Kernel names follow `op_dtype__backend[_variant]` (`conv_2d_i8__scalar`), the same string in
+//! the registry, tests, benches and plan reports.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+mod custom;
+mod error;
+mod kernel;
+pub mod math;
+pub mod scalar;
+mod tensor;
+pub mod testing;
+
+pub use custom::{CustomKernelFactory, CustomOps};
+pub use error::KernelError;
+pub use kernel::{
+    Backend, Device, Inputs, Kernel, KernelIo, NoServices, NodeCtx, Outputs, Services,
+};
+pub use scalar::ScalarBackend;
+pub use tensor::{RawTensor, TensorInfo, TensorMut, TensorRef};

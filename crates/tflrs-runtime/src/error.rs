@@ -1,0 +1,87 @@
+//! Typed errors of the runtime.
+
+use alloc::string::String;
+use tflrs_ir::DType;
+use tflrs_kernels::KernelError;
+
+/// Why a model could not be loaded, planned or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file is not a valid `.tflite` model.
+    #[error("invalid model: {0}")]
+    Load(#[from] tflrs_schema::LoadError),
+    /// The model could not be turned into a graph.
+    #[error("cannot import model: {0}")]
+    Import(#[from] tflrs_ir::ImportError),
+    /// No backend offers a kernel for a node.
+    #[error("subgraph {subgraph}, node {node}: no backend supports operator {op}")]
+    Unsupported {
+        /// Subgraph of the node.
+        subgraph: usize,
+        /// Index of the node.
+        node: usize,
+        /// The operator (builtin name or custom code).
+        op: String,
+    },
+    /// A kernel refused a node, or failed while running it.
+    #[error("subgraph {subgraph}, node {node} ({op}): {source}")]
+    Kernel {
+        /// Subgraph of the node.
+        subgraph: usize,
+        /// Index of the node.
+        node: usize,
+        /// The operator.
+        op: String,
+        /// What the kernel said.
+        source: KernelError,
+    },
+    /// A tensor's shape or type cannot be planned (dynamic, unsized or too large).
+    #[error("subgraph {subgraph}, tensor {tensor} ('{name}'): {problem}")]
+    Tensor {
+        /// Subgraph of the tensor.
+        subgraph: usize,
+        /// Index of the tensor.
+        tensor: usize,
+        /// Its name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A configured limit was exceeded (checked before allocating).
+    #[error("{what} is {value}, over the limit of {limit}")]
+    LimitExceeded {
+        /// What was measured.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// An input or output index or name does not exist.
+    #[error("no {what} {name}")]
+    NoSuchTensor {
+        /// "input", "output" or "signature".
+        what: &'static str,
+        /// The index or name asked for.
+        name: String,
+    },
+    /// A typed view was asked with the wrong element type.
+    #[error("tensor '{name}' holds {actual}, not {requested}")]
+    DTypeMismatch {
+        /// The tensor's name.
+        name: String,
+        /// Its type.
+        actual: DType,
+        /// The type asked for.
+        requested: DType,
+    },
+    /// An input was resized to an invalid shape.
+    #[error("cannot resize input {index}: {problem}")]
+    BadResize {
+        /// The input.
+        index: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}

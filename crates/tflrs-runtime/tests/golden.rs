@@ -1,0 +1,104 @@
+//! Every model in `testdata/` through the interpreter, compared with LiteRT's reference
+//! kernels (`BUILTIN_REF`): integer outputs bit for bit, float outputs within the manifest's
+//! tolerance.
+//!
+//! Cases that do not pass yet are listed, one name a line, in `tests/known_gaps.txt`. The test
+//! fails when a case outside that list fails, and when a listed case passes (so the list only
+//! shrinks). Run with `-- --nocapture` for a table of every case.
+
+use tflrs_runtime::{Interpreter, Model};
+use tflrs_testdata::{Case, Npy, manifest, npy};
+
+/// Runs a case through the scalar interpreter, returning its outputs and arena size.
+fn run_case(case: &Case) -> Result<(Vec<Npy>, usize), String> {
+    let bytes = case.model_bytes().map_err(|e| e.to_string())?;
+    let model = Model::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    let mut interp = Interpreter::builder(&model)
+        .build()
+        .map_err(|e| e.to_string())?;
+    if interp.num_inputs() != case.inputs.len() {
+        return Err(format!(
+            "model has {} inputs, the case {}",
+            interp.num_inputs(),
+            case.inputs.len()
+        ));
+    }
+    for (i, input) in case.inputs.iter().enumerate() {
+        let info = interp.input_info(i).map_err(|e| e.to_string())?;
+        if info.shape != input.shape {
+            interp
+                .resize_input(i, &input.shape)
+                .map_err(|e| e.to_string())?;
+        }
+        let dst = interp.input_bytes_mut(i).map_err(|e| e.to_string())?;
+        if dst.len() != input.data.len() {
+            return Err(format!(
+                "input {i}: {} bytes, the case has {}",
+                dst.len(),
+                input.data.len()
+            ));
+        }
+        dst.copy_from_slice(&input.data);
+    }
+    interp.invoke().map_err(|e| e.to_string())?;
+    let mut outputs = Vec::new();
+    for k in 0..interp.num_outputs() {
+        let info = interp.output_info(k).map_err(|e| e.to_string())?;
+        let dtype = npy::DType::from_name(info.dtype.name())
+            .ok_or_else(|| format!("output {k}: no .npy type for {}", info.dtype.name()))?;
+        let shape = info.shape.clone();
+        let data = interp.output_bytes(k).map_err(|e| e.to_string())?.to_vec();
+        outputs.push(Npy::new(dtype, shape, data).map_err(|e| e.to_string())?);
+    }
+    Ok((outputs, interp.arena_bytes()))
+}
+
+#[test]
+fn testdata_models_match_litert_reference() {
+    let manifest = manifest().expect("testdata/manifest.json loads");
+    let gaps_text = include_str!("known_gaps.txt");
+    let gaps: Vec<&str> = gaps_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let root = tflrs_testdata::testdata_dir();
+    let mut unexpected_failures = Vec::new();
+    let mut unexpected_passes = Vec::new();
+    let mut passed = 0;
+    for entry in &manifest.cases {
+        let case = Case::from_entry(&root, entry).expect("case files load");
+        let result = run_case(&case).and_then(|(outputs, arena)| {
+            case.check_ref_outputs(&outputs)
+                .map(|()| arena)
+                .map_err(|e| e.to_string())
+        });
+        let known_gap = gaps.contains(&entry.name.as_str());
+        match &result {
+            Ok(arena) => {
+                println!("PASS {:<48} arena {arena} bytes", entry.name);
+                passed += 1;
+                if known_gap {
+                    unexpected_passes.push(entry.name.clone());
+                }
+            }
+            Err(e) => {
+                println!("FAIL {:<48} {e}", entry.name);
+                if !known_gap {
+                    unexpected_failures.push(format!("{}: {e}", entry.name));
+                }
+            }
+        }
+    }
+    println!("{passed} of {} cases pass", manifest.cases.len());
+    assert!(
+        unexpected_failures.is_empty(),
+        "cases failing that are not in tests/known_gaps.txt:\n{}",
+        unexpected_failures.join("\n")
+    );
+    assert!(
+        unexpected_passes.is_empty(),
+        "cases passing that tests/known_gaps.txt still lists (remove them):\n{}",
+        unexpected_passes.join("\n")
+    );
+}
