@@ -22,6 +22,11 @@ impl Venv {
         Ok(Self { dir })
     }
 
+    /// The virtualenv's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Path of an executable inside the virtualenv.
     pub fn bin(&self, name: &str) -> PathBuf {
         self.dir.join("bin").join(name)
