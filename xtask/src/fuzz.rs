@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The fuzz targets, in the order they run.
-pub const TARGETS: &[&str] = &["load_model"];
+pub const TARGETS: &[&str] = &["load_model", "build_and_invoke"];
 
 /// Options of `cargo xtask fuzz`.
 #[derive(clap::Args, Debug)]
@@ -36,7 +36,10 @@ pub fn fuzz(args: Args) -> Result<()> {
     for target in targets {
         let corpus = root.join("fuzz/corpus").join(target);
         let seeds = seed_corpus(&root, &corpus)?;
-        eprintln!("xtask: fuzzing {target} for {}s ({seeds} seeds added)", args.seconds);
+        eprintln!(
+            "xtask: fuzzing {target} for {}s ({seeds} seeds added)",
+            args.seconds
+        );
         let mut cmd = Command::new("cargo");
         cmd.current_dir(&root)
             .args(["+nightly", "fuzz", "run", "--fuzz-dir"])

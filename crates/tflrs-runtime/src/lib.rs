@@ -23,6 +23,7 @@ extern crate alloc;
 mod arena;
 mod element;
 mod error;
+pub mod fuzz;
 mod interpreter;
 mod model;
 mod shapes;
