@@ -1,2 +1,52 @@
-//! Benchmarks for tflrs live under `benches/` of this crate (criterion), so that `cargo bench`
-//! at the workspace root runs them. Whole-model benches arrive with the interpreter.
+//! Benchmarks for tflrs.
+//!
+//! - `cargo bench -p tflrs-benches`: criterion benches of whole testdata models on the scalar
+//!   backend (`benches/models.rs`).
+//! - `cargo xtask bench`: tflrs beside LiteRT (reference kernels and XNNPACK, one thread) on the
+//!   same models and inputs, as a table of medians and ratios. Its tflrs side is the
+//!   `time-models` binary of this crate.
+//!
+//! Speed goals live here, never in timed tests.
+
+use tflrs_runtime::{Interpreter, Model};
+use tflrs_testdata::Case;
+
+/// The models benchmarked by default: the whole-model cases of `testdata/`.
+pub const MODELS: &[&str] = &[
+    "mlp_float32",
+    "mlp_int8",
+    "kws_dscnn_float32",
+    "kws_dscnn_int8",
+    "cnn_small_float32",
+    "cnn_small_int8",
+    "mobilenet_v2_035_96_float32",
+    "mobilenet_v2_035_96_int8",
+];
+
+/// A loaded case: its model bytes (leaked, so the interpreter can borrow them for `'static`)
+/// and an interpreter with the case's inputs filled in.
+pub fn interpreter_for(case: &Case) -> Result<Interpreter<'static>, String> {
+    let bytes: &'static [u8] = Box::leak(
+        case.model_bytes()
+            .map_err(|e| e.to_string())?
+            .into_boxed_slice(),
+    );
+    let model: &'static Model<'static> = Box::leak(Box::new(
+        Model::from_bytes(bytes).map_err(|e| e.to_string())?,
+    ));
+    let mut interp = Interpreter::builder(model)
+        .build()
+        .map_err(|e| e.to_string())?;
+    for (i, input) in case.inputs.iter().enumerate() {
+        let dst = interp.input_bytes_mut(i).map_err(|e| e.to_string())?;
+        if dst.len() != input.data.len() {
+            return Err(format!(
+                "input {i}: {} bytes, case has {}",
+                dst.len(),
+                input.data.len()
+            ));
+        }
+        dst.copy_from_slice(&input.data);
+    }
+    Ok(interp)
+}

@@ -2,8 +2,10 @@
 //!
 //! - `cargo xtask gen-schema [--check]`: regenerate the FlatBuffers bindings of `tflrs-schema`.
 //! - `cargo xtask gen-testdata`: rebuild `testdata/` with TensorFlow and LiteRT.
+//! - `cargo xtask bench [--runs N]`: tflrs beside LiteRT (reference, XNNPACK) on testdata models.
 //! - `cargo xtask fuzz [--seconds N]`: run the cargo-fuzz targets, saving crashes as regressions.
 
+mod bench;
 mod fuzz;
 mod schema;
 mod testdata;
@@ -30,6 +32,8 @@ enum Cmd {
     },
     /// Rebuild testdata/ (models, inputs, LiteRT goldens, manifest) with TensorFlow and LiteRT.
     GenTestdata(testdata::Args),
+    /// Time tflrs beside LiteRT (reference kernels, XNNPACK) on the same models and inputs.
+    Bench(bench::Args),
     /// Run each fuzz target for a time budget; crashes land in testdata/fuzz-regressions/.
     Fuzz(fuzz::Args),
 }
@@ -38,6 +42,7 @@ fn main() -> Result<()> {
     match Cli::parse().cmd {
         Cmd::GenSchema { check } => schema::gen_schema(check),
         Cmd::GenTestdata(args) => testdata::gen_testdata(args),
+        Cmd::Bench(args) => bench::bench(args),
         Cmd::Fuzz(args) => fuzz::fuzz(args),
     }
 }

@@ -1,0 +1,44 @@
+//! Times `invoke()` of testdata models and prints one JSON object per line:
+//! `{"model": name, "median_us": t, "runs": n}` (or `"error"`). Used by `cargo xtask bench`.
+//!
+//! Usage: `time-models [--runs N] [MODEL ...]` (default: the models of `tflrs_benches::MODELS`).
+
+use std::time::Instant;
+use tflrs_benches::{MODELS, interpreter_for};
+use tflrs_testdata::Case;
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut runs = 50usize;
+    if let Some(p) = args.iter().position(|a| a == "--runs") {
+        runs = args.get(p + 1).and_then(|r| r.parse().ok()).unwrap_or(runs);
+        args.drain(p..(p + 2).min(args.len()));
+    }
+    let names: Vec<String> = if args.is_empty() {
+        MODELS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args
+    };
+    for name in names {
+        let result = Case::load(&name)
+            .map_err(|e| e.to_string())
+            .and_then(|case| interpreter_for(&case))
+            .and_then(|mut interp| {
+                interp.invoke().map_err(|e| e.to_string())?; // warm up
+                let mut times: Vec<f64> = (0..runs.max(1))
+                    .map(|_| {
+                        let t = Instant::now();
+                        interp.invoke().map(|()| t.elapsed().as_secs_f64() * 1e6)
+                    })
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| e.to_string())?;
+                times.sort_by(f64::total_cmp);
+                Ok(times[times.len() / 2])
+            });
+        let line = match result {
+            Ok(median) => serde_json::json!({"model": name, "median_us": median, "runs": runs}),
+            Err(e) => serde_json::json!({"model": name, "error": e}),
+        };
+        println!("{line}");
+    }
+}
