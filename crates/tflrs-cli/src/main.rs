@@ -5,6 +5,7 @@
 //! module and a new variant of [`Command`].
 
 mod inspect;
+mod optimize;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -23,12 +24,25 @@ struct Cli {
 enum Command {
     /// Show a model's subgraphs, signatures, operators, tensors and a summary.
     Inspect(inspect::Args),
+    /// Read a model through the graph IR and write it back (no pass runs without flags).
+    Optimize(OptimizeArgs),
+}
+
+/// Arguments of `tflrs optimize`.
+#[derive(Debug, clap::Args)]
+struct OptimizeArgs {
+    /// The model to read.
+    input: std::path::PathBuf,
+    /// Where to write the optimized model.
+    #[arg(short, long)]
+    output: std::path::PathBuf,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Optimize(args) => optimize::run(&args.input, &args.output),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -128,7 +128,9 @@ pub struct Value<'a> {
     /// Quantization, if any.
     pub quant: Option<QuantParams>,
     /// Constant data (dense, or in the sparse encoding when `sparsity` is set); `None` for
-    /// computed values, inputs and variables without an initial value.
+    /// computed values, inputs and variables without an initial value, and for constants
+    /// without elements (TFLite files hold no bytes for them, so export writes empty data as
+    /// no data).
     pub data: Option<Data<'a>>,
     /// Whether this is a variable (state kept across invokes, such as LSTM state).
     pub is_variable: bool,
@@ -297,7 +299,11 @@ impl<'a> Graph<'a> {
     /// The same graph, with every borrowed byte copied, so that it outlives the model's bytes.
     pub fn into_owned(self) -> Graph<'static> {
         Graph {
-            subgraphs: self.subgraphs.into_iter().map(Subgraph::into_owned).collect(),
+            subgraphs: self
+                .subgraphs
+                .into_iter()
+                .map(Subgraph::into_owned)
+                .collect(),
             signatures: self.signatures,
             metadata: self
                 .metadata

@@ -9,7 +9,14 @@
 //!   any other operator exactly as the file has it. Constant data borrows the model's bytes
 //!   until a pass replaces it.
 //! - [`import`] from a verified [`tflrs_schema::Model`] and [`export`] back to `.tflite` bytes
-//!   (the [`tflite`] module, the only one touching the generated FlatBuffers types).
+//!   (the [`tflite`] module, the only one touching the generated FlatBuffers types): buffers
+//!   deduplicated and 16-byte aligned, operator codes with the minimal versions nodes need
+//!   ([`tflite::min_version`] says the rule), buffer offsets past 2 GB.
+//! - [`Graph::verify`] with typed [`VerifyError`]s, shape inference ([`infer_outputs`],
+//!   [`Graph::infer_shapes`]), the stable text form [`Graph::dump`], and [`GraphBuilder`].
+//!
+//! Adding a typed operator is one entry in the op table (`src/op_table.rs`), plus its shape
+//! rule in `src/infer.rs` and, when it has one, its version rule in `src/tflite/version.rs`.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,22 +30,31 @@
 
 extern crate alloc;
 
+mod builder;
 mod dtype;
+mod dump;
 mod error;
 mod graph;
+mod infer;
 mod op_table;
 mod ops;
+#[cfg(test)]
+mod proptests;
 mod quant;
 mod shape;
 pub mod tflite;
+mod verify;
 
+pub use builder::GraphBuilder;
 pub use dtype::DType;
 pub use error::{ExportError, ImportError};
 pub use graph::*;
+pub use infer::{OutputType, infer_default_outputs, infer_outputs};
 pub use ops::*;
 pub use quant::*;
 pub use shape::{Dim, Shape};
 pub use tflite::{ExportOptions, export, export_with, import};
+pub use verify::{ValueUse, VerifyError};
 
 impl<'a> Graph<'a> {
     /// Verifies `bytes` as a `.tflite` model and imports it; constant data borrows `bytes`.

@@ -10,17 +10,25 @@
 //!   are the schema's; each field of the schema table is listed (deprecated fields, which the
 //!   schema keeps only for old readers, are not), so that typed attributes hold everything the
 //!   file holds.
-//! - `with_attrs`: `Variant = BUILTIN_NAME = code (Struct);` for operators with options;
-//!   `optional_attrs` the same for operators whose options table files may omit (the variant
-//!   then holds `Option<Struct>`, `None` meaning "no table", which LiteRT reads as zeroed
-//!   parameters);
-//!   `empty_options`: `Variant = BUILTIN_NAME = code [FbTable, FbTableArgs, fb_union_accessor];`
-//!   for operators whose options table has no fields; `no_options`:
-//!   `Variant = BUILTIN_NAME = code;` for operators without an options table.
+//! - `with_attrs`: `Variant = BUILTIN_NAME = code (Struct);` for operators with options.
+//! - `optional_attrs`: the same, for operators whose options table files may omit; the variant
+//!   holds `Option<Struct>`, `None` meaning "no table" (LiteRT then reads zeroed parameters).
+//! - `empty_options`: `Variant = BUILTIN_NAME = code [FbTable, FbTableArgs, fb_union_accessor,
+//!   write];` for operators whose options table has no fields. Import accepts the table or its
+//!   absence (they mean the same); export writes the table when `write` is true, as
+//!   TensorFlow's converter does for that operator.
+//! - `no_options`: `Variant = BUILTIN_NAME = code;` for operators without an options table.
+//!
+//! Anything import cannot represent with a typed variant (options of another table, builtin
+//! options 2, custom options on a builtin, a field value without a typed equivalent) becomes
+//! [`Op::Opaque`](crate::Op::Opaque), which keeps it exactly.
+//!
+//! Checklist for a new typed operator: its entry here; its shape rule in `infer.rs`
+//! (`infer_outputs` and `input_arity`); its version rule in `tflite/version.rs` when versions
+//! above 1 depend on types or attributes. The build checks the code against the schema.
 
-/// Calls `$callback! { attrs { ... } with_attrs { ... } optional_attrs { ... } empty_options { ... }
-/// no_options { ... } }`
-/// with the operator table.
+/// Calls `$callback! { attrs { ... } with_attrs { ... } optional_attrs { ... }
+/// empty_options { ... } no_options { ... } }` with the operator table.
 macro_rules! op_table {
     ($callback:ident) => {
         $callback! {
@@ -406,71 +414,71 @@ macro_rules! op_table {
             }
             empty_options {
                 /// Elementwise `(a - b)^2`.
-                SquaredDifference = SQUARED_DIFFERENCE = 99 [SquaredDifferenceOptions, SquaredDifferenceOptionsArgs, builtin_options_as_squared_difference_options];
+                SquaredDifference = SQUARED_DIFFERENCE = 99 [SquaredDifferenceOptions, SquaredDifferenceOptionsArgs, builtin_options_as_squared_difference_options, false];
                 /// Elementwise maximum.
-                Maximum = MAXIMUM = 55 [MaximumMinimumOptions, MaximumMinimumOptionsArgs, builtin_options_as_maximum_minimum_options];
+                Maximum = MAXIMUM = 55 [MaximumMinimumOptions, MaximumMinimumOptionsArgs, builtin_options_as_maximum_minimum_options, false];
                 /// Elementwise minimum.
-                Minimum = MINIMUM = 57 [MaximumMinimumOptions, MaximumMinimumOptionsArgs, builtin_options_as_maximum_minimum_options];
+                Minimum = MINIMUM = 57 [MaximumMinimumOptions, MaximumMinimumOptionsArgs, builtin_options_as_maximum_minimum_options, false];
                 /// Absolute value.
-                Abs = ABS = 101 [AbsOptions, AbsOptionsArgs, builtin_options_as_abs_options];
+                Abs = ABS = 101 [AbsOptions, AbsOptionsArgs, builtin_options_as_abs_options, false];
                 /// Negation.
-                Neg = NEG = 59 [NegOptions, NegOptionsArgs, builtin_options_as_neg_options];
+                Neg = NEG = 59 [NegOptions, NegOptionsArgs, builtin_options_as_neg_options, true];
                 /// Exponential.
-                Exp = EXP = 47 [ExpOptions, ExpOptionsArgs, builtin_options_as_exp_options];
+                Exp = EXP = 47 [ExpOptions, ExpOptionsArgs, builtin_options_as_exp_options, true];
                 /// Elementwise power.
-                Pow = POW = 78 [PowOptions, PowOptionsArgs, builtin_options_as_pow_options];
+                Pow = POW = 78 [PowOptions, PowOptionsArgs, builtin_options_as_pow_options, false];
                 /// Square.
-                Square = SQUARE = 92 [SquareOptions, SquareOptionsArgs, builtin_options_as_square_options];
+                Square = SQUARE = 92 [SquareOptions, SquareOptionsArgs, builtin_options_as_square_options, true];
                 /// Hard swish.
-                HardSwish = HARD_SWISH = 117 [HardSwishOptions, HardSwishOptionsArgs, builtin_options_as_hard_swish_options];
+                HardSwish = HARD_SWISH = 117 [HardSwishOptions, HardSwishOptionsArgs, builtin_options_as_hard_swish_options, false];
                 /// Log-softmax over the last axis.
-                LogSoftmax = LOG_SOFTMAX = 50 [LogSoftmaxOptions, LogSoftmaxOptionsArgs, builtin_options_as_log_softmax_options];
+                LogSoftmax = LOG_SOFTMAX = 50 [LogSoftmaxOptions, LogSoftmaxOptionsArgs, builtin_options_as_log_softmax_options, true];
                 /// Insert a size-1 dimension.
-                ExpandDims = EXPAND_DIMS = 70 [ExpandDimsOptions, ExpandDimsOptionsArgs, builtin_options_as_expand_dims_options];
+                ExpandDims = EXPAND_DIMS = 70 [ExpandDimsOptions, ExpandDimsOptionsArgs, builtin_options_as_expand_dims_options, true];
                 /// Permute dimensions.
-                Transpose = TRANSPOSE = 39 [TransposeOptions, TransposeOptionsArgs, builtin_options_as_transpose_options];
+                Transpose = TRANSPOSE = 39 [TransposeOptions, TransposeOptionsArgs, builtin_options_as_transpose_options, false];
                 /// Slice.
-                Slice = SLICE = 65 [SliceOptions, SliceOptionsArgs, builtin_options_as_slice_options];
+                Slice = SLICE = 65 [SliceOptions, SliceOptionsArgs, builtin_options_as_slice_options, false];
                 /// Pad with zeros (or the zero point).
-                Pad = PAD = 34 [PadOptions, PadOptionsArgs, builtin_options_as_pad_options];
+                Pad = PAD = 34 [PadOptions, PadOptionsArgs, builtin_options_as_pad_options, true];
                 /// Pad with a given value.
-                PadV2 = PADV2 = 60 [PadV2Options, PadV2OptionsArgs, builtin_options_as_pad_v2_options];
+                PadV2 = PADV2 = 60 [PadV2Options, PadV2OptionsArgs, builtin_options_as_pad_v2_options, true];
                 /// Repeat a tensor.
-                Tile = TILE = 69 [TileOptions, TileOptionsArgs, builtin_options_as_tile_options];
+                Tile = TILE = 69 [TileOptions, TileOptionsArgs, builtin_options_as_tile_options, false];
                 /// A tensor of a given shape filled with a value.
-                Fill = FILL = 94 [FillOptions, FillOptionsArgs, builtin_options_as_fill_options];
+                Fill = FILL = 94 [FillOptions, FillOptionsArgs, builtin_options_as_fill_options, false];
                 /// Quantize (or requantize).
-                Quantize = QUANTIZE = 114 [QuantizeOptions, QuantizeOptionsArgs, builtin_options_as_quantize_options];
+                Quantize = QUANTIZE = 114 [QuantizeOptions, QuantizeOptionsArgs, builtin_options_as_quantize_options, false];
                 /// Dequantize (also float16 to float32).
-                Dequantize = DEQUANTIZE = 6 [DequantizeOptions, DequantizeOptionsArgs, builtin_options_as_dequantize_options];
+                Dequantize = DEQUANTIZE = 6 [DequantizeOptions, DequantizeOptionsArgs, builtin_options_as_dequantize_options, false];
                 /// Select with broadcasting.
-                SelectV2 = SELECT_V2 = 123 [SelectV2Options, SelectV2OptionsArgs, builtin_options_as_select_v2_options];
+                SelectV2 = SELECT_V2 = 123 [SelectV2Options, SelectV2OptionsArgs, builtin_options_as_select_v2_options, true];
                 /// Elementwise `==`.
-                Equal = EQUAL = 71 [EqualOptions, EqualOptionsArgs, builtin_options_as_equal_options];
+                Equal = EQUAL = 71 [EqualOptions, EqualOptionsArgs, builtin_options_as_equal_options, false];
                 /// Elementwise `<`.
-                Less = LESS = 58 [LessOptions, LessOptionsArgs, builtin_options_as_less_options];
+                Less = LESS = 58 [LessOptions, LessOptionsArgs, builtin_options_as_less_options, false];
                 /// Elementwise `>`.
-                Greater = GREATER = 61 [GreaterOptions, GreaterOptionsArgs, builtin_options_as_greater_options];
+                Greater = GREATER = 61 [GreaterOptions, GreaterOptionsArgs, builtin_options_as_greater_options, false];
                 /// Elementwise `>=`.
-                GreaterEqual = GREATER_EQUAL = 62 [GreaterEqualOptions, GreaterEqualOptionsArgs, builtin_options_as_greater_equal_options];
+                GreaterEqual = GREATER_EQUAL = 62 [GreaterEqualOptions, GreaterEqualOptionsArgs, builtin_options_as_greater_equal_options, false];
                 /// Elementwise `<=`.
-                LessEqual = LESS_EQUAL = 63 [LessEqualOptions, LessEqualOptionsArgs, builtin_options_as_less_equal_options];
+                LessEqual = LESS_EQUAL = 63 [LessEqualOptions, LessEqualOptionsArgs, builtin_options_as_less_equal_options, false];
                 /// Elementwise `!=`.
-                NotEqual = NOT_EQUAL = 72 [NotEqualOptions, NotEqualOptionsArgs, builtin_options_as_not_equal_options];
+                NotEqual = NOT_EQUAL = 72 [NotEqualOptions, NotEqualOptionsArgs, builtin_options_as_not_equal_options, false];
                 /// Elementwise logical and.
-                LogicalAnd = LOGICAL_AND = 86 [LogicalAndOptions, LogicalAndOptionsArgs, builtin_options_as_logical_and_options];
+                LogicalAnd = LOGICAL_AND = 86 [LogicalAndOptions, LogicalAndOptionsArgs, builtin_options_as_logical_and_options, false];
                 /// Elementwise logical or.
-                LogicalOr = LOGICAL_OR = 84 [LogicalOrOptions, LogicalOrOptionsArgs, builtin_options_as_logical_or_options];
+                LogicalOr = LOGICAL_OR = 84 [LogicalOrOptions, LogicalOrOptionsArgs, builtin_options_as_logical_or_options, false];
                 /// Elementwise logical not.
-                LogicalNot = LOGICAL_NOT = 87 [LogicalNotOptions, LogicalNotOptionsArgs, builtin_options_as_logical_not_options];
+                LogicalNot = LOGICAL_NOT = 87 [LogicalNotOptions, LogicalNotOptionsArgs, builtin_options_as_logical_not_options, false];
                 /// Zeros of the input's shape and type.
-                ZerosLike = ZEROS_LIKE = 93 [ZerosLikeOptions, ZerosLikeOptionsArgs, builtin_options_as_zeros_like_options];
+                ZerosLike = ZEROS_LIKE = 93 [ZerosLikeOptions, ZerosLikeOptionsArgs, builtin_options_as_zeros_like_options, true];
                 /// Expand a sparse constant to dense.
-                Densify = DENSIFY = 124 [DensifyOptions, DensifyOptionsArgs, builtin_options_as_densify_options];
+                Densify = DENSIFY = 124 [DensifyOptions, DensifyOptionsArgs, builtin_options_as_densify_options, false];
                 /// Read a resource variable.
-                ReadVariable = READ_VARIABLE = 143 [ReadVariableOptions, ReadVariableOptionsArgs, builtin_options_as_read_variable_options];
+                ReadVariable = READ_VARIABLE = 143 [ReadVariableOptions, ReadVariableOptionsArgs, builtin_options_as_read_variable_options, false];
                 /// Assign a resource variable.
-                AssignVariable = ASSIGN_VARIABLE = 144 [AssignVariableOptions, AssignVariableOptionsArgs, builtin_options_as_assign_variable_options];
+                AssignVariable = ASSIGN_VARIABLE = 144 [AssignVariableOptions, AssignVariableOptionsArgs, builtin_options_as_assign_variable_options, false];
             }
             no_options {
                 /// Natural logarithm.

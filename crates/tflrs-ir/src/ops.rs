@@ -113,7 +113,7 @@ macro_rules! define_ops {
         )* }
         with_attrs { $( $(#[$wm:meta])* $wv:ident = $wname:ident = $wcode:literal ($wattrs:ident); )* }
         optional_attrs { $( $(#[$om:meta])* $ov:ident = $oname:ident = $ocode:literal ($oattrs:ident); )* }
-        empty_options { $( $(#[$em:meta])* $ev:ident = $ename:ident = $ecode:literal [$etable:ident, $eargs:ident, $eacc:ident]; )* }
+        empty_options { $( $(#[$em:meta])* $ev:ident = $ename:ident = $ecode:literal [$etable:ident, $eargs:ident, $eacc:ident, $ewrite:literal]; )* }
         no_options { $( $(#[$nm:meta])* $nv:ident = $nname:ident = $ncode:literal; )* }
     ) => {
         $(

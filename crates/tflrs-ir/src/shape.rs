@@ -108,9 +108,9 @@ impl Shape {
     /// Number of elements of `dims` (the default sizes), or `None` on a negative size or
     /// overflow.
     pub fn num_elements(&self) -> Option<u64> {
-        self.dims.iter().try_fold(1u64, |acc, &d| {
-            acc.checked_mul(u64::try_from(d).ok()?)
-        })
+        self.dims
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(u64::try_from(d).ok()?))
     }
 }
 

@@ -98,7 +98,11 @@ pub fn export_with(graph: &Graph<'_>, options: &ExportOptions) -> Result<Vec<u8>
             "FlatBuffer length changed between placeholder and final offsets",
         ));
     }
-    out.reserve(usize::try_from(cursor).unwrap_or(0).saturating_sub(out.len()));
+    out.reserve(
+        usize::try_from(cursor)
+            .unwrap_or(0)
+            .saturating_sub(out.len()),
+    );
     let tails = plan
         .buffers
         .iter()
@@ -250,8 +254,15 @@ impl<'g> Plan<'g> {
     /// Bytes of unique constant data and custom options.
     fn payload_bytes(&self) -> u64 {
         let pad = DATA_ALIGNMENT as u64 + 4;
-        self.buffers.iter().map(|b| b.len() as u64 + pad).sum::<u64>()
-            + self.custom.iter().map(|c| c.len() as u64 + pad).sum::<u64>()
+        self.buffers
+            .iter()
+            .map(|b| b.len() as u64 + pad)
+            .sum::<u64>()
+            + self
+                .custom
+                .iter()
+                .map(|c| c.len() as u64 + pad)
+                .sum::<u64>()
     }
 
     /// A generous estimate of the FlatBuffer's size without constant data and custom options.
@@ -276,17 +287,20 @@ impl<'g> Plan<'g> {
                 }
             }
             for node in &sg.nodes {
-                n += 96 + 4 * (node.inputs.len() + node.outputs.len() + node.intermediates.len()) as u64;
+                n += 96
+                    + 4 * (node.inputs.len() + node.outputs.len() + node.intermediates.len())
+                        as u64;
                 n += node.mutating_variable_inputs.len() as u64;
                 if let Op::Opaque(o) = &node.op {
                     for r in o.options.iter().chain(o.options_2.iter()) {
                         n += 32;
                         for f in &r.fields {
-                            n += 16 + match &f.value {
-                                crate::ops::RawValue::Scalar { .. } => 8,
-                                crate::ops::RawValue::String(s) => s.len() as u64,
-                                crate::ops::RawValue::Vector { data, .. } => data.len() as u64,
-                            };
+                            n += 16
+                                + match &f.value {
+                                    crate::ops::RawValue::Scalar { .. } => 8,
+                                    crate::ops::RawValue::String(s) => s.len() as u64,
+                                    crate::ops::RawValue::Vector { data, .. } => data.len() as u64,
+                                };
                         }
                     }
                 } else {
@@ -398,7 +412,11 @@ fn finish_aligned<T>(fbb: &mut FlatBufferBuilder<'_>, root: WIPOffset<T>) -> Vec
     fbb.finished_data().to_vec()
 }
 
-fn build(graph: &Graph<'_>, plan: &Plan<'_>, offsets: Option<&Offsets>) -> Result<Vec<u8>, ExportError> {
+fn build(
+    graph: &Graph<'_>,
+    plan: &Plan<'_>,
+    offsets: Option<&Offsets>,
+) -> Result<Vec<u8>, ExportError> {
     let capacity = match offsets {
         Some(_) => 1 << 16,
         None => (plan.payload_bytes() as usize).saturating_add(1 << 16),
@@ -444,13 +462,15 @@ fn build(graph: &Graph<'_>, plan: &Plan<'_>, offsets: Option<&Offsets>) -> Resul
                 }
                 None => None,
             };
-            operators.push(write_node(&mut fbb, node, plan.node_code[s][n], large).map_err(
-                |problem| ExportError::BadRawOptions {
-                    subgraph: s,
-                    node: n,
-                    problem,
-                },
-            )?);
+            operators.push(
+                write_node(&mut fbb, node, plan.node_code[s][n], large).map_err(|problem| {
+                    ExportError::BadRawOptions {
+                        subgraph: s,
+                        node: n,
+                        problem,
+                    }
+                })?,
+            );
         }
         let operators = fbb.create_vector(&operators);
         let inputs = fbb.create_vector_from_iter(sg.inputs.iter().map(|v| v.0 as i32));
@@ -545,7 +565,10 @@ fn build(graph: &Graph<'_>, plan: &Plan<'_>, offsets: Option<&Offsets>) -> Resul
             .iter()
             .map(|g| {
                 let name = fbb.create_string(g);
-                fb::ExternalBufferGroup::create(&mut fbb, &fb::ExternalBufferGroupArgs { name: Some(name) })
+                fb::ExternalBufferGroup::create(
+                    &mut fbb,
+                    &fb::ExternalBufferGroupArgs { name: Some(name) },
+                )
             })
             .collect();
         fbb.create_vector(&v)
@@ -643,7 +666,10 @@ fn write_quant<'f>(
     let min = (!q.min.is_empty()).then(|| fbb.create_vector(&q.min));
     let max = (!q.max.is_empty()).then(|| fbb.create_vector(&q.max));
     let scale = q.scheme.as_ref().map(|_| fbb.create_vector(q.scales()));
-    let zero_point = q.scheme.as_ref().map(|_| fbb.create_vector(q.zero_points()));
+    let zero_point = q
+        .scheme
+        .as_ref()
+        .map(|_| fbb.create_vector(q.zero_points()));
     let (details_type, details) = match &q.details {
         QuantDetails::None => (fb::QuantizationDetails::NONE, None),
         QuantDetails::Custom(bytes) => {
@@ -654,7 +680,10 @@ fn write_quant<'f>(
                     custom: Some(custom),
                 },
             );
-            (fb::QuantizationDetails::CustomQuantization, Some(t.as_union_value()))
+            (
+                fb::QuantizationDetails::CustomQuantization,
+                Some(t.as_union_value()),
+            )
         }
         QuantDetails::Blockwise {
             scales,
@@ -669,7 +698,10 @@ fn write_quant<'f>(
                     block_size: *block_size,
                 },
             );
-            (fb::QuantizationDetails::BlockwiseQuantization, Some(t.as_union_value()))
+            (
+                fb::QuantizationDetails::BlockwiseQuantization,
+                Some(t.as_union_value()),
+            )
         }
         QuantDetails::MultiAxis {
             scales,
@@ -687,7 +719,10 @@ fn write_quant<'f>(
                     quantized_dimensions: dims,
                 },
             );
-            (fb::QuantizationDetails::MultiAxisQuantization, Some(t.as_union_value()))
+            (
+                fb::QuantizationDetails::MultiAxisQuantization,
+                Some(t.as_union_value()),
+            )
         }
     };
     fb::QuantizationParameters::create(
@@ -712,17 +747,35 @@ fn write_index_vector(
         None => (fb::SparseIndexVector::NONE, None),
         Some(IndexVector::I32(v)) => {
             let values = fbb.create_vector(v);
-            let t = fb::Int32Vector::create(fbb, &fb::Int32VectorArgs { values: Some(values) });
+            let t = fb::Int32Vector::create(
+                fbb,
+                &fb::Int32VectorArgs {
+                    values: Some(values),
+                },
+            );
             (fb::SparseIndexVector::Int32Vector, Some(t.as_union_value()))
         }
         Some(IndexVector::U16(v)) => {
             let values = create_aligned_vector(fbb, v, 4);
-            let t = fb::Uint16Vector::create(fbb, &fb::Uint16VectorArgs { values: Some(values) });
-            (fb::SparseIndexVector::Uint16Vector, Some(t.as_union_value()))
+            let t = fb::Uint16Vector::create(
+                fbb,
+                &fb::Uint16VectorArgs {
+                    values: Some(values),
+                },
+            );
+            (
+                fb::SparseIndexVector::Uint16Vector,
+                Some(t.as_union_value()),
+            )
         }
         Some(IndexVector::U8(v)) => {
             let values = create_aligned_vector(fbb, v, 4);
-            let t = fb::Uint8Vector::create(fbb, &fb::Uint8VectorArgs { values: Some(values) });
+            let t = fb::Uint8Vector::create(
+                fbb,
+                &fb::Uint8VectorArgs {
+                    values: Some(values),
+                },
+            );
             (fb::SparseIndexVector::Uint8Vector, Some(t.as_union_value()))
         }
     }
@@ -772,11 +825,8 @@ fn write_node<'f>(
     opcode_index: u32,
     large_custom: Option<(u64, u64)>,
 ) -> Result<WIPOffset<fb::Operator<'f>>, alloc::string::String> {
-    let inputs: Vec32<'f> = fbb.create_vector_from_iter(
-        node.inputs
-            .iter()
-            .map(|i| i.map_or(-1, |v| v.0 as i32)),
-    );
+    let inputs: Vec32<'f> =
+        fbb.create_vector_from_iter(node.inputs.iter().map(|i| i.map_or(-1, |v| v.0 as i32)));
     let outputs: Vec32<'f> = fbb.create_vector_from_iter(node.outputs.iter().map(|v| v.0 as i32));
     let intermediates = (!node.intermediates.is_empty())
         .then(|| fbb.create_vector_from_iter(node.intermediates.iter().map(|v| v.0 as i32)));

@@ -43,7 +43,9 @@ pub fn import<'a>(model: &Model<'a>) -> Result<Graph<'a>, ImportError> {
         .unwrap_or_default()
         .iter()
         .map(|sig| {
-            let map = |v: Option<flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<fb::TensorMap<'a>>>>| {
+            let map = |v: Option<
+                flatbuffers::Vector<'a, flatbuffers::ForwardsUOffset<fb::TensorMap<'a>>>,
+            >| {
                 v.unwrap_or_default()
                     .iter()
                     .map(|m| SignatureTensor {
@@ -253,7 +255,10 @@ fn import_tensor<'a>(
         name: tensor.name().unwrap_or_default().to_string(),
         dtype,
         shape: Shape {
-            dims: tensor.shape().map(|v| v.iter().collect()).unwrap_or_default(),
+            dims: tensor
+                .shape()
+                .map(|v| v.iter().collect())
+                .unwrap_or_default(),
             signature: tensor.shape_signature().map(|v| v.iter().collect()),
             has_rank: tensor.has_rank(),
         },
@@ -271,7 +276,10 @@ fn import_quant(
     at: impl Fn() -> String,
 ) -> Result<Option<QuantParams>, ImportError> {
     let scales: Vec<f32> = q.scale().map(|v| v.iter().collect()).unwrap_or_default();
-    let zero_points: Vec<i64> = q.zero_point().map(|v| v.iter().collect()).unwrap_or_default();
+    let zero_points: Vec<i64> = q
+        .zero_point()
+        .map(|v| v.iter().collect())
+        .unwrap_or_default();
     let axis = q.quantized_dimension();
     let scheme = if scales.is_empty() {
         None
@@ -301,12 +309,12 @@ fn import_quant(
                 .unwrap_or_default(),
         ),
         fb::QuantizationDetails::BlockwiseQuantization => {
-            let b = q.details_as_blockwise_quantization().ok_or_else(|| {
-                ImportError::Malformed {
-                    what: "BlockwiseQuantization",
-                    at: at(),
-                }
-            })?;
+            let b =
+                q.details_as_blockwise_quantization()
+                    .ok_or_else(|| ImportError::Malformed {
+                        what: "BlockwiseQuantization",
+                        at: at(),
+                    })?;
             QuantDetails::Blockwise {
                 scales: b.scales(),
                 zero_points: b.zero_points(),
@@ -314,12 +322,12 @@ fn import_quant(
             }
         }
         fb::QuantizationDetails::MultiAxisQuantization => {
-            let b = q.details_as_multi_axis_quantization().ok_or_else(|| {
-                ImportError::Malformed {
-                    what: "MultiAxisQuantization",
-                    at: at(),
-                }
-            })?;
+            let b =
+                q.details_as_multi_axis_quantization()
+                    .ok_or_else(|| ImportError::Malformed {
+                        what: "MultiAxisQuantization",
+                        at: at(),
+                    })?;
             QuantDetails::MultiAxis {
                 scales: b.scales(),
                 zero_points: b.zero_points(),
@@ -427,7 +435,10 @@ fn import_sparsity(
             .traversal_order()
             .map(|v| v.iter().collect())
             .unwrap_or_default(),
-        block_map: sp.block_map().map(|v| v.iter().collect()).unwrap_or_default(),
+        block_map: sp
+            .block_map()
+            .map(|v| v.iter().collect())
+            .unwrap_or_default(),
         dim_metadata,
     })
 }

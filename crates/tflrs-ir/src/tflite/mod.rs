@@ -2,8 +2,9 @@
 
 mod export;
 mod import;
-mod layout;
-mod raw;
+#[rustfmt::skip]
+pub(crate) mod layout;
+pub(crate) mod raw;
 mod typed;
 mod version;
 

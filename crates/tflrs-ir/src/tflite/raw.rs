@@ -58,7 +58,8 @@ pub(crate) enum RawError {
 }
 
 fn read_u32(buf: &[u8], pos: usize) -> Result<u32, RawError> {
-    let b = buf.get(pos..pos + 4).ok_or(RawError::OutOfBounds)?;
+    let end = pos.checked_add(4).ok_or(RawError::OutOfBounds)?;
+    let b = buf.get(pos..end).ok_or(RawError::OutOfBounds)?;
     Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
@@ -80,7 +81,8 @@ pub(crate) fn read(union: Union, union_type: u8, table: Table<'_>) -> Result<Raw
             .checked_add(usize::from(off))
             .ok_or(RawError::OutOfBounds)?;
         let scalar = |size: usize| -> Result<RawValue, RawError> {
-            let b = buf.get(pos..pos + size).ok_or(RawError::OutOfBounds)?;
+            let end = pos.checked_add(size).ok_or(RawError::OutOfBounds)?;
+            let b = buf.get(pos..end).ok_or(RawError::OutOfBounds)?;
             let mut bytes = [0u8; 8];
             bytes[..size].copy_from_slice(b);
             Ok(RawValue::Scalar {
@@ -94,7 +96,7 @@ pub(crate) fn read(union: Union, union_type: u8, table: Table<'_>) -> Result<Raw
                 .ok_or(RawError::OutOfBounds)?;
             let len = read_u32(buf, target)? as usize;
             let bytes = len.checked_mul(elem).ok_or(RawError::OutOfBounds)?;
-            let start = target + 4;
+            let start = target.checked_add(4).ok_or(RawError::OutOfBounds)?;
             let end = start.checked_add(bytes).ok_or(RawError::OutOfBounds)?;
             Ok(buf.get(start..end).ok_or(RawError::OutOfBounds)?.to_vec())
         };

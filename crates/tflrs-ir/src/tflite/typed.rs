@@ -114,7 +114,10 @@ pub(crate) trait FbAttrs: Sized {
     /// The attributes of `op`, if its options are this table and every field has a typed value.
     fn read(op: &fb::Operator<'_>) -> Option<Self>;
     /// Writes the options table.
-    fn write(&self, fbb: &mut FlatBufferBuilder<'_>) -> (fb::BuiltinOptions, WIPOffset<UnionWIPOffset>);
+    fn write(
+        &self,
+        fbb: &mut FlatBufferBuilder<'_>,
+    ) -> (fb::BuiltinOptions, WIPOffset<UnionWIPOffset>);
 }
 
 macro_rules! define_fb {
@@ -127,7 +130,7 @@ macro_rules! define_fb {
         )* }
         with_attrs { $( $(#[$wm:meta])* $wv:ident = $wname:ident = $wcode:literal ($wattrs:ident); )* }
         optional_attrs { $( $(#[$om:meta])* $ov:ident = $oname:ident = $ocode:literal ($oattrs:ident); )* }
-        empty_options { $( $(#[$em:meta])* $ev:ident = $ename:ident = $ecode:literal [$etable:ident, $eargs:ident, $eacc:ident]; )* }
+        empty_options { $( $(#[$em:meta])* $ev:ident = $ename:ident = $ecode:literal [$etable:ident, $eargs:ident, $eacc:ident, $ewrite:literal]; )* }
         no_options { $( $(#[$nm:meta])* $nv:ident = $nname:ident = $ncode:literal; )* }
     ) => {
         $(
@@ -190,8 +193,12 @@ macro_rules! define_fb {
                 } )*
                 $( Op::$ov(None) => (fb::BuiltinOptions::NONE, None), )*
                 $( Op::$ev => {
-                    let o = fb::$etable::create(fbb, &fb::$eargs {});
-                    (fb::BuiltinOptions::$etable, Some(o.as_union_value()))
+                    if $ewrite {
+                        let o = fb::$etable::create(fbb, &fb::$eargs {});
+                        (fb::BuiltinOptions::$etable, Some(o.as_union_value()))
+                    } else {
+                        (fb::BuiltinOptions::NONE, None)
+                    }
                 } )*
                 $( Op::$nv => (fb::BuiltinOptions::NONE, None), )*
                 Op::Opaque(_) => return None,

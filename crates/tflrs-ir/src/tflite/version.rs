@@ -168,7 +168,7 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
             }
         }
         Op::Dequantize => {
-            if is(i0, DType::Float16) || is(i0, DType::Int16) {
+            if is(i0, DType::Float16) {
                 3
             } else {
                 ladder(i0)
@@ -177,26 +177,26 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
         Op::Quantize => {
             if per_channel(0) {
                 3
-            } else if is(i0, DType::Int16) || is(out_t(0), DType::Int16) {
+            } else if is(i0, DType::Int16) {
                 2
             } else {
                 1
             }
         }
-        Op::LeakyRelu(_) => {
-            if is(i0, DType::Int16) {
-                2
+        Op::UnidirectionalSequenceLstm(a) => {
+            let i2 = in_t(2);
+            if is(i0, DType::Int16) && is(i2, DType::Int8) && is(out_t(0), DType::Int16) {
+                5
+            } else if a.diagonal_recurrent_tensors {
+                4
+            } else if is(i0, DType::Float32) && is(i2, DType::Int8) {
+                if a.asymmetric_quantize_inputs { 3 } else { 2 }
             } else {
                 1
             }
         }
-        Op::Unpack(_) => {
-            if is(i0, DType::Int8) {
-                2
-            } else {
-                1
-            }
-        }
+        Op::LeakyRelu(_) if is(i0, DType::Int16) => 2,
+        Op::Unpack(_) if is(i0, DType::Int8) => 2,
         Op::Split(_) => ladder(i1),
         Op::Add(_)
         | Op::Mul(_)
