@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The fuzz targets, in the order they run.
-pub const TARGETS: &[&str] = &["load_model", "build_and_invoke"];
+pub const TARGETS: &[&str] = &["load_model", "import_export", "build_and_invoke"];
 
 /// Options of `cargo xtask fuzz`.
 #[derive(clap::Args, Debug)]

@@ -330,6 +330,11 @@ fn product(dims: &[Dim]) -> Option<i64> {
         .try_fold(1i64, |acc, d| acc.checked_mul(static_of(*d)?))
 }
 
+/// The largest rank inference derives from the size of a shape operand. A computed shape
+/// vector may claim any length in a hostile model; past this the rank is left unknown rather
+/// than allocating for it.
+const MAX_RANK: u32 = 64;
+
 /// Infers the outputs of `node` in `sg`: one [`OutputType`] per output, with dimensions
 /// dynamic where they depend on a dynamic input dimension. An error says how the node's inputs
 /// or attributes contradict each other.
@@ -593,7 +598,9 @@ fn infer_with(
                     // A computed shape: only the rank is known (when the shape is a vector).
                     let sd = cx.dims(1)?;
                     return one(match sd.as_slice() {
-                        [Dim::Static(r)] => OutputType::new(d0(), vec![Dim::Dynamic; *r as usize]),
+                        [Dim::Static(r)] if *r <= MAX_RANK => {
+                            OutputType::new(d0(), vec![Dim::Dynamic; *r as usize])
+                        }
                         _ => OutputType::dtype_only(d0()),
                     });
                 }
@@ -935,7 +942,7 @@ fn infer_with(
                 dims.iter().map(|&d| stat(d)).collect::<R<Vec<_>>>()?,
             )),
             None => match cx.dims(0)?.as_slice() {
-                [Dim::Static(r)] => one(OutputType::new(
+                [Dim::Static(r)] if *r <= MAX_RANK => one(OutputType::new(
                     cx.dtype(1),
                     vec![Dim::Dynamic; *r as usize],
                 )),

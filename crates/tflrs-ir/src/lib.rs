@@ -34,6 +34,7 @@ mod builder;
 mod dtype;
 mod dump;
 mod error;
+pub mod fuzz;
 mod graph;
 mod infer;
 mod op_table;
