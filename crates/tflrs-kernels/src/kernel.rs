@@ -24,6 +24,10 @@ pub struct NodeCtx<'a> {
     pub constants: &'a [Option<&'a [u8]>],
     /// Outputs.
     pub outputs: &'a [&'a TensorInfo],
+    /// The node's intermediate tensors (TFLite's `intermediates`: descriptions, mostly the
+    /// quantization, of values computed inside the op, such as an integer LSTM's gate outputs);
+    /// empty for most nodes.
+    pub intermediates: &'a [&'a TensorInfo],
 }
 
 impl<'a> NodeCtx<'a> {
@@ -131,7 +135,12 @@ pub trait Kernel: Send {
 }
 
 /// What the runtime offers kernels beyond their tensors: running other subgraphs (control
-/// flow) and the model's variables (resource state kept across invokes).
+/// flow), the model's resource variables (state kept across invokes) and the record of which
+/// initialization subgraphs already ran (`CALL_ONCE`).
+///
+/// Everything here works without allocating, so control-flow kernels keep `run` allocation
+/// free: [`subgraph_input`](Self::subgraph_input), [`invoke_subgraph`](Self::invoke_subgraph)
+/// and [`subgraph_output`](Self::subgraph_output) move a subgraph's tensors one at a time.
 pub trait Services {
     /// Runs subgraph `index` with `inputs` copied into its inputs, copying its outputs into
     /// `outputs`.
@@ -142,18 +151,44 @@ pub trait Services {
         outputs: &mut [TensorMut<'_>],
     ) -> Result<(), KernelError>;
 
-    /// The bytes of variable `id` (a resource id produced by `VAR_HANDLE`), with its
-    /// description, if it has been assigned.
-    fn variable(&mut self, id: i32) -> Result<Option<TensorMut<'_>>, KernelError>;
+    /// Input `k` of subgraph `index`, to be filled before
+    /// [`invoke_subgraph`](Self::invoke_subgraph).
+    fn subgraph_input(&mut self, index: usize, k: usize) -> Result<TensorMut<'_>, KernelError>;
 
-    /// Stores `value` into variable `id`.
+    /// Runs subgraph `index` on what its inputs hold.
+    fn invoke_subgraph(&mut self, index: usize) -> Result<(), KernelError>;
+
+    /// Output `k` of subgraph `index`, as its last run left it.
+    fn subgraph_output(&mut self, index: usize, k: usize) -> Result<TensorRef<'_>, KernelError>;
+
+    /// The resource id of the variable `container`/`shared_name` (what `VAR_HANDLE` outputs).
+    ///
+    /// Ids are the same in every subgraph of a model: the runtime numbers the distinct
+    /// (container, shared name) pairs of the model's `VAR_HANDLE` nodes in subgraph and node
+    /// order, as LiteRT numbers them.
+    fn variable_id(&mut self, container: &str, shared_name: &str) -> Result<i32, KernelError>;
+
+    /// The value of variable `id`, or `None` while it has never been assigned.
+    fn variable(&mut self, id: i32) -> Result<Option<TensorRef<'_>>, KernelError>;
+
+    /// Stores `value` into variable `id` (its type and size must be the variable's).
     fn assign_variable(&mut self, id: i32, value: TensorRef<'_>) -> Result<(), KernelError>;
+
+    /// Whether initialization subgraph `index` already ran in this interpreter's life.
+    fn initialized(&self, index: usize) -> bool;
+
+    /// Records that initialization subgraph `index` ran.
+    fn set_initialized(&mut self, index: usize);
 }
 
 /// [`Services`] for kernels run outside an interpreter (tests, benches): no subgraphs, no
 /// variables.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoServices;
+
+fn no_subgraph(index: usize) -> KernelError {
+    KernelError::invalid(alloc::format!("no subgraph {index} outside an interpreter"))
+}
 
 impl Services for NoServices {
     fn run_subgraph(
@@ -162,12 +197,28 @@ impl Services for NoServices {
         _: &[TensorRef<'_>],
         _: &mut [TensorMut<'_>],
     ) -> Result<(), KernelError> {
-        Err(KernelError::invalid(alloc::format!(
-            "no subgraph {index} outside an interpreter"
-        )))
+        Err(no_subgraph(index))
     }
 
-    fn variable(&mut self, _: i32) -> Result<Option<TensorMut<'_>>, KernelError> {
+    fn subgraph_input(&mut self, index: usize, _: usize) -> Result<TensorMut<'_>, KernelError> {
+        Err(no_subgraph(index))
+    }
+
+    fn invoke_subgraph(&mut self, index: usize) -> Result<(), KernelError> {
+        Err(no_subgraph(index))
+    }
+
+    fn subgraph_output(&mut self, index: usize, _: usize) -> Result<TensorRef<'_>, KernelError> {
+        Err(no_subgraph(index))
+    }
+
+    fn variable_id(&mut self, _: &str, _: &str) -> Result<i32, KernelError> {
+        Err(KernelError::invalid(
+            "no variables outside an interpreter".into(),
+        ))
+    }
+
+    fn variable(&mut self, _: i32) -> Result<Option<TensorRef<'_>>, KernelError> {
         Ok(None)
     }
 
@@ -176,6 +227,12 @@ impl Services for NoServices {
             "no variables outside an interpreter".into(),
         ))
     }
+
+    fn initialized(&self, _: usize) -> bool {
+        false
+    }
+
+    fn set_initialized(&mut self, _: usize) {}
 }
 
 /// A kernel's view of its tensors during one run.
@@ -203,7 +260,10 @@ impl<'r> KernelIo<'r> {
     ///
     /// For the lifetime `'r`: every `RawTensor` points at `len` initialized bytes and at a live
     /// `TensorInfo`; no output overlaps another output or any input; nothing else reads or
-    /// writes the outputs' bytes, and nothing writes the inputs' bytes.
+    /// writes the outputs' bytes, and nothing writes the inputs' bytes. An input whose
+    /// `RawTensor` is `writable` (a variable tensor the node updates in place, see
+    /// [`split_with_state`](Self::split_with_state)) overlaps no other input slot and no output,
+    /// and nothing else reads or writes it either.
     pub unsafe fn new(
         inputs: &'r [Option<RawTensor>],
         outputs: &'r [RawTensor],
@@ -232,8 +292,62 @@ impl<'r> KernelIo<'r> {
     /// together.
     pub fn split(&mut self) -> (Inputs<'_>, Outputs<'_>, &mut [u8], &mut dyn Services) {
         (
-            Inputs { raw: self.inputs },
+            Inputs {
+                raw: self.inputs,
+                hidden: 0,
+            },
             Outputs { raw: self.outputs },
+            &mut *self.scratch,
+            &mut *self.services,
+        )
+    }
+
+    /// Like [`split`](Self::split), and also lends the inputs `state` for writing: variable
+    /// tensors (TFLite's `is_variable`) that the node updates in place, such as an LSTM's output
+    /// and cell state, which persist across invokes.
+    ///
+    /// The runtime makes a node's variable inputs writable. Slot `k` of the returned array is
+    /// `None` when input `state[k]` is absent or not writable (outside an interpreter, or a
+    /// state that is not a variable): the kernel then reads it through [`Inputs`] as usual and
+    /// keeps its updates elsewhere. An input lent for writing is hidden from the returned
+    /// [`Inputs`] (and an index repeated in `state` is lent once), so no read-only view of it
+    /// coexists with the writable one.
+    #[allow(clippy::type_complexity)]
+    pub fn split_with_state<const N: usize>(
+        &mut self,
+        state: [usize; N],
+    ) -> (
+        Inputs<'_>,
+        Outputs<'_>,
+        [Option<TensorMut<'_>>; N],
+        &mut [u8],
+        &mut dyn Services,
+    ) {
+        let mut hidden = 0u64;
+        let lent = state.map(|i| {
+            let raw = self.inputs.get(i).copied().flatten()?;
+            if !raw.writable || i >= 64 || hidden & (1 << i) != 0 {
+                return None;
+            }
+            hidden |= 1 << i;
+            // SAFETY: `KernelIo::new`'s contract: a writable input points at `len` initialized
+            // bytes that overlap no other input or output and that nothing else touches; it is
+            // lent once (`hidden`) and hidden from the `Inputs` returned with it, and the
+            // `&mut self` borrow keeps any other split from coexisting with it.
+            unsafe {
+                Some(TensorMut {
+                    info: &*raw.info,
+                    bytes: core::slice::from_raw_parts_mut(raw.ptr, raw.len),
+                })
+            }
+        });
+        (
+            Inputs {
+                raw: self.inputs,
+                hidden,
+            },
+            Outputs { raw: self.outputs },
+            lent,
             &mut *self.scratch,
             &mut *self.services,
         )
@@ -244,6 +358,8 @@ impl<'r> KernelIo<'r> {
 #[derive(Debug, Clone, Copy)]
 pub struct Inputs<'a> {
     raw: &'a [Option<RawTensor>],
+    /// Inputs lent for writing by [`KernelIo::split_with_state`] (bit `i` for input `i`).
+    hidden: u64,
 }
 
 impl<'a> Inputs<'a> {
@@ -255,6 +371,9 @@ impl<'a> Inputs<'a> {
 
     /// Input `i` if present.
     pub fn optional(&self, i: usize) -> Option<TensorRef<'a>> {
+        if i < 64 && self.hidden & (1 << i) != 0 {
+            return None;
+        }
         let raw = self.raw.get(i).copied().flatten()?;
         // SAFETY: `KernelIo::new`'s contract: `raw` points at `len` initialized bytes and a
         // live `TensorInfo` for 'a, and nothing writes them meanwhile.

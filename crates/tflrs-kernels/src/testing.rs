@@ -75,6 +75,7 @@ pub fn make_kernel(
         inputs: &infos,
         constants: &constants,
         outputs: &outs,
+        intermediates: &[],
     };
     backend.kernel_for(&node)
 }

@@ -2,6 +2,7 @@
 
 use crate::arena::{self, Request};
 use crate::element::Element;
+use crate::variables::{State, Variables};
 use crate::{Error, Model};
 use alloc::borrow::ToOwned;
 use alloc::boxed::Box;
@@ -9,7 +10,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
-use tflrs_ir::{Graph, Subgraph};
+use tflrs_ir::{DType, Graph, Op};
 use tflrs_kernels::{
     Backend, CustomKernelFactory, CustomOps, Kernel, KernelError, KernelIo, NodeCtx, RawTensor,
     ScalarBackend, Services, TensorInfo, TensorMut, TensorRef,
@@ -104,7 +105,17 @@ impl<'m> InterpreterBuilder<'m> {
             backends,
             limits: self.limits,
             input_shapes: Vec::new(),
+            shape_inputs: self
+                .model
+                .graph()
+                .main()
+                .map(crate::shapes::shape_inputs)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| (i, None))
+                .collect(),
             plans: Vec::new(),
+            state: State::default(),
         };
         interp.plan()?;
         Ok(interp)
@@ -136,7 +147,11 @@ pub struct Interpreter<'m> {
     limits: Limits,
     /// Shapes the user gave to the main subgraph's inputs with `resize_input`.
     input_shapes: Vec<Option<Vec<usize>>>,
+    /// Main inputs whose values decide tensor shapes, with the values the plan was made for.
+    shape_inputs: Vec<(usize, Option<Vec<u8>>)>,
     plans: Vec<Option<Box<SubgraphPlan>>>,
+    /// Variables and `CALL_ONCE` records, kept across invokes and re-planning.
+    state: State,
 }
 
 impl core::fmt::Debug for Interpreter<'_> {
@@ -215,6 +230,22 @@ impl SubgraphPlan {
         }
     }
 
+    /// Tensor `t` for writing, with its description (fields borrowed apart, so that the
+    /// description and the bytes can be held together).
+    fn tensor_mut(&mut self, t: usize) -> Option<TensorMut<'_>> {
+        let info = self.tensors.get(t)?;
+        let bytes = match *self.locs.get(t)? {
+            Loc::Arena { offset, len } => self
+                .arena
+                .get_mut(self.base + offset..self.base + offset + len)?,
+            Loc::Persistent { index, len } => {
+                &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.persistent[index])[..len]
+            }
+            Loc::Const { .. } | Loc::None => return None,
+        };
+        Some(TensorMut { info, bytes })
+    }
+
     fn bytes_mut(&mut self, t: usize) -> Option<&mut [u8]> {
         match *self.locs.get(t)? {
             Loc::Arena { offset, len } => self
@@ -248,13 +279,15 @@ impl<'m> Interpreter<'m> {
         self.model.graph()
     }
 
-    /// Bytes of arena (all subgraphs, scratch included) plus variables' buffers.
+    /// Bytes of arena (all subgraphs, scratch included) plus variables' buffers (variable
+    /// tensors and resource variables).
     pub fn arena_bytes(&self) -> usize {
         self.plans
             .iter()
             .flatten()
             .map(|p| p.arena_bytes + p.persistent.iter().map(|v| v.len() * 16).sum::<usize>())
-            .sum()
+            .sum::<usize>()
+            + self.state.vars.bytes()
     }
 
     /// The kernel and backend chosen for every node.
@@ -293,20 +326,189 @@ impl<'m> Interpreter<'m> {
                 limit: limits.max_nodes as u64,
             });
         }
-        let mut plans = Vec::with_capacity(graph.subgraphs.len());
+        let n = graph.subgraphs.len();
+        // Input shapes of each subgraph: the user's for the main one; for a subgraph that
+        // control flow runs, its caller's arguments' shapes where they differ from the stored
+        // ones (so that a resized batch flows into loop bodies and branches).
+        let mut overrides: Vec<Option<Vec<Option<Vec<usize>>>>> = vec![None; n];
+        let mut plans: Vec<Option<Box<SubgraphPlan>>> = (0..n).map(|_| None).collect();
         let mut total = 0u64;
-        for (s, sg) in graph.subgraphs.iter().enumerate() {
-            let overrides: &[Option<Vec<usize>>] = if s == 0 { &self.input_shapes } else { &[] };
-            let plan = plan_subgraph(s, sg, overrides, &self.backends, &limits, &mut total)?;
-            plans.push(Some(Box::new(plan)));
+        // Callers before callees: subgraph 0, then what it calls, and so on; then the rest.
+        let mut order: Vec<usize> = Vec::with_capacity(n);
+        let mut queued = vec![false; n];
+        if n > 0 {
+            overrides[0] = Some(self.input_shapes.clone());
+            order.push(0);
+            queued[0] = true;
         }
+        let resized = self.input_shapes.iter().any(Option::is_some);
+        let mut next = 0;
+        loop {
+            if next == order.len() {
+                match queued.iter().position(|q| !q) {
+                    Some(s) => {
+                        order.push(s);
+                        queued[s] = true;
+                    }
+                    None => break,
+                }
+            }
+            let s = order[next];
+            next += 1;
+            let sg = &graph.subgraphs[s];
+            let given = overrides[s].as_deref().unwrap_or(&[]);
+            let known: Vec<(usize, &[u8])> = if s == 0 {
+                self.shape_inputs
+                    .iter()
+                    .filter_map(|(i, v)| Some((sg.inputs.get(*i)?.index(), v.as_deref()?)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let plan = plan_subgraph(graph, s, given, &known, &self.backends, &limits, &mut total)?;
+            for (node_index, node) in sg.nodes.iter().enumerate() {
+                let (callees, skip) = match &node.op {
+                    Op::While(a) => ([a.cond_subgraph_index, a.body_subgraph_index], 0),
+                    Op::If(a) => ([a.then_subgraph_index, a.else_subgraph_index], 1),
+                    _ => continue,
+                };
+                for c in callees {
+                    let Some(c) = usize::try_from(c).ok().filter(|&c| c < n) else {
+                        continue; // reported by check_calls
+                    };
+                    let callee = &graph.subgraphs[c];
+                    let shapes: Vec<Option<Vec<usize>>> = node
+                        .inputs
+                        .iter()
+                        .skip(skip)
+                        .zip(&callee.inputs)
+                        .map(|(arg, param)| {
+                            let arg = &plan.tensors[(*arg)?.index()].shape;
+                            let stored = &callee.values[param.index()].shape;
+                            let same = arg.len() == stored.dims.len()
+                                && arg
+                                    .iter()
+                                    .zip(&stored.dims)
+                                    .all(|(&a, &d)| a as i64 == i64::from(d));
+                            // Only a resize or a dynamic dimension explains a difference; any
+                            // other is the model's inconsistency, which check_calls reports.
+                            let dynamic = stored
+                                .signature
+                                .as_ref()
+                                .is_some_and(|sig| sig.iter().any(|&d| d < 0));
+                            (!same && (resized || dynamic)).then(|| arg.clone())
+                        })
+                        .collect();
+                    match &overrides[c] {
+                        None if !queued[c] => {
+                            overrides[c] = Some(shapes);
+                            order.push(c);
+                            queued[c] = true;
+                        }
+                        have => {
+                            let have: &[Option<Vec<usize>>] = have.as_deref().unwrap_or(&[]);
+                            let differs = (0..have.len().max(shapes.len())).any(|k| {
+                                have.get(k).cloned().flatten() != shapes.get(k).cloned().flatten()
+                            });
+                            if differs {
+                                return Err(Error::Kernel {
+                                    subgraph: s,
+                                    node: node_index,
+                                    op: node.op.name().into_owned(),
+                                    source: KernelError::unsupported(format!(
+                                        "subgraph {c} is called with other shapes elsewhere"
+                                    )),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            plans[s] = Some(Box::new(plan));
+        }
+        check_calls(graph, &plans)?;
+        let tensors: Vec<&[TensorInfo]> = plans
+            .iter()
+            .map(|p| p.as_deref().map_or(&[][..], |p| p.tensors.as_slice()))
+            .collect();
+        let mut vars = Variables::plan(graph, &tensors, &limits, &mut total)?;
+        // Variables keep their values across re-planning (as LiteRT keeps them across
+        // `ResizeInputTensor`), unless their type or shape changed: then the state starts
+        // afresh and `CALL_ONCE` initializes again.
+        let old = core::mem::take(&mut self.state);
+        let kept = vars.keep_values(old.vars);
+        let initialized = if kept && old.initialized.len() == n {
+            old.initialized
+        } else {
+            vec![false; n]
+        };
+        self.state = State { vars, initialized };
         self.plans = plans;
         Ok(())
     }
 
     /// Runs the main subgraph.
+    ///
+    /// Allocates nothing, except in one case: when an input whose values decide tensor shapes
+    /// ([`shape_inputs`](Self::shape_inputs)) holds values other than those the plan was made
+    /// for, the interpreter plans again first, as after [`resize_input`](Self::resize_input)
+    /// (inputs keep their contents).
     pub fn invoke(&mut self) -> Result<(), Error> {
-        run_subgraph(&mut self.plans, 0, 0, self.limits.max_call_depth)
+        if self.shape_values_changed() {
+            self.replan_for_shape_values()?;
+        }
+        run_subgraph(
+            &mut self.plans,
+            &mut self.state,
+            0,
+            0,
+            self.limits.max_call_depth,
+        )
+    }
+
+    /// The main inputs whose values decide tensor shapes (a `FILL`'s dims or a `RESHAPE`'s
+    /// target given as a model input): new values there make the next
+    /// [`invoke`](Self::invoke) plan again.
+    pub fn shape_inputs(&self) -> Vec<usize> {
+        self.shape_inputs.iter().map(|(i, _)| *i).collect()
+    }
+
+    fn shape_values_changed(&self) -> bool {
+        self.shape_inputs
+            .iter()
+            .any(|(i, planned)| planned.as_deref() != self.output_or_input_bytes(*i))
+    }
+
+    fn output_or_input_bytes(&self, i: usize) -> Option<&[u8]> {
+        let plan = self.main();
+        plan.bytes(*plan.inputs.get(i)?)
+    }
+
+    fn replan_for_shape_values(&mut self) -> Result<(), Error> {
+        let saved: Vec<Vec<u8>> = (0..self.num_inputs())
+            .map(|i| self.output_or_input_bytes(i).unwrap_or(&[]).to_vec())
+            .collect();
+        let previous: Vec<Option<Vec<u8>>> =
+            self.shape_inputs.iter().map(|(_, v)| v.clone()).collect();
+        for k in 0..self.shape_inputs.len() {
+            let i = self.shape_inputs[k].0;
+            self.shape_inputs[k].1 = Some(saved[i].clone());
+        }
+        if let Err(e) = self.plan() {
+            for (slot, old) in self.shape_inputs.iter_mut().zip(previous) {
+                slot.1 = old;
+            }
+            return Err(e);
+        }
+        // The inputs' shapes did not change, only the arena they live in: refill them.
+        for (i, bytes) in saved.iter().enumerate() {
+            if let Ok(dst) = self.input_bytes_mut(i)
+                && dst.len() == bytes.len()
+            {
+                dst.copy_from_slice(bytes);
+            }
+        }
+        Ok(())
     }
 
     fn main(&self) -> &SubgraphPlan {
@@ -432,8 +634,13 @@ impl<'m> Interpreter<'m> {
         if self.input_shapes.len() < sg.inputs.len() {
             self.input_shapes.resize(sg.inputs.len(), None);
         }
-        self.input_shapes[i] = Some(shape.to_vec());
-        self.plan()
+        let previous = self.input_shapes[i].replace(shape.to_vec());
+        let planned = self.plan();
+        if planned.is_err() {
+            // Keep the interpreter as it was: the old plan is still in place.
+            self.input_shapes[i] = previous;
+        }
+        planned
     }
 }
 
@@ -465,13 +672,15 @@ fn tensor_error(s: usize, t: usize, name: &str, problem: String) -> Error {
 }
 
 fn plan_subgraph(
+    graph: &Graph<'_>,
     s: usize,
-    sg: &Subgraph<'_>,
     input_shapes: &[Option<Vec<usize>>],
+    known: &[(usize, &[u8])],
     backends: &[Box<dyn Backend>],
     limits: &Limits,
     total: &mut u64,
 ) -> Result<SubgraphPlan, Error> {
+    let sg = &graph.subgraphs[s];
     let n_values = sg.values.len();
     // Concrete shapes: the stored ones, with the user's input shapes applied.
     let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_values);
@@ -501,13 +710,15 @@ fn plan_subgraph(
         });
     }
     // Propagate shapes through nodes whose inputs were resized.
-    if input_shapes.iter().any(Option::is_some) {
-        crate::shapes::propagate(sg, &mut tensors).map_err(|(node, e)| Error::Kernel {
-            subgraph: s,
-            node,
-            op: sg.nodes[node].op.name().into_owned(),
-            source: e,
-        })?;
+    if input_shapes.iter().any(Option::is_some) || !known.is_empty() {
+        crate::shapes::propagate(graph, s, &mut tensors, known, limits.max_call_depth).map_err(
+            |(node, e)| Error::Kernel {
+                subgraph: s,
+                node,
+                op: sg.nodes[node].op.name().into_owned(),
+                source: e,
+            },
+        )?;
     }
 
     // Lifetimes: step i is node i; inputs are alive from step 0, outputs until the end.
@@ -544,7 +755,7 @@ fn plan_subgraph(
     for (t, v) in sg.values.iter().enumerate() {
         if let Some(data) = &v.data {
             let bytes: &[u8] = data;
-            if (bytes.as_ptr() as usize) % 16 == 0 {
+            if (bytes.as_ptr() as usize).is_multiple_of(16) {
                 locs[t] = Loc::Const {
                     ptr: bytes.as_ptr(),
                     len: bytes.len(),
@@ -564,8 +775,8 @@ fn plan_subgraph(
         if first[t] == usize::MAX {
             continue; // never used
         }
-        let Some(len) = tensors[t].byte_len() else {
-            continue; // strings, resources: not planned in the arena
+        let Some(len) = planned_len(&tensors[t]) else {
+            continue; // strings, variants: not planned in the arena
         };
         *total = total.saturating_add(len as u64);
         if *total > limits.max_arena_bytes {
@@ -580,7 +791,14 @@ fn plan_subgraph(
                 index: persistent.len(),
                 len,
             };
-            persistent.push(vec![0u128; len.div_ceil(16)]);
+            // LiteRT resets variable tensors to zero, which for int8 is the zero point byte.
+            let mut buf = vec![0u128; len.div_ceil(16)];
+            if tensors[t].dtype == DType::Int8
+                && let Some((_, zp)) = tensors[t].per_tensor_quant()
+            {
+                buf.fill(u128::from_ne_bytes([zp as u8; 16]));
+            }
+            persistent.push(buf);
             continue;
         }
         request_of[t] = Some(requests.len());
@@ -607,6 +825,11 @@ fn plan_subgraph(
             .map(|i| i.and_then(|i| sg.values[i.index()].data.as_deref()))
             .collect();
         let outs: Vec<&TensorInfo> = node.outputs.iter().map(|o| &tensors[o.index()]).collect();
+        let intermediates: Vec<&TensorInfo> = node
+            .intermediates
+            .iter()
+            .map(|v| &tensors[v.index()])
+            .collect();
         let ctx = NodeCtx {
             subgraph: s,
             index: n,
@@ -614,6 +837,7 @@ fn plan_subgraph(
             inputs: &infos,
             constants: &constants,
             outputs: &outs,
+            intermediates: &intermediates,
         };
         let mut chosen = None;
         for b in backends {
@@ -718,10 +942,20 @@ fn plan_subgraph(
     };
     for (n, mut np) in nodes.into_iter().enumerate() {
         let node = &sg.nodes[n];
+        // A variable input is lent to the kernel for writing (in-place state, as LSTM's) when
+        // no other input slot or output of the node is the same tensor.
         np.inputs = node
             .inputs
             .iter()
-            .map(|i| i.and_then(|i| raw(&mut plan, i.index(), false)))
+            .map(|i| {
+                i.and_then(|i| {
+                    let t = i.index();
+                    let lend = matches!(plan.locs[t], Loc::Persistent { .. })
+                        && node.inputs.iter().filter(|j| **j == Some(i)).count() == 1
+                        && !node.outputs.contains(&i);
+                    raw(&mut plan, t, lend)
+                })
+            })
             .collect();
         let mut outputs = Vec::with_capacity(node.outputs.len());
         for o in &node.outputs {
@@ -750,10 +984,143 @@ fn plan_subgraph(
     Ok(plan)
 }
 
+/// Bytes a tensor takes in the arena: its dense size, and 4 bytes (an int32 id, as in LiteRT)
+/// per element of a resource tensor; `None` for types without a fixed size.
+fn planned_len(info: &TensorInfo) -> Option<usize> {
+    if info.dtype == DType::Resource {
+        return info.num_elements().checked_mul(4);
+    }
+    info.byte_len()
+}
+
+/// Checks every control-flow call: the subgraph exists, is not the caller, and takes and
+/// returns tensors of the calling node's types and shapes (loops need static shapes), so
+/// that `invoke` only copies whole tensors of equal size.
+fn check_calls(graph: &Graph<'_>, plans: &[Option<Box<SubgraphPlan>>]) -> Result<(), Error> {
+    let n = plans.len();
+    for (s, sg) in graph.subgraphs.iter().enumerate() {
+        let Some(caller) = plans[s].as_deref() else {
+            continue;
+        };
+        for (node_index, node) in sg.nodes.iter().enumerate() {
+            let fail = |msg: String| Error::Kernel {
+                subgraph: s,
+                node: node_index,
+                op: node.op.name().into_owned(),
+                source: KernelError::invalid(msg),
+            };
+            let callee = |index: i32, what: &str| -> Result<(usize, &SubgraphPlan), Error> {
+                let c = usize::try_from(index)
+                    .ok()
+                    .filter(|&c| c < n)
+                    .ok_or_else(|| fail(format!("{what} subgraph {index} does not exist")))?;
+                if c == s {
+                    return Err(fail(format!("{what} subgraph {c} is the caller itself")));
+                }
+                let plan = plans[c]
+                    .as_deref()
+                    .ok_or_else(|| fail(format!("{what} subgraph {c} is not planned")))?;
+                Ok((c, plan))
+            };
+            // Checks that the caller's tensors `args` match the callee's `params`.
+            let same = |what: &str,
+                        c: usize,
+                        args: &[Option<&TensorInfo>],
+                        params: &[&TensorInfo]|
+             -> Result<(), Error> {
+                if args.len() != params.len() {
+                    return Err(fail(format!(
+                        "subgraph {c} has {} {what}, the node {}",
+                        params.len(),
+                        args.len()
+                    )));
+                }
+                for (k, (arg, p)) in args.iter().zip(params).enumerate() {
+                    let a = arg.ok_or_else(|| fail(format!("{what} {k} is omitted")))?;
+                    if a.dtype != p.dtype || a.shape != p.shape {
+                        return Err(fail(format!(
+                            "{what} {k} of subgraph {c} is {} {:?}, the node's is {} {:?} \
+                             (control flow needs static shapes)",
+                            p.dtype, p.shape, a.dtype, a.shape
+                        )));
+                    }
+                }
+                Ok(())
+            };
+            let inputs: Vec<Option<&TensorInfo>> = node
+                .inputs
+                .iter()
+                .map(|i| i.map(|i| &caller.tensors[i.index()]))
+                .collect();
+            let outputs: Vec<Option<&TensorInfo>> = node
+                .outputs
+                .iter()
+                .map(|o| Some(&caller.tensors[o.index()]))
+                .collect();
+            match &node.op {
+                Op::While(a) => {
+                    let (c, cond) = callee(a.cond_subgraph_index, "cond")?;
+                    same("inputs", c, &inputs, &infos(cond, &cond.inputs))?;
+                    let out = match cond.outputs.as_slice() {
+                        [o] => &cond.tensors[*o],
+                        _ => {
+                            return Err(fail(format!(
+                                "cond subgraph {c} has {} outputs, not 1",
+                                cond.outputs.len()
+                            )));
+                        }
+                    };
+                    if out.num_elements() != 1
+                        || !(out.dtype == DType::Bool || out.dtype.is_integer())
+                    {
+                        return Err(fail(format!(
+                            "cond subgraph {c} returns {} {:?}, not one bool",
+                            out.dtype, out.shape
+                        )));
+                    }
+                    let (b, body) = callee(a.body_subgraph_index, "body")?;
+                    same("inputs", b, &inputs, &infos(body, &body.inputs))?;
+                    // The body's results are the next iteration's values.
+                    same("outputs", b, &outputs, &infos(body, &body.outputs))?;
+                }
+                Op::If(a) => {
+                    for (index, what) in [
+                        (a.then_subgraph_index, "then"),
+                        (a.else_subgraph_index, "else"),
+                    ] {
+                        let (c, branch) = callee(index, what)?;
+                        let args = inputs.get(1..).unwrap_or(&[]);
+                        same("inputs", c, args, &infos(branch, &branch.inputs))?;
+                        same("outputs", c, &outputs, &infos(branch, &branch.outputs))?;
+                    }
+                }
+                Op::CallOnce(a) => {
+                    let (c, init) = callee(a.init_subgraph_index, "init")?;
+                    if !init.inputs.is_empty() || !init.outputs.is_empty() {
+                        return Err(fail(format!(
+                            "init subgraph {c} has inputs or outputs ({} and {})",
+                            init.inputs.len(),
+                            init.outputs.len()
+                        )));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The descriptions of `plan`'s tensors `ts`.
+fn infos<'p>(plan: &'p SubgraphPlan, ts: &[usize]) -> Vec<&'p TensorInfo> {
+    ts.iter().map(|&t| &plan.tensors[t]).collect()
+}
+
 /// Runs subgraph `index` of `plans`, taking its plan out of its slot for the duration so that
 /// kernels may run other subgraphs (control flow) through [`Services`].
 fn run_subgraph(
     plans: &mut [Option<Box<SubgraphPlan>>],
+    state: &mut State,
     index: usize,
     depth: usize,
     max_depth: usize,
@@ -767,7 +1134,7 @@ fn run_subgraph(
             op: String::new(),
             source: KernelError::invalid(format!("subgraph {index} is missing or already running")),
         })?;
-    let result = run_nodes(&mut plan, plans, index, depth, max_depth);
+    let result = run_nodes(&mut plan, plans, state, index, depth, max_depth);
     plans[index] = Some(plan);
     result
 }
@@ -775,6 +1142,7 @@ fn run_subgraph(
 fn run_nodes(
     plan: &mut SubgraphPlan,
     plans: &mut [Option<Box<SubgraphPlan>>],
+    state: &mut State,
     index: usize,
     depth: usize,
     max_depth: usize,
@@ -787,12 +1155,15 @@ fn run_nodes(
         let scratch = unsafe { core::slice::from_raw_parts_mut(arena_ptr.add(offset), len) };
         let mut services = Calls {
             plans: &mut *plans,
+            state: &mut *state,
             depth,
             max_depth,
         };
         // SAFETY: the planner gave every tensor alive at this step its own arena range
         // (lifetimes of a node's inputs and outputs intersect at this step, so they do not
-        // overlap); constants are never written; `tensors` outlives the call.
+        // overlap); constants are never written; an input marked writable is a variable in its
+        // own persistent buffer that no other input slot or output of the node names; `tensors`
+        // outlives the call.
         let mut io = unsafe { KernelIo::new(&node.inputs, &node.outputs, scratch, &mut services) };
         node.kernel.run(&mut io).map_err(|e| Error::Kernel {
             subgraph: index,
@@ -804,11 +1175,23 @@ fn run_nodes(
     Ok(())
 }
 
-/// [`Services`] of a running subgraph: the other subgraphs' plans.
+/// [`Services`] of a running subgraph: the other subgraphs' plans, the variables.
 struct Calls<'p> {
     plans: &'p mut [Option<Box<SubgraphPlan>>],
+    state: &'p mut State,
     depth: usize,
     max_depth: usize,
+}
+
+impl Calls<'_> {
+    fn plan(&mut self, index: usize) -> Result<&mut SubgraphPlan, KernelError> {
+        self.plans
+            .get_mut(index)
+            .and_then(|p| p.as_deref_mut())
+            .ok_or_else(|| {
+                KernelError::invalid(format!("subgraph {index} is missing or already running"))
+            })
+    }
 }
 
 impl Services for Calls<'_> {
@@ -818,19 +1201,7 @@ impl Services for Calls<'_> {
         inputs: &[TensorRef<'_>],
         outputs: &mut [TensorMut<'_>],
     ) -> Result<(), KernelError> {
-        if self.depth + 1 > self.max_depth {
-            return Err(KernelError::invalid(format!(
-                "subgraph calls nest deeper than {}",
-                self.max_depth
-            )));
-        }
-        let plan = self
-            .plans
-            .get_mut(index)
-            .and_then(|p| p.as_deref_mut())
-            .ok_or_else(|| {
-                KernelError::invalid(format!("subgraph {index} is missing or already running"))
-            })?;
+        let plan = self.plan(index)?;
         if inputs.len() != plan.inputs.len() || outputs.len() != plan.outputs.len() {
             return Err(KernelError::invalid(format!(
                 "subgraph {index} takes {} inputs and {} outputs, called with {} and {}",
@@ -841,46 +1212,93 @@ impl Services for Calls<'_> {
             )));
         }
         for (k, src) in inputs.iter().enumerate() {
-            let t = plan.inputs[k];
-            let dst = plan.bytes_mut(t).ok_or_else(|| {
-                KernelError::invalid(format!("subgraph {index} input {k} is not writable"))
-            })?;
-            if dst.len() != src.bytes.len() {
+            let dst = self.subgraph_input(index, k)?;
+            if dst.bytes.len() != src.bytes.len() {
                 return Err(KernelError::invalid(format!(
                     "subgraph {index} input {k} holds {} bytes, given {}",
-                    dst.len(),
+                    dst.bytes.len(),
                     src.bytes.len()
                 )));
             }
-            dst.copy_from_slice(src.bytes);
+            dst.bytes.copy_from_slice(src.bytes);
         }
-        run_subgraph(self.plans, index, self.depth + 1, self.max_depth)
-            .map_err(|e| KernelError::invalid(format!("in subgraph {index}: {e}")))?;
-        let plan = self.plans[index].as_deref().expect("plan was put back");
+        self.invoke_subgraph(index)?;
         for (k, dst) in outputs.iter_mut().enumerate() {
-            let t = plan.outputs[k];
-            let src = plan.bytes(t).ok_or_else(|| {
-                KernelError::invalid(format!("subgraph {index} output {k} has no data"))
-            })?;
-            if dst.bytes.len() != src.len() {
+            let src = self.subgraph_output(index, k)?;
+            if dst.bytes.len() != src.bytes.len() {
                 return Err(KernelError::invalid(format!(
                     "subgraph {index} output {k} holds {} bytes, expected {}",
-                    src.len(),
+                    src.bytes.len(),
                     dst.bytes.len()
                 )));
             }
-            dst.bytes.copy_from_slice(src);
+            dst.bytes.copy_from_slice(src.bytes);
         }
         Ok(())
     }
 
-    fn variable(&mut self, _id: i32) -> Result<Option<TensorMut<'_>>, KernelError> {
-        Ok(None)
+    fn subgraph_input(&mut self, index: usize, k: usize) -> Result<TensorMut<'_>, KernelError> {
+        let plan = self.plan(index)?;
+        let t = *plan
+            .inputs
+            .get(k)
+            .ok_or_else(|| KernelError::invalid(format!("subgraph {index} has no input {k}")))?;
+        plan.tensor_mut(t).ok_or_else(|| {
+            KernelError::invalid(format!("subgraph {index} input {k} is not writable"))
+        })
     }
 
-    fn assign_variable(&mut self, id: i32, _value: TensorRef<'_>) -> Result<(), KernelError> {
-        Err(KernelError::unsupported(format!(
-            "resource variable {id}: variables are not supported yet"
-        )))
+    fn invoke_subgraph(&mut self, index: usize) -> Result<(), KernelError> {
+        if self.depth + 1 > self.max_depth {
+            return Err(KernelError::invalid(format!(
+                "subgraph calls nest deeper than {}",
+                self.max_depth
+            )));
+        }
+        run_subgraph(
+            self.plans,
+            self.state,
+            index,
+            self.depth + 1,
+            self.max_depth,
+        )
+        .map_err(|e| KernelError::invalid(format!("in subgraph {index}: {e}")))
+    }
+
+    fn subgraph_output(&mut self, index: usize, k: usize) -> Result<TensorRef<'_>, KernelError> {
+        let plan: &SubgraphPlan = self.plan(index)?;
+        let t = *plan
+            .outputs
+            .get(k)
+            .ok_or_else(|| KernelError::invalid(format!("subgraph {index} has no output {k}")))?;
+        let bytes = plan.bytes(t).ok_or_else(|| {
+            KernelError::invalid(format!("subgraph {index} output {k} has no data"))
+        })?;
+        Ok(TensorRef {
+            info: &plan.tensors[t],
+            bytes,
+        })
+    }
+
+    fn variable_id(&mut self, container: &str, shared_name: &str) -> Result<i32, KernelError> {
+        self.state.vars.id(container, shared_name)
+    }
+
+    fn variable(&mut self, id: i32) -> Result<Option<TensorRef<'_>>, KernelError> {
+        self.state.vars.get(id)
+    }
+
+    fn assign_variable(&mut self, id: i32, value: TensorRef<'_>) -> Result<(), KernelError> {
+        self.state.vars.assign(id, value)
+    }
+
+    fn initialized(&self, index: usize) -> bool {
+        self.state.initialized.get(index).copied().unwrap_or(false)
+    }
+
+    fn set_initialized(&mut self, index: usize) {
+        if let Some(done) = self.state.initialized.get_mut(index) {
+            *done = true;
+        }
     }
 }

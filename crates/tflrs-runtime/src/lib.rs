@@ -27,6 +27,7 @@ pub mod fuzz;
 mod interpreter;
 mod model;
 mod shapes;
+mod variables;
 
 pub use element::Element;
 pub use error::Error;

@@ -1,9 +1,57 @@
-//! (family not implemented yet)
+//! Data-movement operators: RESHAPE, SQUEEZE, EXPAND_DIMS, TRANSPOSE, CONCATENATION, PACK,
+//! UNPACK, SPLIT, SPLIT_V, SLICE, STRIDED_SLICE, GATHER, PAD, PADV2, MIRROR_PAD, TILE, FILL,
+//! SHAPE, DEPTH_TO_SPACE, SPACE_TO_DEPTH and DENSIFY.
+//!
+//! They move elements without looking at them, so one kernel serves every fixed-size element
+//! type: it works on bytes, `esize` at a time. Only CONCATENATION computes (requantizing inputs
+//! whose quantization differs from the output's, and fused activations).
+//!
+//! Operands that decide where elements go (shapes, permutations, begin/size, paddings,
+//! indices, axes) are checked at preparation when they are constants; when they are computed,
+//! `run` checks them before touching memory and returns an error instead of going out of
+//! bounds.
+
+mod concat;
+mod densify;
+mod fill;
+mod gather;
+#[cfg(test)]
+mod hostile;
+mod layout;
+mod pad;
+mod reshape;
+mod slice;
+pub(crate) mod util;
 
 use crate::kernel::NodeCtx;
 use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
+use tflrs_ir::Op;
 
-pub(crate) fn kernel_for(_node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
-    Ok(None)
+pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    let k = match node.op {
+        Op::Reshape(a) => reshape::reshape(node, a.as_ref())?,
+        Op::Squeeze(a) => reshape::squeeze(node, a)?,
+        Op::ExpandDims => reshape::expand_dims(node)?,
+        Op::Transpose => layout::transpose(node)?,
+        Op::Tile => layout::tile(node)?,
+        Op::DepthToSpace(a) => layout::depth_to_space(node, a)?,
+        Op::SpaceToDepth(a) => layout::space_to_depth(node, a)?,
+        Op::Concatenation(a) => concat::concatenation(node, a)?,
+        Op::Pack(a) => concat::pack(node, a)?,
+        Op::Unpack(a) => concat::unpack(node, a)?,
+        Op::Split(a) => concat::split(node, a)?,
+        Op::SplitV(a) => concat::split_v(node, a)?,
+        Op::Slice => slice::slice(node)?,
+        Op::StridedSlice(a) => slice::strided_slice(node, a)?,
+        Op::Gather(a) => gather::gather(node, a)?,
+        Op::Pad => pad::pad(node, false)?,
+        Op::PadV2 => pad::pad(node, true)?,
+        Op::MirrorPad(a) => pad::mirror_pad(node, a)?,
+        Op::Fill => fill::fill(node)?,
+        Op::Shape(a) => fill::shape(node, a)?,
+        Op::Densify => densify::densify_op(node)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(k))
 }

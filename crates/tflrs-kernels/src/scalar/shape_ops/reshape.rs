@@ -35,9 +35,15 @@ impl Kernel for CopyKernel {
         let input = inputs.get(0)?;
         if let Some((in_count, out_shape)) = &self.dynamic_shape {
             let shape = inputs.get(1)?;
-            check_shape_operand(shape.info.dtype, shape.bytes, shape.info.num_elements(), *in_count, out_shape)?;
+            check_shape_operand(
+                shape.info.dtype,
+                shape.bytes,
+                shape.info.num_elements(),
+                *in_count,
+                out_shape,
+            )?;
         }
-        let mut out = outputs.get(0)?;
+        let out = outputs.get(0)?;
         check_len(self.name, input.bytes.len(), self.bytes)?;
         check_len(self.name, out.bytes.len(), self.bytes)?;
         out.bytes[..self.bytes].copy_from_slice(&input.bytes[..self.bytes]);
@@ -54,14 +60,19 @@ fn check_shape_operand(
     in_count: usize,
     out_shape: &[usize],
 ) -> Result<(), KernelError> {
-    let bad = |why: &str| Err(KernelError::invalid(format!("RESHAPE: shape operand {why}")));
+    let bad = |why: &str| {
+        Err(KernelError::invalid(format!(
+            "RESHAPE: shape operand {why}"
+        )))
+    };
     if n != out_shape.len() {
         return bad("has a different rank than the planned output");
     }
     let mut stretch = None;
     let mut known: usize = 1;
-    for i in 0..n {
-        let v = int_at(dtype, bytes, i).ok_or_else(|| KernelError::invalid("RESHAPE: shape operand is not int32".into()))?;
+    for (i, &want) in out_shape.iter().enumerate() {
+        let v = int_at(dtype, bytes, i)
+            .ok_or_else(|| KernelError::invalid("RESHAPE: shape operand is not int32".into()))?;
         if v == -1 {
             if stretch.is_some() {
                 return bad("has more than one -1");
@@ -70,7 +81,7 @@ fn check_shape_operand(
         } else if v < 0 {
             return bad("has a negative dimension");
         } else {
-            if v as u64 != out_shape[i] as u64 {
+            if v as u64 != want as u64 {
                 return bad("disagrees with the planned output shape");
             }
             known = known.saturating_mul(v as usize);
@@ -112,7 +123,10 @@ fn resolve_shape(values: &[i64], in_count: usize) -> Result<Vec<usize>, KernelEr
     let mut known: u128 = 1;
     for (i, &v) in values.iter().enumerate() {
         if v == -1 {
-            crate::ensure!(stretch.is_none(), "RESHAPE: shape {values:?} has more than one -1");
+            crate::ensure!(
+                stretch.is_none(),
+                "RESHAPE: shape {values:?} has more than one -1"
+            );
             stretch = Some(i);
         } else {
             crate::ensure!(v >= 0, "RESHAPE: shape {values:?} has a negative dimension");
@@ -122,7 +136,7 @@ fn resolve_shape(values: &[i64], in_count: usize) -> Result<Vec<usize>, KernelEr
     let mut out: Vec<usize> = values.iter().map(|&v| v.max(0) as usize).collect();
     if let Some(i) = stretch {
         crate::ensure!(
-            known != 0 && in_count as u128 % known == 0,
+            known != 0 && (in_count as u128).is_multiple_of(known),
             "RESHAPE: cannot infer the -1 of shape {values:?} for {in_count} elements"
         );
         out[i] = (in_count as u128 / known) as usize;
@@ -135,7 +149,10 @@ fn resolve_shape(values: &[i64], in_count: usize) -> Result<Vec<usize>, KernelEr
     Ok(out)
 }
 
-pub(super) fn reshape(node: &NodeCtx<'_>, attrs: &ReshapeAttrs) -> Result<Box<dyn Kernel>, KernelError> {
+pub(super) fn reshape(
+    node: &NodeCtx<'_>,
+    attrs: Option<&ReshapeAttrs>,
+) -> Result<Box<dyn Kernel>, KernelError> {
     node.expect_inputs(1, 2)?;
     let input = node.input(0)?;
     let output = node.output(0)?;
@@ -153,7 +170,7 @@ pub(super) fn reshape(node: &NodeCtx<'_>, attrs: &ReshapeAttrs) -> Result<Box<dy
             None => dynamic = Some((in_count, output.shape.clone())),
         }
         let _ = shape;
-    } else if let Some(new_shape) = &attrs.new_shape {
+    } else if let Some(new_shape) = attrs.and_then(|a| a.new_shape.as_ref()) {
         // Legacy models write [0] for a scalar.
         let values: Vec<i64> = if new_shape.as_slice() == [0] {
             Vec::new()
@@ -176,7 +193,10 @@ fn check_resolved(values: &[i64], in_count: usize, output: &TensorInfo) -> Resul
     Ok(())
 }
 
-pub(super) fn squeeze(node: &NodeCtx<'_>, attrs: &SqueezeAttrs) -> Result<Box<dyn Kernel>, KernelError> {
+pub(super) fn squeeze(
+    node: &NodeCtx<'_>,
+    attrs: &SqueezeAttrs,
+) -> Result<Box<dyn Kernel>, KernelError> {
     node.expect_inputs(1, 1)?;
     let input = node.input(0)?;
     let output = node.output(0)?;
@@ -189,8 +209,11 @@ pub(super) fn squeeze(node: &NodeCtx<'_>, attrs: &SqueezeAttrs) -> Result<Box<dy
         }
     } else {
         for &d in dims {
-            let a = super::util::resolve_axis(i64::from(d), rank)
-                .ok_or_else(|| KernelError::invalid(format!("SQUEEZE: dimension {d} is out of range for rank {rank}")))?;
+            let a = super::util::resolve_axis(i64::from(d), rank).ok_or_else(|| {
+                KernelError::invalid(format!(
+                    "SQUEEZE: dimension {d} is out of range for rank {rank}"
+                ))
+            })?;
             crate::ensure!(
                 input.shape[a] == 1,
                 "SQUEEZE: dimension {d} of input '{}' {:?} is not 1",
@@ -233,28 +256,39 @@ pub(super) fn expand_dims(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelE
         expected.insert(a, 1);
         super::util::expect_shape("EXPAND_DIMS", output, &expected)?;
     }
-    copy_kernel(kernel_name!("expand_dims", input.dtype), "EXPAND_DIMS", node, None)
+    copy_kernel(
+        kernel_name!("expand_dims", input.dtype),
+        "EXPAND_DIMS",
+        node,
+        None,
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{run_node, TestInput};
+    use crate::testing::{TestInput, run_node};
     use crate::{KernelError, ScalarBackend, TensorInfo};
     use tflrs_ir::{DType, Op, ReshapeAttrs, SqueezeAttrs};
 
     fn f32s(b: &[u8]) -> Vec<f32> {
-        bytemuck::pod_collect_to_vec(b)
+        bytemuck::cast_slice::<u8, f32>(b).to_vec()
     }
 
     #[test]
     fn reshape_with_shape_input_and_stretch() {
         let x: Vec<f32> = (0..6).map(|v| v as f32).collect();
         let inputs = [
-            Some(TestInput::from_slice(TensorInfo::new("x", DType::Float32, [2, 3]), &x)),
-            Some(TestInput::const_from_slice(TensorInfo::new("s", DType::Int32, [2]), &[-1i32, 2])),
+            Some(TestInput::from_slice(
+                TensorInfo::new("x", DType::Float32, [2, 3]),
+                &x,
+            )),
+            Some(TestInput::const_from_slice(
+                TensorInfo::new("s", DType::Int32, [2]),
+                &[-1i32, 2],
+            )),
         ];
         let out = [TensorInfo::new("y", DType::Float32, [3, 2])];
-        let op = Op::Reshape(ReshapeAttrs { new_shape: None });
+        let op = Op::Reshape(Some(ReshapeAttrs { new_shape: None }));
         let got = run_node(&ScalarBackend, &op, &inputs, &out).unwrap();
         assert_eq!(f32s(&got[0]), x);
     }
@@ -262,17 +296,29 @@ mod tests {
     #[test]
     fn reshape_rejects_bad_shapes() {
         let x = [0f32; 6];
-        let op = Op::Reshape(ReshapeAttrs { new_shape: None });
+        let op = Op::Reshape(Some(ReshapeAttrs { new_shape: None }));
         for shape in [[-1i32, -1], [4, 2], [-2, 3]] {
             let inputs = [
-                Some(TestInput::from_slice(TensorInfo::new("x", DType::Float32, [2, 3]), &x)),
-                Some(TestInput::const_from_slice(TensorInfo::new("s", DType::Int32, [2]), &shape)),
+                Some(TestInput::from_slice(
+                    TensorInfo::new("x", DType::Float32, [2, 3]),
+                    &x,
+                )),
+                Some(TestInput::const_from_slice(
+                    TensorInfo::new("s", DType::Int32, [2]),
+                    &shape,
+                )),
             ];
             let out = [TensorInfo::new("y", DType::Float32, [3, 2])];
-            assert!(matches!(run_node(&ScalarBackend, &op, &inputs, &out), Err(KernelError::Invalid(_))));
+            assert!(matches!(
+                run_node(&ScalarBackend, &op, &inputs, &out),
+                Err(KernelError::Invalid(_))
+            ));
         }
         // Element counts must agree with the planned output.
-        let inputs = [Some(TestInput::from_slice(TensorInfo::new("x", DType::Float32, [2, 3]), &x))];
+        let inputs = [Some(TestInput::from_slice(
+            TensorInfo::new("x", DType::Float32, [2, 3]),
+            &x,
+        ))];
         let out = [TensorInfo::new("y", DType::Float32, [7])];
         assert!(run_node(&ScalarBackend, &op, &inputs, &out).is_err());
     }
@@ -280,34 +326,84 @@ mod tests {
     #[test]
     fn reshape_dynamic_shape_checked_at_run() {
         let x = [1i8, 2, 3, 4];
-        let op = Op::Reshape(ReshapeAttrs { new_shape: None });
+        let op = Op::Reshape(Some(ReshapeAttrs { new_shape: None }));
         let mk = |s: [i32; 2]| {
             [
-                Some(TestInput::from_slice(TensorInfo::new("x", DType::Int8, [4]), &x)),
-                Some(TestInput::from_slice(TensorInfo::new("s", DType::Int32, [2]), &s)),
+                Some(TestInput::from_slice(
+                    TensorInfo::new("x", DType::Int8, [4]),
+                    &x,
+                )),
+                Some(TestInput::from_slice(
+                    TensorInfo::new("s", DType::Int32, [2]),
+                    &s,
+                )),
             ]
         };
         let out = [TensorInfo::new("y", DType::Int8, [2, 2])];
-        assert_eq!(run_node(&ScalarBackend, &op, &mk([2, -1]), &out).unwrap()[0], [1, 2, 3, 4]);
+        assert_eq!(
+            run_node(&ScalarBackend, &op, &mk([2, -1]), &out).unwrap()[0],
+            [1, 2, 3, 4]
+        );
         assert!(run_node(&ScalarBackend, &op, &mk([1, 4]), &out).is_err());
     }
 
     #[test]
     fn squeeze_and_expand_dims() {
         let x = [1i32, 2, 3];
-        let op = Op::Squeeze(SqueezeAttrs { squeeze_dims: Some(vec![0, -1]) });
-        let inputs = [Some(TestInput::from_slice(TensorInfo::new("x", DType::Int32, [1, 3, 1]), &x))];
-        let got = run_node(&ScalarBackend, &op, &inputs, &[TensorInfo::new("y", DType::Int32, [3])]).unwrap();
+        let op = Op::Squeeze(SqueezeAttrs {
+            squeeze_dims: Some(vec![0, -1]),
+        });
+        let inputs = [Some(TestInput::from_slice(
+            TensorInfo::new("x", DType::Int32, [1, 3, 1]),
+            &x,
+        ))];
+        let got = run_node(
+            &ScalarBackend,
+            &op,
+            &inputs,
+            &[TensorInfo::new("y", DType::Int32, [3])],
+        )
+        .unwrap();
         assert_eq!(got[0], bytemuck::cast_slice::<i32, u8>(&x));
-        let bad = Op::Squeeze(SqueezeAttrs { squeeze_dims: Some(vec![1]) });
-        assert!(run_node(&ScalarBackend, &bad, &inputs, &[TensorInfo::new("y", DType::Int32, [3])]).is_err());
+        let bad = Op::Squeeze(SqueezeAttrs {
+            squeeze_dims: Some(vec![1]),
+        });
+        assert!(
+            run_node(
+                &ScalarBackend,
+                &bad,
+                &inputs,
+                &[TensorInfo::new("y", DType::Int32, [3])]
+            )
+            .is_err()
+        );
 
         let inputs = [
-            Some(TestInput::from_slice(TensorInfo::new("x", DType::Int32, [3]), &x)),
-            Some(TestInput::const_from_slice(TensorInfo::new("a", DType::Int32, []), &[-1i32])),
+            Some(TestInput::from_slice(
+                TensorInfo::new("x", DType::Int32, [3]),
+                &x,
+            )),
+            Some(TestInput::const_from_slice(
+                TensorInfo::new("a", DType::Int32, []),
+                &[-1i32],
+            )),
         ];
-        let got = run_node(&ScalarBackend, &Op::ExpandDims, &inputs, &[TensorInfo::new("y", DType::Int32, [3, 1])]).unwrap();
+        let got = run_node(
+            &ScalarBackend,
+            &Op::ExpandDims,
+            &inputs,
+            &[TensorInfo::new("y", DType::Int32, [3, 1])],
+        )
+        .unwrap();
         assert_eq!(got[0], bytemuck::cast_slice::<i32, u8>(&x));
-        assert!(run_node(&ScalarBackend, &Op::ExpandDims, &inputs, &[TensorInfo::new("y", DType::Int32, [1, 3])]).is_err());
+        assert!(
+            run_node(
+                &ScalarBackend,
+                &Op::ExpandDims,
+                &inputs,
+                &[TensorInfo::new("y", DType::Int32, [1, 3])]
+            )
+            .is_err()
+        );
     }
 }

@@ -2,9 +2,9 @@
 //! kernel names, integer operands, and [`CopyPlan`], a strided N-d copy that is checked
 //! against its buffers before it runs.
 
+use crate::KernelError;
 use crate::kernel::NodeCtx;
 use crate::tensor::TensorInfo;
-use crate::KernelError;
 use alloc::format;
 use alloc::vec::Vec;
 use tflrs_ir::DType;
@@ -13,28 +13,31 @@ use tflrs_ir::DType;
 /// rank of its input, so this allows rank-8 tiles.
 pub(crate) const MAX_DIMS: usize = 16;
 
-/// `"{op}_{dtype}__scalar"` as a `&'static str`, for each fixed-size element type.
+/// `"{op}_{dtype}__scalar[{variant}]"` as a `&'static str`, for each fixed-size element type.
 macro_rules! kernel_name {
     ($op:literal, $dt:expr) => {
+        $crate::scalar::shape_ops::util::kernel_name!($op, $dt, "")
+    };
+    ($op:literal, $dt:expr, $variant:literal) => {
         match $dt {
-            tflrs_ir::DType::Float32 => concat!($op, "_f32__scalar"),
-            tflrs_ir::DType::Float16 => concat!($op, "_f16__scalar"),
-            tflrs_ir::DType::BFloat16 => concat!($op, "_bf16__scalar"),
-            tflrs_ir::DType::Float64 => concat!($op, "_f64__scalar"),
-            tflrs_ir::DType::Int8 => concat!($op, "_i8__scalar"),
-            tflrs_ir::DType::UInt8 => concat!($op, "_u8__scalar"),
-            tflrs_ir::DType::Int16 => concat!($op, "_i16__scalar"),
-            tflrs_ir::DType::UInt16 => concat!($op, "_u16__scalar"),
-            tflrs_ir::DType::Int32 => concat!($op, "_i32__scalar"),
-            tflrs_ir::DType::UInt32 => concat!($op, "_u32__scalar"),
-            tflrs_ir::DType::Int64 => concat!($op, "_i64__scalar"),
-            tflrs_ir::DType::UInt64 => concat!($op, "_u64__scalar"),
-            tflrs_ir::DType::Bool => concat!($op, "_bool__scalar"),
-            tflrs_ir::DType::Complex64 => concat!($op, "_c64__scalar"),
-            tflrs_ir::DType::Complex128 => concat!($op, "_c128__scalar"),
-            tflrs_ir::DType::Float8E4M3FN => concat!($op, "_f8e4m3fn__scalar"),
-            tflrs_ir::DType::Float8E5M2 => concat!($op, "_f8e5m2__scalar"),
-            _ => concat!($op, "__scalar"),
+            tflrs_ir::DType::Float32 => concat!($op, "_f32__scalar", $variant),
+            tflrs_ir::DType::Float16 => concat!($op, "_f16__scalar", $variant),
+            tflrs_ir::DType::BFloat16 => concat!($op, "_bf16__scalar", $variant),
+            tflrs_ir::DType::Float64 => concat!($op, "_f64__scalar", $variant),
+            tflrs_ir::DType::Int8 => concat!($op, "_i8__scalar", $variant),
+            tflrs_ir::DType::UInt8 => concat!($op, "_u8__scalar", $variant),
+            tflrs_ir::DType::Int16 => concat!($op, "_i16__scalar", $variant),
+            tflrs_ir::DType::UInt16 => concat!($op, "_u16__scalar", $variant),
+            tflrs_ir::DType::Int32 => concat!($op, "_i32__scalar", $variant),
+            tflrs_ir::DType::UInt32 => concat!($op, "_u32__scalar", $variant),
+            tflrs_ir::DType::Int64 => concat!($op, "_i64__scalar", $variant),
+            tflrs_ir::DType::UInt64 => concat!($op, "_u64__scalar", $variant),
+            tflrs_ir::DType::Bool => concat!($op, "_bool__scalar", $variant),
+            tflrs_ir::DType::Complex64 => concat!($op, "_c64__scalar", $variant),
+            tflrs_ir::DType::Complex128 => concat!($op, "_c128__scalar", $variant),
+            tflrs_ir::DType::Float8E4M3FN => concat!($op, "_f8e4m3fn__scalar", $variant),
+            tflrs_ir::DType::Float8E5M2 => concat!($op, "_f8e5m2__scalar", $variant),
+            _ => concat!($op, "__scalar", $variant),
         }
     };
 }
@@ -84,7 +87,11 @@ pub(crate) fn same_count(op: &str, info: &TensorInfo, n: usize) -> Result<(), Ke
 }
 
 /// Fails unless `info` has exactly `shape`.
-pub(crate) fn expect_shape(op: &str, info: &TensorInfo, shape: &[usize]) -> Result<(), KernelError> {
+pub(crate) fn expect_shape(
+    op: &str,
+    info: &TensorInfo,
+    shape: &[usize],
+) -> Result<(), KernelError> {
     crate::ensure!(
         info.shape == shape,
         "{op}: output '{}' has shape {:?}, but the operands give {:?}",
@@ -235,11 +242,12 @@ impl CopyPlan {
         if let Some(last) = self.len.checked_sub(1).map(|i| self.dims[i]) {
             // Merge with the previous (outer) dimension when the two walk memory as one.
             let c = count as isize;
-            if last.src == src.wrapping_mul(c) && last.dst == dst.wrapping_mul(c) {
-                if let Some(n) = last.count.checked_mul(count) {
-                    self.dims[self.len - 1] = PlanDim { count: n, src, dst };
-                    return Ok(());
-                }
+            if last.src == src.wrapping_mul(c)
+                && last.dst == dst.wrapping_mul(c)
+                && let Some(n) = last.count.checked_mul(count)
+            {
+                self.dims[self.len - 1] = PlanDim { count: n, src, dst };
+                return Ok(());
             }
         }
         if self.len == MAX_DIMS {
@@ -253,11 +261,14 @@ impl CopyPlan {
     }
 
     /// Number of elements the plan writes.
+    #[cfg(test)]
     pub(crate) fn total(&self) -> usize {
         if self.empty {
             return 0;
         }
-        self.dims[..self.len].iter().fold(1usize, |n, d| n.saturating_mul(d.count))
+        self.dims[..self.len]
+            .iter()
+            .fold(1usize, |n, d| n.saturating_mul(d.count))
     }
 
     /// Fails unless every element read is inside `src_elems` and every one written is inside

@@ -1,0 +1,477 @@
+//! ABS, NEG, EXP, LOG, SQRT, RSQRT, SQUARE, LOGICAL_NOT and ZEROS_LIKE (LiteRT's
+//! `elementwise.cc`, `exp.cc`, `neg.cc`, `zeros_like.cc`).
+
+use super::fixedpoint::inv_sqrt_quantized_multiplier_exp;
+use super::lut::{Lut8Elem, lookup16, lut8, lut16};
+use super::unary_io;
+use crate::kernel::{KernelIo, NodeCtx};
+use crate::math;
+use crate::scalar::binary::elementwise::{CheckParams, QElem, map, map_checked, quant_of};
+use crate::scalar::binary::kname;
+use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier};
+use crate::{Kernel, KernelError, TensorInfo, ensure};
+use alloc::boxed::Box;
+use alloc::format;
+use tflrs_ir::{DType, Op};
+
+pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    let k = match node.op {
+        Op::Abs => abs(node)?,
+        Op::Neg => neg(node)?,
+        Op::Exp => exp(node)?,
+        Op::Log => log(node)?,
+        Op::Sqrt => sqrt(node)?,
+        Op::Rsqrt => rsqrt(node)?,
+        Op::Square => square(node)?,
+        Op::LogicalNot => logical_not(node)?,
+        Op::ZerosLike => zeros_like(node)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(k))
+}
+
+fn unsupported(node: &NodeCtx<'_>, dt: DType) -> KernelError {
+    KernelError::unsupported(format!("{} on {dt} tensors", node.op.name()))
+}
+
+fn same_dtype<'a>(node: &NodeCtx<'a>) -> Result<(&'a TensorInfo, &'a TensorInfo), KernelError> {
+    let (x, y) = unary_io(node)?;
+    ensure!(
+        x.dtype == y.dtype,
+        "output type {} differs from the input's {}",
+        y.dtype,
+        x.dtype
+    );
+    Ok((x, y))
+}
+
+fn abs(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, y) = same_dtype(node)?;
+    let n = x.num_elements();
+    let name = kname!("abs", x.dtype);
+    Ok(match x.dtype {
+        DType::Float32 => map(name, n, |v: f32| v.abs()),
+        DType::Int8 => abs_quantized::<i8>(name, x, y)?,
+        DType::Int16 if x.quant.is_some() => abs_quantized::<i16>(name, x, y)?,
+        // Unquantized int16 wraps like LiteRT (abs(-32768) stays -32768).
+        DType::Int16 => map(name, n, |v: i16| v.wrapping_abs()),
+        DType::Int32 => map(name, n, |v: i32| v.wrapping_abs()),
+        DType::Int64 => map(name, n, |v: i64| v.wrapping_abs()),
+        dt => return Err(unsupported(node, dt)),
+    })
+}
+
+fn abs_quantized<T: QElem>(
+    name: &'static str,
+    x: &TensorInfo,
+    y: &TensorInfo,
+) -> Result<Box<dyn Kernel>, KernelError> {
+    let (si, zi) = quant_of::<T>(x)?;
+    let (so, zo) = quant_of::<T>(y)?;
+    if T::MIN == i32::from(i16::MIN) {
+        ensure!(zi == 0 && zo == 0, "int16 ABS needs zero points of 0");
+    }
+    let n = x.num_elements();
+    if si == so {
+        return Ok(map(name, n, move |v: T| {
+            T::saturate((v.to_i32() - zi).abs() + zo)
+        }));
+    }
+    let (m, s) = quantize_multiplier(f64::from(si / so));
+    Ok(map(name, n, move |v: T| {
+        T::saturate(multiply_by_quantized_multiplier((v.to_i32() - zi).abs(), m, s) + zo)
+    }))
+}
+
+fn neg(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, _) = same_dtype(node)?;
+    let n = x.num_elements();
+    let name = kname!("neg", x.dtype);
+    // Integers are negated raw, without requantization, as LiteRT does.
+    Ok(match x.dtype {
+        DType::Float32 => map(name, n, |v: f32| -v),
+        DType::Float16 | DType::BFloat16 => map(name, n, |v: u16| v ^ 0x8000),
+        DType::Int8 => map(name, n, |v: i8| v.wrapping_neg()),
+        DType::Int16 => map(name, n, |v: i16| v.wrapping_neg()),
+        DType::Int32 => map(name, n, |v: i32| v.wrapping_neg()),
+        DType::Int64 => map(name, n, |v: i64| v.wrapping_neg()),
+        dt => return Err(unsupported(node, dt)),
+    })
+}
+
+/// A kernel looking each 8-bit input up in a table of `f` (LiteRT's `LUTPopulate`).
+fn lut8_kernel<T: QElem + Lut8Elem>(
+    name: &'static str,
+    x: &TensorInfo,
+    y: &TensorInfo,
+    f: impl Fn(f32) -> f32,
+) -> Result<Box<dyn Kernel>, KernelError> {
+    let (si, zi) = quant_of::<T>(x)?;
+    let (so, zo) = quant_of::<T>(y)?;
+    let table: Box<[T; 256]> = Box::new(lut8(si, zi, so, zo, f));
+    Ok(map(name, x.num_elements(), move |v: T| table[v.slot()]))
+}
+
+/// A kernel interpolating each int16 input in a 513-entry table of `f`, built in `f32`.
+fn lut16_kernel(
+    name: &'static str,
+    x: &TensorInfo,
+    y: &TensorInfo,
+    f: impl Fn(f32) -> f32,
+) -> Result<Box<dyn Kernel>, KernelError> {
+    let (si, zi) = quant_of::<i16>(x)?;
+    let (so, zo) = quant_of::<i16>(y)?;
+    let table = Box::new(lut16::<f32>(si, zi, so, zo, f));
+    Ok(map(name, x.num_elements(), move |v: i16| {
+        lookup16(v, &table)
+    }))
+}
+
+/// Builds the kernel of a table-driven function for 8- and 16-bit types, `float` otherwise.
+fn table_op(
+    node: &NodeCtx<'_>,
+    name: &'static str,
+    float: fn(f32) -> f32,
+    lut_fn: impl Fn(f32) -> f32 + Copy,
+    allow_u8: bool,
+) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, y) = same_dtype(node)?;
+    Ok(match x.dtype {
+        DType::Float32 => map(name, x.num_elements(), float),
+        DType::Int8 => lut8_kernel::<i8>(name, x, y, lut_fn)?,
+        DType::UInt8 if allow_u8 => lut8_kernel::<u8>(name, x, y, lut_fn)?,
+        DType::Int16 => {
+            let (_, zi) = quant_of::<i16>(x)?;
+            let (_, zo) = quant_of::<i16>(y)?;
+            ensure!(
+                zi == 0 && zo == 0,
+                "int16 {} needs zero points of 0",
+                node.op.name()
+            );
+            lut16_kernel(name, x, y, lut_fn)?
+        }
+        dt => return Err(unsupported(node, dt)),
+    })
+}
+
+fn exp(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let dt = node.input(0)?.dtype;
+    table_op(node, kname!("exp", dt), math::expf, math::expf, true)
+}
+
+fn log(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, y) = same_dtype(node)?;
+    let name = kname!("log", x.dtype);
+    // Non-positive inputs map to the lowest output value.
+    let output_min = |qmin: i32| -> Result<f32, KernelError> {
+        let (so, zo) = y.require_per_tensor_quant()?;
+        Ok((qmin - zo) as f32 * so)
+    };
+    Ok(match x.dtype {
+        DType::Float32 => map(name, x.num_elements(), math::logf),
+        DType::Int8 => {
+            let lo = output_min(-128)?;
+            lut8_kernel::<i8>(
+                name,
+                x,
+                y,
+                move |v| if v <= 0.0 { lo } else { math::logf(v) },
+            )?
+        }
+        DType::Int16 => {
+            let lo = output_min(-32768)?;
+            ensure!(
+                quant_of::<i16>(x)?.1 == 0 && quant_of::<i16>(y)?.1 == 0,
+                "int16 LOG needs zero points of 0"
+            );
+            lut16_kernel(
+                name,
+                x,
+                y,
+                move |v| if v <= 0.0 { lo } else { math::logf(v) },
+            )?
+        }
+        dt => return Err(unsupported(node, dt)),
+    })
+}
+
+fn not_below_zero_point<T: QElem>(x: &[T], p: &CheckParams) -> Result<(), &'static str> {
+    if x.iter().any(|v| v.to_i32() < p.zero_point) {
+        Err("only defined for non-negative values")
+    } else {
+        Ok(())
+    }
+}
+
+fn sqrt(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, y) = same_dtype(node)?;
+    let name = kname!("sqrt", x.dtype);
+    match x.dtype {
+        DType::Float32 => Ok(map(name, x.num_elements(), math::sqrtf)),
+        DType::Int8 => sqrt_quantized::<i8>(name, x, y),
+        DType::Int16 => sqrt_quantized::<i16>(name, x, y),
+        dt => Err(unsupported(node, dt)),
+    }
+}
+
+/// Quantized SQRT dequantizes, takes the float square root and truncates (not rounds) back.
+fn sqrt_quantized<T: QElem>(
+    name: &'static str,
+    x: &TensorInfo,
+    y: &TensorInfo,
+) -> Result<Box<dyn Kernel>, KernelError> {
+    let (si, zi) = quant_of::<T>(x)?;
+    let (so, zo) = quant_of::<T>(y)?;
+    Ok(map_checked(
+        name,
+        x.num_elements(),
+        move |v: T| {
+            let real = si * (v.to_i32() - zi) as f32;
+            let q = (math::sqrtf(real) / so) as i32;
+            T::saturate(q.saturating_add(zo))
+        },
+        not_below_zero_point::<T>,
+        CheckParams { zero_point: zi },
+    ))
+}
+
+fn rsqrt(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, y) = same_dtype(node)?;
+    let name = kname!("rsqrt", x.dtype);
+    let n = x.num_elements();
+    match x.dtype {
+        DType::Float32 => Ok(map(name, n, |v: f32| 1.0 / math::sqrtf(v))),
+        DType::Int8 => {
+            let (si, zi) = quant_of::<i8>(x)?;
+            let (so, zo) = quant_of::<i8>(y)?;
+            let (m, s) = quantize_multiplier(1.0 / f64::from(math::sqrtf(si) * so));
+            // Fixed-point 1/sqrt of the offset input, then requantized; 20 bits keep it integral.
+            const SHIFT: i32 = 20;
+            Ok(map_checked(
+                name,
+                n,
+                move |v: i8| {
+                    let value = i32::from(v) - zi;
+                    if value == 0 {
+                        return i8::MAX;
+                    }
+                    let (inv_m, inv_s) = inv_sqrt_quantized_multiplier_exp(value, -1);
+                    let data = multiply_by_quantized_multiplier(1, inv_m, inv_s + SHIFT);
+                    i8::saturate(
+                        multiply_by_quantized_multiplier(data, m, s - SHIFT).saturating_add(zo),
+                    )
+                },
+                not_below_zero_point::<i8>,
+                CheckParams { zero_point: zi },
+            ))
+        }
+        DType::Int16 => {
+            let (si, zi) = quant_of::<i16>(x)?;
+            let (so, zo) = quant_of::<i16>(y)?;
+            ensure!(zi == 0 && zo == 0, "int16 RSQRT needs zero points of 0");
+            let big = 32767.0 * so;
+            let table = Box::new(lut16::<f32>(si, zi, so, zo, move |v| {
+                if v <= 0.0 { big } else { 1.0 / math::sqrtf(v) }
+            }));
+            Ok(map_checked(
+                name,
+                n,
+                move |v: i16| lookup16(v, &table),
+                not_below_zero_point::<i16>,
+                CheckParams { zero_point: zi },
+            ))
+        }
+        dt => Err(unsupported(node, dt)),
+    }
+}
+
+fn square(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, _) = same_dtype(node)?;
+    let name = kname!("square", x.dtype);
+    let n = x.num_elements();
+    Ok(match x.dtype {
+        DType::Float32 => map(name, n, |v: f32| v * v),
+        DType::Int32 => map(name, n, |v: i32| v.wrapping_mul(v)),
+        DType::Int64 => map(name, n, |v: i64| v.wrapping_mul(v)),
+        dt => return Err(unsupported(node, dt)),
+    })
+}
+
+fn logical_not(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, _) = same_dtype(node)?;
+    ensure!(
+        x.dtype == DType::Bool,
+        "LOGICAL_NOT needs bool tensors, got {}",
+        x.dtype
+    );
+    Ok(map(
+        kname!("logical_not", DType::Bool),
+        x.num_elements(),
+        |v: u8| u8::from(v == 0),
+    ))
+}
+
+/// ZEROS_LIKE: fills the output with zero bytes (zero in every numeric type).
+struct ZerosLike {
+    name: &'static str,
+    bytes: usize,
+}
+
+impl Kernel for ZerosLike {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let (_, mut outputs, _, _) = io.split();
+        let out = outputs.get(0)?;
+        if out.bytes.len() != self.bytes {
+            return Err(KernelError::invalid(format!(
+                "{}: output has {} bytes, planned {}",
+                self.name,
+                out.bytes.len(),
+                self.bytes
+            )));
+        }
+        out.bytes.fill(0);
+        Ok(())
+    }
+}
+
+fn zeros_like(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let (x, y) = same_dtype(node)?;
+    let bytes = y
+        .byte_len()
+        .ok_or_else(|| KernelError::unsupported(format!("ZEROS_LIKE on {} tensors", x.dtype)))?;
+    Ok(Box::new(ZerosLike {
+        name: kname!("zeros_like", x.dtype),
+        bytes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ScalarBackend;
+    use crate::TensorInfo;
+    use crate::testing::{TestInput, run_node};
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use tflrs_ir::{DType, Op};
+
+    fn run<I: bytemuck::Pod, O: bytemuck::Pod>(
+        op: Op<'_>,
+        x: TensorInfo,
+        v: &[I],
+        y: TensorInfo,
+    ) -> Result<Vec<O>, crate::KernelError> {
+        let out = run_node(
+            &ScalarBackend,
+            &op,
+            &[Some(TestInput::from_slice(x, v))],
+            &[y],
+        )?;
+        Ok(bytemuck::cast_slice(&out[0]).to_vec())
+    }
+
+    fn q(dt: DType, n: usize, s: f32, z: i64) -> TensorInfo {
+        TensorInfo::new("t", dt, vec![n]).with_quant(s, z)
+    }
+
+    #[test]
+    fn float_ops() {
+        let f = |n| TensorInfo::new("t", DType::Float32, vec![n]);
+        let y: Vec<f32> = run(Op::Abs, f(3), &[-1.5f32, 0.0, 2.0], f(3)).unwrap();
+        assert_eq!(y, vec![1.5, 0.0, 2.0]);
+        let y: Vec<f32> = run(Op::Rsqrt, f(2), &[4.0f32, 0.25], f(2)).unwrap();
+        assert_eq!(y, vec![0.5, 2.0]);
+        let y: Vec<f32> = run(Op::Square, f(2), &[-3.0f32, 0.5], f(2)).unwrap();
+        assert_eq!(y, vec![9.0, 0.25]);
+        let y: Vec<f32> = run(Op::Neg, f(1), &[2.0f32], f(1)).unwrap();
+        assert_eq!(y, vec![-2.0]);
+    }
+
+    #[test]
+    fn int8_abs_with_and_without_rescale() {
+        let y: Vec<i8> = run(
+            Op::Abs,
+            q(DType::Int8, 3, 0.5, -1),
+            &[-5i8, 3, -128],
+            q(DType::Int8, 3, 0.5, -1),
+        )
+        .unwrap();
+        // |(-5+1)| = 4 -> 3; |4| -> 3; |-127| = 127 -> 126.
+        assert_eq!(y, vec![3, 3, 126]);
+        let y: Vec<i8> = run(
+            Op::Abs,
+            q(DType::Int8, 2, 0.5, 0),
+            &[-10i8, 7],
+            q(DType::Int8, 2, 0.25, -128),
+        )
+        .unwrap();
+        // 5.0 -> 20 - 128; 3.5 -> 14 - 128.
+        assert_eq!(y, vec![-108, -114]);
+    }
+
+    #[test]
+    fn int8_exp_and_log_tables() {
+        let y: Vec<i8> = run(
+            Op::Exp,
+            q(DType::Int8, 3, 0.1, 0),
+            &[0i8, -10, 10],
+            q(DType::Int8, 3, 0.05, -128),
+        )
+        .unwrap();
+        // e^0 = 1 -> 20 - 128; e^-1 = 0.3679 -> 7 - 128; e^1 = 2.718 -> 54 - 128.
+        assert_eq!(y, vec![-108, -121, -74]);
+        let y: Vec<i8> = run(
+            Op::Log,
+            q(DType::Int8, 3, 0.1, -128),
+            &[-128i8, -118, -98],
+            q(DType::Int8, 3, 0.05, 60),
+        )
+        .unwrap();
+        // log(0) -> lowest; log(1) = 0 -> 60; log(3) = 1.0986 -> 22 + 60.
+        assert_eq!(y, vec![-128, 60, 82]);
+    }
+
+    #[test]
+    fn int8_sqrt_rsqrt() {
+        let y: Vec<i8> = run(
+            Op::Sqrt,
+            q(DType::Int8, 3, 0.1, -128),
+            &[-128i8, -88, -38],
+            q(DType::Int8, 3, 0.05, -128),
+        )
+        .unwrap();
+        // sqrt(0) = 0; sqrt(4) = 2 -> 40; sqrt(9) = 3 -> 60.
+        assert_eq!(y, vec![-128, -88, -68]);
+        assert!(
+            run::<i8, i8>(
+                Op::Sqrt,
+                q(DType::Int8, 1, 0.1, 0),
+                &[-1i8],
+                q(DType::Int8, 1, 0.1, 0)
+            )
+            .is_err()
+        );
+        let y: Vec<i8> = run(
+            Op::Rsqrt,
+            q(DType::Int8, 3, 0.25, 0),
+            &[16i8, 1, 0],
+            q(DType::Int8, 3, 0.125, 0),
+        )
+        .unwrap();
+        // 1/sqrt(4) = 0.5 -> 4; 1/sqrt(0.25) = 2 -> 16; 0 -> max.
+        assert_eq!(y, vec![4, 16, 127]);
+    }
+
+    #[test]
+    fn logical_not_and_zeros_like() {
+        let b = |n| TensorInfo::new("t", DType::Bool, vec![n]);
+        let y: Vec<u8> = run(Op::LogicalNot, b(3), &[1u8, 0, 1], b(3)).unwrap();
+        assert_eq!(y, vec![0, 1, 0]);
+        let i = |n| TensorInfo::new("t", DType::Int64, vec![n]);
+        let y: Vec<i64> = run(Op::ZerosLike, i(2), &[5i64, -3], i(2)).unwrap();
+        assert_eq!(y, vec![0, 0]);
+    }
+}
