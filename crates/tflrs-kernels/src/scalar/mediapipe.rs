@@ -388,7 +388,7 @@ impl MaxPoolArgmax {
         require(op, input, DType::Float32, None)?;
         // MediaPipe's `compute_out_size`.
         let out = |i: usize, f: usize, s: usize| match pad {
-            Pad::Same => (i + s - 1) / s,
+            Pad::Same => i.div_ceil(s),
             Pad::Valid => (i + s).saturating_sub(f) / s,
         };
         let (out_h, out_w) = (out(in_h, f_h, stride_h), out(in_w, f_w, stride_w));

@@ -93,6 +93,13 @@ fn check_common(
         d.oh,
         d.ow
     );
+    // An empty image has no pixel to sample from (and would underflow `in - 1`).
+    crate::ensure!(
+        d.ih > 0 && d.iw > 0,
+        "{op}: input '{}' {:?} has an empty spatial dimension",
+        input.name,
+        input.shape
+    );
     crate::ensure!(
         d.ih <= i32::MAX as usize / 1024
             && d.iw <= i32::MAX as usize / 1024

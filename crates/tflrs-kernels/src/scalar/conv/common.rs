@@ -2,10 +2,10 @@
 //! them, quantization parameters prepared once, typed element traits, and scratch carving.
 
 use crate::scalar::qmath;
+use crate::scalar::qmath::activation_range_quantized;
 use crate::{KernelError, TensorInfo, TensorRef};
 use alloc::vec::Vec;
 use tflrs_ir::{Activation, DType, Padding, QuantScheme};
-use crate::scalar::qmath::activation_range_quantized;
 
 /// Elements of `info`'s dense data, or an error naming it (shapes whose element count
 /// overflows were refused by the planner; this guards kernels built by hand).
@@ -587,7 +587,15 @@ pub(super) fn int_params(
     let scales = channel_scales(filter, axis, channels)?;
     let (mult, shift) = channel_multipliers(in_s, &scales, out_s, max_shift)?;
     let (lo, hi) = activation_range_quantized(act, out_s, out_zp, qmin, qmax);
-    Ok(IntParams { in_offset: -in_zp, w_offset: 0, out_zp, mult, shift, lo, hi })
+    Ok(IntParams {
+        in_offset: -in_zp,
+        w_offset: 0,
+        out_zp,
+        mult,
+        shift,
+        lo,
+        hi,
+    })
 }
 
 /// Parameters of a uint8 kernel: one multiplier from the float product of the scales (LiteRT's
@@ -619,7 +627,10 @@ impl IntParams {
     /// Bias, requantization, output zero point and clamp of one accumulator of channel `oc`.
     #[inline]
     pub fn finish<A: Acc, O: QType>(&self, acc: A, bias: i64, oc: usize) -> O {
-        let v = acc.add_bias(bias).requant(self.mult[oc], self.shift[oc]).wrapping_add(self.out_zp);
+        let v = acc
+            .add_bias(bias)
+            .requant(self.mult[oc], self.shift[oc])
+            .wrapping_add(self.out_zp);
         O::narrow(v.max(self.lo).min(self.hi))
     }
 }

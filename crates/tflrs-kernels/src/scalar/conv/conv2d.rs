@@ -3,13 +3,13 @@
 //! compute them.
 
 use super::common::{
-    Acc, Bias, Geom, QType, channel_multipliers, channel_scales, check_bias, check_len,
-    check_len_mut, checked_multiplier, checked_quant, dims, float_range, has_many_scales, out_size,
-    padding, positive, require_dtype, require_shape, require_zero_points_zero, scratch_piece, take,
+    Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
+    float_range, has_many_scales, int_params, out_size, padding, positive, require_dtype,
+    require_shape, require_zero_points_zero, scratch_piece, take, uint8_params,
 };
 use super::hybrid::quantize_row;
 use crate::kernel::{KernelIo, NodeCtx};
-use crate::scalar::qmath::{activation_range_quantized, clamp_f32};
+use crate::scalar::qmath::clamp_f32;
 use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -193,8 +193,8 @@ pub(super) fn make(node: &NodeCtx<'_>, a: &Conv2dAttrs) -> Result<Box<dyn Kernel
                 output,
                 act,
                 out_c,
-                i8::MIN.into(),
-                i8::MAX.into(),
+                0,
+                (i8::MIN.into(), i8::MAX.into()),
                 30,
             )?;
             ("conv_2d_i8__scalar", Kind::I8(p))
@@ -209,15 +209,16 @@ pub(super) fn make(node: &NodeCtx<'_>, a: &Conv2dAttrs) -> Result<Box<dyn Kernel
                 Some(b) => b.dtype == DType::Int64,
                 None => a.quantized_bias_type != DType::Int32,
             };
+            let max_shift = if wide { 14 } else { 30 };
             let p = int_params(
                 input,
                 filter,
                 output,
                 act,
                 out_c,
-                i16::MIN.into(),
-                i16::MAX.into(),
-                if wide { 14 } else { 30 },
+                0,
+                (i16::MIN.into(), i16::MAX.into()),
+                max_shift,
             )?;
             crate::ensure!(
                 p.in_offset == 0 && p.out_zp == 0,
@@ -265,11 +266,7 @@ fn run_int<X: QType, W: QType, O: QType, A: Acc>(
             A::ZERO,
             |acc: A, xv: X, wv: W| acc.mac(wv.widen() + w_off, xv.widen() + in_off),
             |i, oc, acc| {
-                let v = acc
-                    .add_bias(bias.int(oc))
-                    .requant(p.mult[oc], p.shift[oc])
-                    .wrapping_add(p.out_zp);
-                out[i] = O::narrow(v.max(p.lo).min(p.hi));
+                out[i] = p.finish(acc, bias.int(oc), oc);
             },
         );
     }

@@ -3,17 +3,17 @@
 //! multiplier, dilation and fused activations.
 
 use super::common::{
-    Acc, Bias, Geom, QType, channel_multipliers, channel_scales, check_bias, check_len,
-    check_len_mut, checked_multiplier, checked_quant, dims, float_range, out_size, padding,
-    positive, require_dtype, require_shape, require_zero_points_zero, scratch_piece, take, taps,
+    Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
+    float_range, int_params, out_size, padding, positive, require_dtype, require_shape,
+    require_zero_points_zero, scratch_piece, take, taps, uint8_params,
 };
 use super::hybrid::quantize_asymmetric;
 use crate::kernel::{KernelIo, NodeCtx};
-use crate::scalar::qmath::{activation_range_quantized, clamp_f32};
-use crate::{Kernel, KernelError, TensorInfo};
+use crate::scalar::qmath::clamp_f32;
+use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use tflrs_ir::{Activation, DType, DepthwiseConv2dAttrs};
+use tflrs_ir::{DType, DepthwiseConv2dAttrs};
 
 /// Walks the output pixels of batch `b`, accumulating every output channel of a pixel at once
 /// in `acc` (one slot per channel, in the reference order filter row, filter column), then
@@ -67,16 +67,6 @@ fn dw_batch<X: Copy, W: Copy, A: Copy>(
             }
         }
     }
-}
-
-struct IntParams {
-    in_offset: i32,
-    w_offset: i32,
-    out_zp: i32,
-    mult: Vec<i32>,
-    shift: Vec<i32>,
-    lo: i32,
-    hi: i32,
 }
 
 enum Kind {
@@ -215,8 +205,8 @@ pub(super) fn make(
                 output,
                 act,
                 out_c,
-                i8::MIN.into(),
-                i8::MAX.into(),
+                3,
+                (i8::MIN.into(), i8::MAX.into()),
                 30,
             )?;
             (
@@ -238,8 +228,8 @@ pub(super) fn make(
                 output,
                 act,
                 out_c,
-                i16::MIN.into(),
-                i16::MAX.into(),
+                3,
+                (i16::MIN.into(), i16::MAX.into()),
                 14,
             )?;
             crate::ensure!(
@@ -257,20 +247,7 @@ pub(super) fn make(
         (DType::UInt8, DType::UInt8) => {
             require_dtype(output, DType::UInt8, "output")?;
             check_bias(bias, out_c, &[DType::Int32])?;
-            let (in_s, in_zp) = checked_quant(input)?;
-            let (f_s, f_zp) = checked_quant(filter)?;
-            let (out_s, out_zp) = checked_quant(output)?;
-            let (m, s) = checked_multiplier(f64::from(in_s * f_s) / f64::from(out_s), 30)?;
-            let (lo, hi) = activation_range_quantized(act, out_s, out_zp, 0, 255);
-            let p = IntParams {
-                in_offset: -in_zp,
-                w_offset: -f_zp,
-                out_zp,
-                mult: alloc::vec![m; out_c],
-                shift: alloc::vec![s; out_c],
-                lo,
-                hi,
-            };
+            let p = uint8_params(input, filter, output, act, out_c)?;
             (
                 "depthwise_conv_2d_u8__scalar",
                 Kind::U8 {
@@ -286,33 +263,6 @@ pub(super) fn make(
         }
     };
     Ok(Box::new(Depthwise { name, g, kind }))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn int_params(
-    input: &TensorInfo,
-    filter: &TensorInfo,
-    output: &TensorInfo,
-    act: Activation,
-    channels: usize,
-    qmin: i32,
-    qmax: i32,
-    max_shift: i32,
-) -> Result<IntParams, KernelError> {
-    let (in_s, in_zp) = checked_quant(input)?;
-    let (out_s, out_zp) = checked_quant(output)?;
-    let scales = channel_scales(filter, 3, channels)?;
-    let (mult, shift) = channel_multipliers(in_s, &scales, out_s, max_shift)?;
-    let (lo, hi) = activation_range_quantized(act, out_s, out_zp, qmin, qmax);
-    Ok(IntParams {
-        in_offset: -in_zp,
-        w_offset: 0,
-        out_zp,
-        mult,
-        shift,
-        lo,
-        hi,
-    })
 }
 
 fn run_int<X: QType, W: QType, O: QType, A: Acc>(
@@ -335,11 +285,7 @@ fn run_int<X: QType, W: QType, O: QType, A: Acc>(
             A::ZERO,
             |a: A, xv: X, wv: W| a.mac(wv.widen() + w_off, xv.widen() + in_off),
             |i, oc, a| {
-                let v = a
-                    .add_bias(bias.int(oc))
-                    .requant(p.mult[oc], p.shift[oc])
-                    .wrapping_add(p.out_zp);
-                out[i] = O::narrow(v.max(p.lo).min(p.hi));
+                out[i] = p.finish(a, bias.int(oc), oc);
             },
         );
     }

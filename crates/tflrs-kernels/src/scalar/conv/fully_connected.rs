@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use tflrs_ir::{Activation, DType, FullyConnectedAttrs, WeightsFormat};
 
 /// Requantization of an integer fully connected layer.
-struct IntParams {
+struct FcParams {
     in_offset: i32,
     w_offset: i32,
     out_zp: i32,
@@ -35,10 +35,10 @@ enum Kind {
         lo: f32,
         hi: f32,
     },
-    I8(IntParams),
-    U8(IntParams),
+    I8(FcParams),
+    U8(FcParams),
     I16 {
-        p: IntParams,
+        p: FcParams,
         wide: bool,
     },
     /// Float input, int8 weights; `scales` are the channel scales when the weights have more
@@ -210,7 +210,7 @@ fn int_params(
     units: usize,
     qmin: i32,
     qmax: i32,
-) -> Result<IntParams, KernelError> {
+) -> Result<FcParams, KernelError> {
     let (in_s, in_zp) = checked_quant(input)?;
     let (out_s, out_zp) = checked_quant(output)?;
     let per_channel = filter.scales().len() > 1;
@@ -225,7 +225,7 @@ fn int_params(
         .map(|&fs| f64::from(in_s) * f64::from(fs) / f64::from(out_s))
         .collect();
     let (lo, hi) = activation_range_quantized(act, out_s, out_zp, qmin, qmax);
-    Ok(IntParams {
+    Ok(FcParams {
         in_offset: -in_zp,
         w_offset: -w_zp,
         out_zp,
@@ -243,7 +243,7 @@ fn run_int<X: QType, W: QType, O: QType, A: Acc>(
     x: &[X],
     w: &[W],
     bias: Bias<'_>,
-    p: &IntParams,
+    p: &FcParams,
     out: &mut [O],
 ) {
     let (in_off, w_off) = (p.in_offset, p.w_offset);

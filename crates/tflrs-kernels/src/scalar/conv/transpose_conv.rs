@@ -7,13 +7,13 @@
 //! order, so that float sums are added in the same sequence.
 
 use super::common::{
-    Acc, Bias, Geom, QType, channel_multipliers, channel_scales, check_bias, check_len,
-    check_len_mut, checked_multiplier, checked_quant, dims, float_range, out_size, padding,
-    positive, require_dtype, scratch_piece, take, taps,
+    Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
+    float_range, int_params, out_size, padding, positive, require_dtype, scratch_piece, take, taps,
+    uint8_params,
 };
 use super::hybrid::quantize_asymmetric;
 use crate::kernel::{KernelIo, NodeCtx};
-use crate::scalar::qmath::{activation_range_quantized, clamp_f32};
+use crate::scalar::qmath::clamp_f32;
 use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -55,16 +55,6 @@ fn scatter_batch<X: Copy, W: Copy, A: Copy>(
             }
         }
     }
-}
-
-struct IntParams {
-    in_offset: i32,
-    w_offset: i32,
-    out_zp: i32,
-    mult: Vec<i32>,
-    shift: Vec<i32>,
-    lo: i32,
-    hi: i32,
 }
 
 enum Kind {
@@ -198,8 +188,8 @@ pub(super) fn make(
                 output,
                 act,
                 out_c,
-                i8::MIN.into(),
-                i8::MAX.into(),
+                0,
+                (i8::MIN.into(), i8::MAX.into()),
                 30,
             )?;
             ("transpose_conv_i8__scalar", Kind::I8(p))
@@ -211,15 +201,16 @@ pub(super) fn make(
                 Some(b) => b.dtype == DType::Int64,
                 None => a.quantized_bias_type != DType::Int32,
             };
+            let max_shift = if wide { 14 } else { 30 };
             let p = int_params(
                 input,
                 filter,
                 output,
                 act,
                 out_c,
-                i16::MIN.into(),
-                i16::MAX.into(),
-                if wide { 14 } else { 30 },
+                0,
+                (i16::MIN.into(), i16::MAX.into()),
+                max_shift,
             )?;
             crate::ensure!(
                 p.in_offset == 0 && p.out_zp == 0,
@@ -230,20 +221,7 @@ pub(super) fn make(
         (DType::UInt8, DType::UInt8) => {
             require_dtype(output, DType::UInt8, "output")?;
             check_bias(bias, out_c, &[DType::Int32])?;
-            let (in_s, in_zp) = checked_quant(input)?;
-            let (f_s, f_zp) = checked_quant(filter)?;
-            let (out_s, out_zp) = checked_quant(output)?;
-            let (m, s) = checked_multiplier(f64::from(in_s * f_s) / f64::from(out_s), 30)?;
-            let (lo, hi) = activation_range_quantized(act, out_s, out_zp, 0, 255);
-            let p = IntParams {
-                in_offset: -in_zp,
-                w_offset: -f_zp,
-                out_zp,
-                mult: alloc::vec![m; out_c],
-                shift: alloc::vec![s; out_c],
-                lo,
-                hi,
-            };
+            let p = uint8_params(input, filter, output, act, out_c)?;
             ("transpose_conv_u8__scalar", Kind::U8(p))
         }
         (i, f) => {
@@ -253,33 +231,6 @@ pub(super) fn make(
         }
     };
     Ok(Box::new(TransposeConv { name, g, kind }))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn int_params(
-    input: &crate::TensorInfo,
-    filter: &crate::TensorInfo,
-    output: &crate::TensorInfo,
-    act: tflrs_ir::Activation,
-    channels: usize,
-    qmin: i32,
-    qmax: i32,
-    max_shift: i32,
-) -> Result<IntParams, KernelError> {
-    let (in_s, in_zp) = checked_quant(input)?;
-    let (out_s, out_zp) = checked_quant(output)?;
-    let scales = channel_scales(filter, 0, channels)?;
-    let (mult, shift) = channel_multipliers(in_s, &scales, out_s, max_shift)?;
-    let (lo, hi) = activation_range_quantized(act, out_s, out_zp, qmin, qmax);
-    Ok(IntParams {
-        in_offset: -in_zp,
-        w_offset: 0,
-        out_zp,
-        mult,
-        shift,
-        lo,
-        hi,
-    })
 }
 
 fn run_int<X: QType, W: QType, O: QType, A: Acc + bytemuck::Pod>(
@@ -300,11 +251,7 @@ fn run_int<X: QType, W: QType, O: QType, A: Acc + bytemuck::Pod>(
     }
     for (i, (o, a)) in out.iter_mut().zip(acc.iter()).enumerate() {
         let oc = i % g.out_c;
-        let v = a
-            .add_bias(bias.int(oc))
-            .requant(p.mult[oc], p.shift[oc])
-            .wrapping_add(p.out_zp);
-        *o = O::narrow(v.max(p.lo).min(p.hi));
+        *o = p.finish(*a, bias.int(oc), oc);
     }
 }
 
