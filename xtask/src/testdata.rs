@@ -64,13 +64,19 @@ pub fn gen_testdata(args: Args) -> Result<()> {
 fn ensure_requirements(root: &Path, venv: &Venv) -> Result<()> {
     let req_path = root.join(REQUIREMENTS);
     let req = fs::read(&req_path).with_context(|| format!("reading {}", req_path.display()))?;
-    let hash: String = Sha256::digest(&req).iter().map(|b| format!("{b:02x}")).collect();
+    let hash: String = Sha256::digest(&req)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let stamp = venv.dir().join(STAMP);
     if fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == hash) {
         return Ok(());
     }
-    let req_arg = req_path.to_str().context("the repository path is not UTF-8")?;
+    let req_arg = req_path
+        .to_str()
+        .context("the repository path is not UTF-8")?;
     venv.pip_install(&["-r", req_arg])?;
-    fs::write(&stamp, format!("{hash}\n")).with_context(|| format!("writing {}", stamp.display()))?;
+    fs::write(&stamp, format!("{hash}\n"))
+        .with_context(|| format!("writing {}", stamp.display()))?;
     Ok(())
 }

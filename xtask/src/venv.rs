@@ -36,16 +36,20 @@ impl Venv {
     pub fn pip_install(&self, requirements: &[&str]) -> Result<()> {
         eprintln!("xtask: pip install {}", requirements.join(" "));
         run(Command::new(self.bin("python"))
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
             .args(requirements))
     }
 }
 
 /// Runs a command, failing with its command line when it exits non-zero.
 pub fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("spawning {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("spawning {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }

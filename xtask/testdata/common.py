@@ -405,7 +405,7 @@ def _max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     if a.size == 0:
         return 0.0
     if a.dtype == np.bool_:
-        return float(np.count_nonzero(a != b))
+        return float(np.any(a != b))
     d = np.abs(a.astype(np.float64) - b.astype(np.float64))
     d = np.where(np.isnan(a.astype(np.float64)) & np.isnan(b.astype(np.float64)), 0.0, d)
     m = float(np.nanmax(d)) if not np.all(np.isnan(d)) else 0.0

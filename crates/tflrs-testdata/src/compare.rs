@@ -55,7 +55,9 @@ impl fmt::Display for Tolerance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Tolerance::Exact => f.write_str("exact"),
-            Tolerance::Allclose { rtol, atol } => write!(f, "allclose(rtol={rtol:e}, atol={atol:e})"),
+            Tolerance::Allclose { rtol, atol } => {
+                write!(f, "allclose(rtol={rtol:e}, atol={atol:e})")
+            }
         }
     }
 }
@@ -283,11 +285,18 @@ mod tests {
         let g = Npy::from_slice(vec![4], &[-127i8, -1, 4, 127]).unwrap();
         let err = compare(&e, &g, Tolerance::Exact).unwrap_err();
         assert_eq!(err.count(), 2);
-        assert_eq!(err.worst().unwrap().flat_index, 0, "ties go to the first in C order");
+        assert_eq!(
+            err.worst().unwrap().flat_index,
+            0,
+            "ties go to the first in C order"
+        );
         assert_eq!(compare(&e, &g, Tolerance::within(1.0)), Ok(()));
         let big = Npy::from_slice(vec![1], &[i64::MAX]).unwrap();
         let big1 = Npy::from_slice(vec![1], &[i64::MAX - 1]).unwrap();
-        assert_eq!(compare(&big, &big1, Tolerance::Exact).unwrap_err().count(), 1);
+        assert_eq!(
+            compare(&big, &big1, Tolerance::Exact).unwrap_err().count(),
+            1
+        );
     }
 
     #[test]

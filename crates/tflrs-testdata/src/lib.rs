@@ -14,7 +14,7 @@
 //! ```
 //!
 //! This crate reads them without Python: [`Manifest`] is the typed manifest, [`Npy`] a small
-//! `.npy` reader, [`Case`] one case with its arrays loaded, and [`compare`] checks an output
+//! `.npy` reader, [`Case`] one case with its arrays loaded, and [`compare()`] checks an output
 //! against a golden one under the manifest's [`Tolerance`], reporting the worst element.
 //!
 //! ```no_run
@@ -157,7 +157,7 @@ pub enum CaseMismatch {
         /// The output tensor's name.
         name: String,
         /// How it differs.
-        mismatch: Mismatch,
+        mismatch: Box<Mismatch>,
     },
 }
 
@@ -244,7 +244,11 @@ impl Case {
     }
 
     /// Compares `got` with LiteRT's XNNPACK outputs under `tolerance`.
-    pub fn check_xnnpack_outputs(&self, got: &[Npy], tolerance: Tolerance) -> Result<(), CaseMismatch> {
+    pub fn check_xnnpack_outputs(
+        &self,
+        got: &[Npy],
+        tolerance: Tolerance,
+    ) -> Result<(), CaseMismatch> {
         self.check_outputs(&self.xnnpack_outputs, got, |_| tolerance)
     }
 
@@ -266,7 +270,7 @@ impl Case {
                 case: self.entry.name.clone(),
                 index: k,
                 name: self.entry.outputs[k].name.clone(),
-                mismatch,
+                mismatch: Box::new(mismatch),
             })?;
         }
         Ok(())

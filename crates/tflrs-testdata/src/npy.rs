@@ -329,7 +329,11 @@ impl Npy {
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&[1, 0]);
         // A header of a few dims is far below 64 KiB.
-        out.extend_from_slice(&u16::try_from(header.len()).unwrap_or(u16::MAX).to_le_bytes());
+        out.extend_from_slice(
+            &u16::try_from(header.len())
+                .unwrap_or(u16::MAX)
+                .to_le_bytes(),
+        );
         out.extend_from_slice(header.as_bytes());
         out.extend_from_slice(&self.data);
         out
@@ -617,7 +621,9 @@ fn parse_header(header: &str) -> Result<(DType, Vec<usize>), NpyError> {
             }
         };
         if slot_taken {
-            return Err(NpyError::MalformedHeader(format!("key '{key}' appears twice")));
+            return Err(NpyError::MalformedHeader(format!(
+                "key '{key}' appears twice"
+            )));
         }
         match p.peek() {
             Some(b',') => p.pos += 1,
@@ -740,10 +746,13 @@ mod tests {
     fn rejects_malformed_files() {
         let ok = header("<f4", "False", "(1,)");
         let four = [0u8; 4];
-        let cases: Vec<(Vec<u8>, fn(&NpyError) -> bool)> = vec![
+        type Check = fn(&NpyError) -> bool;
+        let cases: Vec<(Vec<u8>, Check)> = vec![
             (b"\x93NUMPZ\x01\x00".to_vec(), |e| *e == NpyError::BadMagic),
             (b"\x93NUM".to_vec(), |e| *e == NpyError::BadMagic),
-            (b"\x93NUMPY".to_vec(), |e| matches!(e, NpyError::Truncated(_))),
+            (b"\x93NUMPY".to_vec(), |e| {
+                matches!(e, NpyError::Truncated(_))
+            }),
             (b"\x93NUMPY\x01\x00\x05".to_vec(), |e| {
                 matches!(e, NpyError::Truncated(_))
             }),
@@ -795,7 +804,11 @@ mod tests {
                 |e| matches!(e, NpyError::ShapeOverflow(_)),
             ),
             (
-                file(1, &header("<f8", "False", "(99999999999999999999999999,)"), &[]),
+                file(
+                    1,
+                    &header("<f8", "False", "(99999999999999999999999999,)"),
+                    &[],
+                ),
                 |e| matches!(e, NpyError::MalformedHeader(_)),
             ),
         ];
