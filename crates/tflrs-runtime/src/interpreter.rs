@@ -376,29 +376,7 @@ impl<'m> Interpreter<'m> {
                     let Some(c) = usize::try_from(c).ok().filter(|&c| c < n) else {
                         continue; // reported by check_calls
                     };
-                    let callee = &graph.subgraphs[c];
-                    let shapes: Vec<Option<Vec<usize>>> = node
-                        .inputs
-                        .iter()
-                        .skip(skip)
-                        .zip(&callee.inputs)
-                        .map(|(arg, param)| {
-                            let arg = &plan.tensors[(*arg)?.index()].shape;
-                            let stored = &callee.values[param.index()].shape;
-                            let same = arg.len() == stored.dims.len()
-                                && arg
-                                    .iter()
-                                    .zip(&stored.dims)
-                                    .all(|(&a, &d)| a as i64 == i64::from(d));
-                            // Only a resize or a dynamic dimension explains a difference; any
-                            // other is the model's inconsistency, which check_calls reports.
-                            let dynamic = stored
-                                .signature
-                                .as_ref()
-                                .is_some_and(|sig| sig.iter().any(|&d| d < 0));
-                            (!same && (resized || dynamic)).then(|| arg.clone())
-                        })
-                        .collect();
+                    let shapes = call_shapes(&plan, node, skip, &graph.subgraphs[c], resized);
                     match &overrides[c] {
                         None if !queued[c] => {
                             overrides[c] = Some(shapes);
@@ -407,10 +385,10 @@ impl<'m> Interpreter<'m> {
                         }
                         have => {
                             let have: &[Option<Vec<usize>>] = have.as_deref().unwrap_or(&[]);
-                            let differs = (0..have.len().max(shapes.len())).any(|k| {
-                                have.get(k).cloned().flatten() != shapes.get(k).cloned().flatten()
-                            });
-                            if differs {
+                            let at =
+                                |l: &[Option<Vec<usize>>], k: usize| l.get(k).cloned().flatten();
+                            let n_args = have.len().max(shapes.len());
+                            if (0..n_args).any(|k| at(have, k) != at(&shapes, k)) {
                                 return Err(Error::Kernel {
                                     subgraph: s,
                                     node: node_index,
@@ -982,6 +960,38 @@ fn plan_subgraph(
         plan.nodes.push(np);
     }
     Ok(plan)
+}
+
+/// The shapes a control-flow `node` of a planned subgraph passes to `callee` (its inputs from
+/// input `skip` on), where they differ from the callee's stored input shapes and a resize
+/// (`resized`) or a dynamic dimension of the callee explains the difference; `None` keeps the
+/// stored shape. Other differences are the model's inconsistency, which `check_calls` reports.
+fn call_shapes(
+    plan: &SubgraphPlan,
+    node: &tflrs_ir::Node<'_>,
+    skip: usize,
+    callee: &tflrs_ir::Subgraph<'_>,
+    resized: bool,
+) -> Vec<Option<Vec<usize>>> {
+    node.inputs
+        .iter()
+        .skip(skip)
+        .zip(&callee.inputs)
+        .map(|(arg, param)| {
+            let arg = &plan.tensors[(*arg)?.index()].shape;
+            let stored = &callee.values[param.index()].shape;
+            let same = arg.len() == stored.dims.len()
+                && arg
+                    .iter()
+                    .zip(&stored.dims)
+                    .all(|(&a, &d)| a as i64 == i64::from(d));
+            let dynamic = stored
+                .signature
+                .as_ref()
+                .is_some_and(|sig| sig.iter().any(|&d| d < 0));
+            (!same && (resized || dynamic)).then(|| arg.clone())
+        })
+        .collect()
 }
 
 /// Bytes a tensor takes in the arena: its dense size, and 4 bytes (an int32 id, as in LiteRT)

@@ -15,7 +15,14 @@
 //! [`Interpreter::builder`] takes backends in preference order (the scalar backend is always
 //! last, so every node gets a kernel); `build()` plans once: a kernel per node, lifetime-based
 //! arena offsets (tensors not alive together share memory), constants read in place.
-//! `invoke()` allocates nothing.
+//! `invoke()` allocates nothing (the one exception: a model input whose values decide tensor
+//! shapes, see [`Interpreter::shape_inputs`], makes `invoke` plan again when its values
+//! change, as [`Interpreter::resize_input`] does).
+//!
+//! Control flow (`WHILE`, `IF`, `CALL_ONCE`) runs the model's other subgraphs, each planned
+//! once like the main one; resource variables (`VAR_HANDLE`, `READ_VARIABLE`,
+//! `ASSIGN_VARIABLE`) get their storage at build time and keep their values across invokes
+//! (and across re-planning), so stateful streaming models run without allocating.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

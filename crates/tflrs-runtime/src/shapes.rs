@@ -5,9 +5,13 @@
 //! the subgraph whose values hold the current concrete shapes); this module adds what the IR
 //! leaves to the runtime: control flow (a `WHILE` keeps its values' shapes, an `IF` returns its
 //! branches' shapes, inferred through the branch subgraphs) and variables (a `READ_VARIABLE`
-//! returns the shape the model stores). Only nodes with a changed input are recomputed; a node
-//! whose shape cannot be told at build time (a reshape to a computed shape) is refused with an
-//! error naming it.
+//! returns the shape the model stores). Only nodes with a changed input are recomputed.
+//!
+//! Shapes computed from values are followed too: small integer results of nodes whose inputs
+//! are known (constants, a `SHAPE` of a known shape, model inputs that decide shapes, see
+//! [`shape_inputs`]) are computed with the scalar kernels, so the `SHAPE -> STRIDED_SLICE ->
+//! PACK -> RESHAPE` chains of dynamic-batch models resize. A node whose shape still cannot be
+//! told at build time is refused with an error naming it.
 
 use alloc::borrow::Cow;
 use alloc::format;
@@ -90,6 +94,9 @@ pub(crate) fn propagate(
 /// Most elements of a result [`fold`] computes (shape arithmetic is small).
 const FOLD_MAX_ELEMENTS: usize = 64;
 
+/// Most bytes of inputs [`fold`] reads (a gather from a large table is left to `invoke`).
+const FOLD_MAX_INPUT_BYTES: usize = 1 << 16;
+
 /// The values of `node`'s outputs when they are small integer tensors computable now: a
 /// `SHAPE` (from its input's shape), or any node whose inputs all have known values (run
 /// through the scalar kernel, so folding computes exactly what `invoke` would).
@@ -119,6 +126,20 @@ fn fold(node: &Node<'_>, work: &Subgraph<'_>, tensors: &[TensorInfo]) -> Option<
                 .collect(),
         };
         return Some(alloc::vec![bytes]);
+    }
+    let known_bytes: usize = node
+        .inputs
+        .iter()
+        .flatten()
+        .map(|v| {
+            work.values[v.index()]
+                .data
+                .as_deref()
+                .map_or(0, <[u8]>::len)
+        })
+        .sum();
+    if known_bytes > FOLD_MAX_INPUT_BYTES {
+        return None;
     }
     let inputs: Vec<Option<TestInput>> = node
         .inputs
