@@ -36,6 +36,14 @@ pub enum KernelError {
     /// types or attributes (a backend should answer `Ok(None)` instead where another may).
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A run-time limit of the interpreter was reached (a loop that does not end).
+    #[error("{what} exceed the limit of {limit}")]
+    LimitExceeded {
+        /// What was counted.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
     /// The node's tensors or attributes are inconsistent (shapes, types, quantization, index
     /// inputs out of range).
     #[error("{0}")]

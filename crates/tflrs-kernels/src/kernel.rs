@@ -179,6 +179,12 @@ pub trait Services {
 
     /// Records that initialization subgraph `index` ran.
     fn set_initialized(&mut self, index: usize);
+
+    /// Most iterations a loop kernel (`WHILE`) may run in one invoke before it fails, so that
+    /// a loop whose condition never turns false is an error, not a hang.
+    fn max_loop_iterations(&self) -> u64 {
+        u64::MAX
+    }
 }
 
 /// [`Services`] for kernels run outside an interpreter (tests, benches): no subgraphs, no

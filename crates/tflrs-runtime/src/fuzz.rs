@@ -12,6 +12,7 @@ pub const FUZZ_LIMITS: Limits = Limits {
     max_nodes: 4096,
     max_subgraphs: 64,
     max_call_depth: 8,
+    max_loop_iterations: 10_000,
 };
 
 /// Loads `data`, plans it within [`FUZZ_LIMITS`], fills every input with bytes from a simple

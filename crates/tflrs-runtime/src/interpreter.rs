@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_subgraphs: usize,
     /// Deepest nesting of subgraph calls (control flow) during `invoke`.
     pub max_call_depth: usize,
+    /// Most iterations of one `WHILE` loop during one `invoke` (a loop whose condition never
+    /// turns false fails with an error instead of hanging).
+    pub max_loop_iterations: u64,
 }
 
 impl Default for Limits {
@@ -40,6 +43,7 @@ impl Default for Limits {
             max_nodes: 1 << 20,
             max_subgraphs: 4096,
             max_call_depth: 64,
+            max_loop_iterations: 1 << 24,
         }
     }
 }
@@ -435,13 +439,7 @@ impl<'m> Interpreter<'m> {
         if self.shape_values_changed() {
             self.replan_for_shape_values()?;
         }
-        run_subgraph(
-            &mut self.plans,
-            &mut self.state,
-            0,
-            0,
-            self.limits.max_call_depth,
-        )
+        run_subgraph(&mut self.plans, &mut self.state, 0, 0, &self.limits)
     }
 
     /// The main inputs whose values decide tensor shapes (a `FILL`'s dims or a `RESHAPE`'s
@@ -1133,7 +1131,7 @@ fn run_subgraph(
     state: &mut State,
     index: usize,
     depth: usize,
-    max_depth: usize,
+    limits: &Limits,
 ) -> Result<(), Error> {
     let mut plan = plans
         .get_mut(index)
@@ -1144,7 +1142,7 @@ fn run_subgraph(
             op: String::new(),
             source: KernelError::invalid(format!("subgraph {index} is missing or already running")),
         })?;
-    let result = run_nodes(&mut plan, plans, state, index, depth, max_depth);
+    let result = run_nodes(&mut plan, plans, state, index, depth, limits);
     plans[index] = Some(plan);
     result
 }
@@ -1155,7 +1153,7 @@ fn run_nodes(
     state: &mut State,
     index: usize,
     depth: usize,
-    max_depth: usize,
+    limits: &Limits,
 ) -> Result<(), Error> {
     let arena_ptr = plan.arena_ptr();
     for (n, node) in plan.nodes.iter_mut().enumerate() {
@@ -1167,7 +1165,7 @@ fn run_nodes(
             plans: &mut *plans,
             state: &mut *state,
             depth,
-            max_depth,
+            limits,
         };
         // SAFETY: the planner gave every tensor alive at this step its own arena range
         // (lifetimes of a node's inputs and outputs intersect at this step, so they do not
@@ -1190,7 +1188,7 @@ struct Calls<'p> {
     plans: &'p mut [Option<Box<SubgraphPlan>>],
     state: &'p mut State,
     depth: usize,
-    max_depth: usize,
+    limits: &'p Limits,
 }
 
 impl Calls<'_> {
@@ -1259,20 +1257,14 @@ impl Services for Calls<'_> {
     }
 
     fn invoke_subgraph(&mut self, index: usize) -> Result<(), KernelError> {
-        if self.depth + 1 > self.max_depth {
+        if self.depth + 1 > self.limits.max_call_depth {
             return Err(KernelError::invalid(format!(
                 "subgraph calls nest deeper than {}",
-                self.max_depth
+                self.limits.max_call_depth
             )));
         }
-        run_subgraph(
-            self.plans,
-            self.state,
-            index,
-            self.depth + 1,
-            self.max_depth,
-        )
-        .map_err(|e| KernelError::invalid(format!("in subgraph {index}: {e}")))
+        run_subgraph(self.plans, self.state, index, self.depth + 1, self.limits)
+            .map_err(|e| KernelError::invalid(format!("in subgraph {index}: {e}")))
     }
 
     fn subgraph_output(&mut self, index: usize, k: usize) -> Result<TensorRef<'_>, KernelError> {
@@ -1310,5 +1302,9 @@ impl Services for Calls<'_> {
         if let Some(done) = self.state.initialized.get_mut(index) {
             *done = true;
         }
+    }
+
+    fn max_loop_iterations(&self) -> u64 {
+        self.limits.max_loop_iterations
     }
 }

@@ -179,6 +179,8 @@ impl Kernel for While {
             let src = inputs.get(k)?;
             copy(outputs.get(k)?.bytes, src.bytes, "loop value", k)?;
         }
+        let max_iterations = services.max_loop_iterations();
+        let mut iterations = 0u64;
         loop {
             for k in 0..self.n {
                 let src = outputs.get(k)?;
@@ -188,6 +190,13 @@ impl Kernel for While {
             services.invoke_subgraph(self.cond)?;
             if !truthy(&services.subgraph_output(self.cond, 0)?) {
                 return Ok(());
+            }
+            iterations += 1;
+            if iterations > max_iterations {
+                return Err(KernelError::LimitExceeded {
+                    what: "WHILE iterations",
+                    limit: max_iterations,
+                });
             }
             for k in 0..self.n {
                 let src = outputs.get(k)?;
