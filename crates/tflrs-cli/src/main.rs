@@ -6,6 +6,7 @@
 
 mod inspect;
 mod optimize;
+mod run;
 mod table;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Show a model's subgraphs, signatures, operators, tensors and a summary.
     Inspect(inspect::Args),
+    /// Run a model on .npy inputs; print the outputs and optionally write them as .npy.
+    Run(run::Args),
     /// Read a model through the graph IR and write it back (no pass runs without flags).
     Optimize(OptimizeArgs),
 }
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Optimize(args) => optimize::run(&args.input, &args.output),
     };
     match result {

@@ -29,7 +29,7 @@
 
 pub mod compare;
 pub mod manifest;
-pub mod npy;
+pub use tflrs_npy as npy;
 
 use std::path::{Path, PathBuf};
 
@@ -90,14 +90,6 @@ pub enum Error {
         manifest: String,
         /// What the file holds.
         file: String,
-    },
-    /// [`Npy::to_vec`] with the wrong element type.
-    #[error("the array is {got}, not {expected}")]
-    DTypeMismatch {
-        /// The requested type.
-        expected: DType,
-        /// The array's type.
-        got: DType,
     },
 }
 
@@ -177,7 +169,10 @@ impl Case {
     pub fn from_entry(root: &Path, entry: &CaseEntry) -> Result<Case, Error> {
         let load = |file: &str, dtype: DType, shape: &[usize]| -> Result<Npy, Error> {
             let path = root.join(file);
-            let array = Npy::read(&path)?;
+            let array = Npy::read(&path).map_err(|source| Error::Npy {
+                path: path.clone(),
+                source,
+            })?;
             if array.dtype != dtype || array.shape != shape {
                 return Err(Error::Disagrees {
                     path,

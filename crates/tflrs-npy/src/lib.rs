@@ -9,11 +9,11 @@
 use std::fmt;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 
 /// The element type of an array, named as NumPy names it (`"float32"`, `"int8"`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum DType {
     /// IEEE 754 half precision (`<f2`).
     Float16,
@@ -180,6 +180,22 @@ pub enum NpyError {
         /// Bytes present after the header.
         got: usize,
     },
+    /// The file could not be read.
+    #[error("reading {path}: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error, as text.
+        message: String,
+    },
+    /// An array was asked for as another element type than it holds.
+    #[error("the array holds {got}, not {expected}")]
+    DTypeMismatch {
+        /// The type asked for.
+        expected: DType,
+        /// The type the array holds.
+        got: DType,
+    },
     /// A boolean element other than 0 or 1.
     #[error("the .npy bool element {index} is {value}, not 0 or 1")]
     BadBool {
@@ -293,15 +309,12 @@ impl Npy {
     }
 
     /// Reads and parses a `.npy` file.
-    pub fn read(path: &Path) -> Result<Npy, crate::Error> {
-        let bytes = std::fs::read(path).map_err(|source| crate::Error::Io {
-            path: path.to_owned(),
-            source,
+    pub fn read(path: &Path) -> Result<Npy, NpyError> {
+        let bytes = std::fs::read(path).map_err(|e| NpyError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
         })?;
-        Npy::parse(&bytes).map_err(|source| crate::Error::Npy {
-            path: path.to_owned(),
-            source,
-        })
+        Npy::parse(&bytes)
     }
 
     /// Serializes as a version 1.0 `.npy` file, as `numpy.save` writes it.
@@ -350,9 +363,9 @@ impl Npy {
     }
 
     /// The elements as `T`, which must be this array's dtype exactly.
-    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, crate::Error> {
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>, NpyError> {
         if self.dtype != T::DTYPE {
-            return Err(crate::Error::DTypeMismatch {
+            return Err(NpyError::DTypeMismatch {
                 expected: T::DTYPE,
                 got: self.dtype,
             });
@@ -376,7 +389,7 @@ impl Npy {
     }
 
     /// Element `i` (flat, C order). Panics if `i >= len()`.
-    pub(crate) fn value(&self, i: usize) -> Value {
+    pub fn value(&self, i: usize) -> Value {
         let n = self.dtype.size();
         let b = &self.data[i * n..(i + 1) * n];
         match self.dtype {
@@ -398,8 +411,10 @@ impl Npy {
 
 /// One element, widened without loss for comparisons.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Value {
+pub enum Value {
+    /// A floating-point element.
     Float(f64),
+    /// An integer or boolean element.
     Int(i128),
 }
 

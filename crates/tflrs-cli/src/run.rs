@@ -1,0 +1,158 @@
+//! `tflrs run MODEL -i in0.npy [-i in1.npy ...] [-o OUTDIR] [--backend NAME] [--plan]`:
+//! run a model on `.npy` inputs.
+//!
+//! Inputs are given in the model's input order; each must have the input's dtype, and its
+//! shape, or a shape the input can be resized to (dynamic dimensions). Outputs are printed (name,
+//! dtype, shape and the first values) and, with `-o`, written as `OUTDIR/output_<k>.npy` in the
+//! model's output order with the dtype and shape the model gives them. `--plan` prints, before
+//! running, the kernel and backend chosen for every node and the arena size.
+
+use crate::table::{Align, Table, thousands};
+use anyhow::{Context as _, bail};
+use std::path::{Path, PathBuf};
+use tflrs_npy::{DType as NpyDType, Npy, Value};
+use tflrs_runtime::{Interpreter, Model};
+
+/// Arguments of `tflrs run`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The `.tflite` model to run.
+    pub model: PathBuf,
+    /// An input as a `.npy` file; repeat in the model's input order.
+    #[arg(short, long = "input", value_name = "NPY")]
+    pub inputs: Vec<PathBuf>,
+    /// Write each output as `OUTDIR/output_<k>.npy`.
+    #[arg(short, long = "output-dir", value_name = "OUTDIR")]
+    pub output_dir: Option<PathBuf>,
+    /// The backend to prefer (the scalar backend always covers the rest).
+    #[arg(long, default_value = "scalar", value_parser = ["scalar"])]
+    pub backend: String,
+    /// Print the plan: node, op, kernel, backend, and the arena size.
+    #[arg(long)]
+    pub plan: bool,
+}
+
+/// Runs `tflrs run`.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let path = &args.model;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let model = Model::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a model tflrs can load", path.display()))?;
+    let builder = Interpreter::builder(&model);
+    let builder = match args.backend.as_str() {
+        // The scalar backend is always last; naming it adds nothing in front of it.
+        "scalar" => builder,
+        other => bail!("unknown backend {other:?} (available: scalar)"),
+    };
+    let mut interp = builder
+        .build()
+        .with_context(|| format!("cannot plan {}", path.display()))?;
+
+    if args.inputs.len() != interp.num_inputs() {
+        bail!(
+            "{} takes {} input(s), {} given (-i once per input, in order)",
+            path.display(),
+            interp.num_inputs(),
+            args.inputs.len()
+        );
+    }
+    for (i, file) in args.inputs.iter().enumerate() {
+        feed_input(&mut interp, i, file)?;
+    }
+    if args.plan {
+        print_plan(&interp);
+    }
+    interp.invoke().context("invoke failed")?;
+
+    if let Some(dir) = &args.output_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    for k in 0..interp.num_outputs() {
+        let info = interp.output_info(k)?;
+        let dtype = NpyDType::from_name(info.dtype.name()).with_context(|| {
+            format!(
+                "output {k} is {}, which .npy cannot hold",
+                info.dtype.name()
+            )
+        })?;
+        let array = Npy::new(dtype, info.shape.clone(), interp.output_bytes(k)?.to_vec())
+            .with_context(|| format!("output {k}"))?;
+        println!("{}", describe(k, &info.name, &array));
+        if let Some(dir) = &args.output_dir {
+            let file = dir.join(format!("output_{k}.npy"));
+            std::fs::write(&file, array.to_bytes())
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Copies a `.npy` file into input `i`, resizing the input when its shape allows the file's.
+fn feed_input(interp: &mut Interpreter<'_>, i: usize, file: &Path) -> anyhow::Result<()> {
+    let array = Npy::read(file).with_context(|| format!("input {i}"))?;
+    let info = interp.input_info(i)?;
+    if array.dtype.name() != info.dtype.name() {
+        bail!(
+            "input {i} ('{}') is {} {:?}, but {} holds {} {:?}",
+            info.name,
+            info.dtype.name(),
+            info.shape,
+            file.display(),
+            array.dtype.name(),
+            array.shape
+        );
+    }
+    if array.shape != info.shape {
+        let (name, shape) = (info.name.clone(), info.shape.clone());
+        interp.resize_input(i, &array.shape).with_context(|| {
+            format!(
+                "input {i} ('{name}') has shape {shape:?}, but {} holds {:?}",
+                file.display(),
+                array.shape
+            )
+        })?;
+    }
+    interp.input_bytes_mut(i)?.copy_from_slice(&array.data);
+    Ok(())
+}
+
+fn print_plan(interp: &Interpreter<'_>) {
+    let mut table = Table::new(&[
+        ("subgraph", Align::Right),
+        ("node", Align::Right),
+        ("op", Align::Left),
+        ("kernel", Align::Left),
+        ("backend", Align::Left),
+    ]);
+    for e in interp.plan_report() {
+        table.row(vec![
+            e.subgraph.to_string(),
+            e.node.to_string(),
+            e.op,
+            e.kernel,
+            e.backend,
+        ]);
+    }
+    let mut out = String::new();
+    table.render("", &mut out);
+    print!("{out}");
+    println!("arena: {} bytes\n", thousands(interp.arena_bytes() as u64));
+}
+
+/// `output 0 'name': float32 [1, 4] = [0.1, 0.2, ...]`, with at most 8 values.
+fn describe(k: usize, name: &str, array: &Npy) -> String {
+    const SHOWN: usize = 8;
+    let values: Vec<String> = (0..array.len().min(SHOWN))
+        .map(|i| match array.value(i) {
+            Value::Float(v) => format!("{v:.6}"),
+            Value::Int(v) => v.to_string(),
+        })
+        .collect();
+    let more = if array.len() > SHOWN { ", ..." } else { "" };
+    format!(
+        "output {k} '{name}': {} {:?} = [{}{more}]",
+        array.dtype.name(),
+        array.shape,
+        values.join(", ")
+    )
+}

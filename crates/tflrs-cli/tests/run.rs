@@ -1,0 +1,125 @@
+//! `tflrs run` on every testdata model: the `.npy` files it writes equal LiteRT's reference
+//! outputs (integers bit for bit, floats within the manifest's tolerance); bad inputs are
+//! refused with a clear message.
+
+use std::path::PathBuf;
+use std::process::Command;
+use tflrs_testdata::{Case, Npy, manifest, testdata_dir};
+
+fn tflrs() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tflrs"))
+}
+
+fn scratch_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tflrs-run-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn run_writes_litert_reference_outputs_for_every_testdata_model() {
+    // Cases where LiteRT's reference itself is wrong; see the runtime's golden test.
+    let gaps: Vec<&str> = include_str!("../../tflrs-runtime/tests/known_gaps.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let root = testdata_dir();
+    let dir = scratch_dir("all");
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for entry in &manifest().unwrap().cases {
+        if gaps.contains(&entry.name.as_str()) {
+            continue;
+        }
+        let case = Case::from_entry(&root, entry).unwrap();
+        let out_dir = dir.join(&entry.name);
+        let mut cmd = tflrs();
+        cmd.arg("run").arg(root.join(&entry.model));
+        for input in &entry.inputs {
+            cmd.arg("-i").arg(root.join(&input.file));
+        }
+        let out = cmd.arg("-o").arg(&out_dir).output().unwrap();
+        if !out.status.success() {
+            failures.push(format!(
+                "{}: {}",
+                entry.name,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            continue;
+        }
+        let outputs: Vec<Npy> = (0..entry.outputs.len())
+            .map(|k| Npy::read(&out_dir.join(format!("output_{k}.npy"))).unwrap())
+            .collect();
+        if let Err(e) = case.check_ref_outputs(&outputs) {
+            failures.push(e.to_string());
+        }
+        ran += 1;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(ran > 400, "only {ran} cases ran");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn run_prints_outputs_and_plan() {
+    let root = testdata_dir();
+    let out = tflrs()
+        .arg("run")
+        .arg(root.join("models/mlp_int8/model.tflite"))
+        .arg("-i")
+        .arg(root.join("models/mlp_int8/input_0.npy"))
+        .arg("--plan")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("fully_connected_i8__scalar"), "{stdout}");
+    assert!(stdout.contains("arena:"), "{stdout}");
+    assert!(
+        stdout.contains("output 0 'StatefulPartitionedCall_1:0': int8 [1, 4] = ["),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_refuses_wrong_inputs_clearly() {
+    let root = testdata_dir();
+    let model = root.join("models/mlp_int8/model.tflite");
+    let dir = scratch_dir("bad");
+    let run = |inputs: &[PathBuf]| {
+        let mut cmd = tflrs();
+        cmd.arg("run").arg(&model);
+        for i in inputs {
+            cmd.arg("-i").arg(i);
+        }
+        let out = cmd.output().unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let write = |name: &str, array: Npy| {
+        let p = dir.join(name);
+        std::fs::write(&p, array.to_bytes()).unwrap();
+        p
+    };
+    // float32 where the model takes int8.
+    let f = write("f32.npy", Npy::from_slice(vec![1, 8], &[0f32; 8]).unwrap());
+    let err = run(&[f]);
+    assert!(
+        err.contains("input 0") && err.contains("int8") && err.contains("float32"),
+        "{err}"
+    );
+    // A fixed dimension of the wrong size.
+    let s = write("shape.npy", Npy::from_slice(vec![1, 5], &[0i8; 5]).unwrap());
+    let err = run(&[s]);
+    assert!(err.contains("input 0") && err.contains("[1, 5]"), "{err}");
+    // Too many inputs.
+    let ok = root.join("models/mlp_int8/input_0.npy");
+    let err = run(&[ok.clone(), ok]);
+    assert!(err.contains("takes 1 input(s), 2 given"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
