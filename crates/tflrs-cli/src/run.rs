@@ -30,6 +30,10 @@ pub struct Args {
     /// Print the plan: node, op, kernel, backend, and the arena size.
     #[arg(long)]
     pub plan: bool,
+    /// Let the inputs' memory be reused once they are read (a smaller arena, as TensorFlow
+    /// Lite Micro plans it; the default keeps inputs for the whole run, as LiteRT does).
+    #[arg(long)]
+    pub reuse_input_memory: bool,
 }
 
 /// Runs `tflrs run`.
@@ -38,7 +42,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let model = Model::from_bytes(&bytes)
         .with_context(|| format!("{} is not a model tflrs can load", path.display()))?;
-    let builder = Interpreter::builder(&model);
+    let builder = Interpreter::builder(&model).preserve_inputs(!args.reuse_input_memory);
     let builder = match args.backend.as_str() {
         // The scalar backend is always last; naming it adds nothing in front of it.
         "scalar" => builder,

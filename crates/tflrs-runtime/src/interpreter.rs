@@ -54,6 +54,7 @@ pub struct InterpreterBuilder<'m> {
     backends: Vec<Box<dyn Backend>>,
     custom: CustomOps,
     limits: Limits,
+    preserve_inputs: bool,
 }
 
 impl core::fmt::Debug for InterpreterBuilder<'_> {
@@ -93,6 +94,15 @@ impl<'m> InterpreterBuilder<'m> {
         self
     }
 
+    /// Whether the main subgraph's inputs keep their memory for the whole invoke (default
+    /// `true`, as in LiteRT: an input written once can be invoked on again). With `false`,
+    /// an input's memory is reused after its last reader, as TensorFlow Lite Micro does, for a
+    /// smaller arena; the input must then be written again before every `invoke`.
+    pub fn preserve_inputs(mut self, preserve: bool) -> Self {
+        self.preserve_inputs = preserve;
+        self
+    }
+
     /// Sets the limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -108,6 +118,7 @@ impl<'m> InterpreterBuilder<'m> {
             model: self.model,
             backends,
             limits: self.limits,
+            preserve_inputs: self.preserve_inputs,
             input_shapes: Vec::new(),
             shape_inputs: self
                 .model
@@ -149,6 +160,7 @@ pub struct Interpreter<'m> {
     model: &'m Model<'m>,
     backends: Vec<Box<dyn Backend>>,
     limits: Limits,
+    preserve_inputs: bool,
     /// Shapes the user gave to the main subgraph's inputs with `resize_input`.
     input_shapes: Vec<Option<Vec<usize>>>,
     /// Main inputs whose values decide tensor shapes, with the values the plan was made for.
@@ -187,6 +199,8 @@ struct NodePlan {
     inputs: Vec<Option<RawTensor>>,
     outputs: Vec<RawTensor>,
     scratch: (usize, usize),
+    /// The node's output shares its input's memory (a reshape): nothing to run.
+    aliased: bool,
 }
 
 struct SubgraphPlan {
@@ -271,6 +285,7 @@ impl<'m> Interpreter<'m> {
             backends: Vec::new(),
             custom: CustomOps::new(),
             limits: Limits::default(),
+            preserve_inputs: true,
         }
     }
 
@@ -304,8 +319,16 @@ impl<'m> Interpreter<'m> {
                     subgraph: s,
                     node: n,
                     op: node.op.clone(),
-                    kernel: node.kernel.name().to_string(),
-                    backend: node.backend.clone(),
+                    kernel: if node.aliased {
+                        "alias__runtime".to_string()
+                    } else {
+                        node.kernel.name().to_string()
+                    },
+                    backend: if node.aliased {
+                        "runtime".to_string()
+                    } else {
+                        node.backend.clone()
+                    },
                 });
             }
         }
@@ -369,7 +392,13 @@ impl<'m> Interpreter<'m> {
             } else {
                 Vec::new()
             };
-            let plan = plan_subgraph(graph, s, given, &known, &self.backends, &limits, &mut total)?;
+            let preserve = self.preserve_inputs || s != 0;
+            let settings = PlanSettings {
+                backends: &self.backends,
+                limits: &limits,
+                preserve_inputs: preserve,
+            };
+            let plan = plan_subgraph(graph, s, given, &known, settings, &mut total)?;
             for (node_index, node) in sg.nodes.iter().enumerate() {
                 let (callees, skip) = match &node.op {
                     Op::While(a) => ([a.cond_subgraph_index, a.body_subgraph_index], 0),
@@ -647,15 +676,28 @@ fn tensor_error(s: usize, t: usize, name: &str, problem: String) -> Error {
     }
 }
 
+/// What planning a subgraph needs besides the graph.
+#[derive(Clone, Copy)]
+struct PlanSettings<'a> {
+    backends: &'a [Box<dyn Backend>],
+    limits: &'a Limits,
+    /// Keep the subgraph's inputs alive for the whole run.
+    preserve_inputs: bool,
+}
+
 fn plan_subgraph(
     graph: &Graph<'_>,
     s: usize,
     input_shapes: &[Option<Vec<usize>>],
     known: &[(usize, &[u8])],
-    backends: &[Box<dyn Backend>],
-    limits: &Limits,
+    settings: PlanSettings<'_>,
     total: &mut u64,
 ) -> Result<SubgraphPlan, Error> {
+    let PlanSettings {
+        backends,
+        limits,
+        preserve_inputs,
+    } = settings;
     let sg = &graph.subgraphs[s];
     let n_values = sg.values.len();
     // Concrete shapes: the stored ones, with the user's input shapes applied.
@@ -697,18 +739,34 @@ fn plan_subgraph(
         )?;
     }
 
-    // Lifetimes: step i is node i; inputs are alive from step 0, outputs until the end.
+    // Zero-copy reshapes: the output of a RESHAPE, SQUEEZE or EXPAND_DIMS whose shape is known
+    // at planning shares its input's memory (root), and the node does not run.
+    let mut alias_of: Vec<Option<usize>> = vec![None; n_values];
+    let mut aliased_node = vec![false; sg.nodes.len()];
+    for (n, node) in sg.nodes.iter().enumerate() {
+        if let Some(root) = reshape_alias(sg, node, &tensors) {
+            let root = alias_of[root].unwrap_or(root);
+            alias_of[node.outputs[0].index()] = Some(root);
+            aliased_node[n] = true;
+        }
+    }
+
+    // Lifetimes: step i is node i; inputs are alive from step 0 (and, when preserved, until
+    // the end), outputs until the end. An aliased value's uses count for its root.
     let n_nodes = sg.nodes.len();
     let end = n_nodes;
     let mut first = vec![usize::MAX; n_values];
     let mut last = vec![0usize; n_values];
     let mut touch = |t: usize, step: usize| {
+        let t = alias_of[t].unwrap_or(t);
         first[t] = first[t].min(step);
         last[t] = last[t].max(step);
     };
     for &i in &sg.inputs {
         touch(i.index(), 0);
-        touch(i.index(), end);
+        if preserve_inputs {
+            touch(i.index(), end);
+        }
     }
     for &o in &sg.outputs {
         touch(o.index(), end);
@@ -748,8 +806,8 @@ fn plan_subgraph(
             }
             continue;
         }
-        if first[t] == usize::MAX {
-            continue; // never used
+        if first[t] == usize::MAX || alias_of[t].is_some() {
+            continue; // never used, or placed with its alias root below
         }
         let Some(len) = planned_len(&tensors[t]) else {
             continue; // strings, variants: not planned in the arena
@@ -862,6 +920,7 @@ fn plan_subgraph(
             inputs: Vec::new(),
             outputs: Vec::new(),
             scratch: (0, scratch),
+            aliased: false,
         });
     }
 
@@ -880,6 +939,14 @@ fn plan_subgraph(
     }
     for &(n, r) in &scratch_requests {
         nodes[n].scratch.0 = layout.offsets[r];
+    }
+    for t in 0..n_values {
+        if let Some(root) = alias_of[t] {
+            locs[t] = locs[root];
+        }
+    }
+    for (n, np) in nodes.iter_mut().enumerate() {
+        np.aliased = aliased_node[n];
     }
     let arena = vec![0u8; layout.size + arena::ALIGN];
     let base = arena.as_ptr().align_offset(arena::ALIGN).min(arena::ALIGN);
@@ -990,6 +1057,37 @@ fn call_shapes(
             (!same && (resized || dynamic)).then(|| arg.clone())
         })
         .collect()
+}
+
+/// The value whose memory a reshape-like node's output can share, if it can: RESHAPE,
+/// SQUEEZE and EXPAND_DIMS keep the bytes and only relabel the shape. Not for variables, not
+/// for graph inputs written by the caller, and only when the node's shape operand (if any) is a
+/// constant, so that the output shape cannot change without a new plan.
+fn reshape_alias(
+    sg: &tflrs_ir::Subgraph<'_>,
+    node: &tflrs_ir::Node<'_>,
+    tensors: &[TensorInfo],
+) -> Option<usize> {
+    use tflrs_ir::Op;
+    if !matches!(node.op, Op::Reshape(_) | Op::Squeeze(_) | Op::ExpandDims)
+        || node.outputs.len() != 1
+    {
+        return None;
+    }
+    let x = node.input(0)?.index();
+    let y = node.outputs[0].index();
+    if let Some(shape) = node.input(1)
+        && sg.values[shape.index()].data.is_none()
+    {
+        return None;
+    }
+    let (vx, vy) = (&sg.values[x], &sg.values[y]);
+    let plain = |v: &tflrs_ir::Value<'_>| !v.is_variable && v.sparsity.is_none();
+    let same_bytes = tensors[x].dtype == tensors[y].dtype
+        && planned_len(&tensors[x]).is_some()
+        && planned_len(&tensors[x]) == planned_len(&tensors[y]);
+    let y_is_input = sg.inputs.iter().any(|i| i.index() == y);
+    (plain(vx) && plain(vy) && vy.data.is_none() && same_bytes && !y_is_input).then_some(x)
 }
 
 /// Bytes a tensor takes in the arena: its dense size, and 4 bytes (an int32 id, as in LiteRT)
@@ -1157,6 +1255,9 @@ fn run_nodes(
 ) -> Result<(), Error> {
     let arena_ptr = plan.arena_ptr();
     for (n, node) in plan.nodes.iter_mut().enumerate() {
+        if node.aliased {
+            continue;
+        }
         let (offset, len) = node.scratch;
         // SAFETY: the scratch range was placed inside the arena by the layout, alive only during
         // this node's step, so no tensor this node reads or writes overlaps it.

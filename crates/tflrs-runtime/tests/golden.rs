@@ -102,3 +102,64 @@ fn testdata_models_match_litert_reference() {
         unexpected_passes.join("\n")
     );
 }
+
+/// With `preserve_inputs(false)` the arena is never larger, and the whole-model cases still
+/// match LiteRT (inputs are written before the one invoke).
+#[test]
+fn reusing_input_memory_shrinks_the_arena_and_keeps_results() {
+    let manifest = manifest().expect("testdata/manifest.json loads");
+    let root = tflrs_testdata::testdata_dir();
+    for entry in manifest.cases.iter().filter(|c| !c.name.starts_with("op_")) {
+        let case = Case::from_entry(&root, entry).unwrap();
+        let bytes = case.model_bytes().unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let preserved = Interpreter::builder(&model).build().unwrap().arena_bytes();
+        let mut interp = Interpreter::builder(&model)
+            .preserve_inputs(false)
+            .build()
+            .unwrap();
+        assert!(interp.arena_bytes() <= preserved, "{}", entry.name);
+        for (i, input) in case.inputs.iter().enumerate() {
+            interp
+                .input_bytes_mut(i)
+                .unwrap()
+                .copy_from_slice(&input.data);
+        }
+        interp.invoke().unwrap();
+        let outputs: Vec<Npy> = (0..interp.num_outputs())
+            .map(|k| {
+                let info = interp.output_info(k).unwrap();
+                let dtype = npy::DType::from_name(info.dtype.name()).unwrap();
+                Npy::new(
+                    dtype,
+                    info.shape.clone(),
+                    interp.output_bytes(k).unwrap().to_vec(),
+                )
+                .unwrap()
+            })
+            .collect();
+        case.check_ref_outputs(&outputs).unwrap();
+        println!(
+            "{:<40} arena {preserved} bytes, {} reusing input memory",
+            entry.name,
+            interp.arena_bytes()
+        );
+    }
+}
+
+/// Reshape-like nodes whose shape is known at planning share their input's memory and do not
+/// run; the plan report says so.
+#[test]
+fn reshapes_alias_their_input() {
+    let case = Case::load("lstm_small_float32").unwrap();
+    let bytes = case.model_bytes().unwrap();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let interp = Interpreter::builder(&model).build().unwrap();
+    let report = interp.plan_report();
+    let reshapes: Vec<_> = report.iter().filter(|e| e.op == "RESHAPE").collect();
+    assert!(!reshapes.is_empty());
+    assert!(
+        reshapes.iter().any(|e| e.kernel == "alias__runtime"),
+        "{reshapes:?}"
+    );
+}

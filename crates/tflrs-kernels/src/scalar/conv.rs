@@ -2,11 +2,19 @@
 //! BATCH_MATMUL in float32, int8 (per-channel weights), int16x8 and uint8, plus the hybrid
 //! (dynamic-range) variants LiteRT runs for float inputs with int8 weights.
 //!
-//! Integer kernels reproduce LiteRT's reference kernels bit for bit; each submodule names the
-//! LiteRT function whose arithmetic it follows where that arithmetic is unusual (float
-//! requantization in FULLY_CONNECTED, the float zero-point correction of hybrid BATCH_MATMUL,
-//! the different association of scale products between hybrid kernels). Loops are direct (no
-//! im2col) and accumulate in LiteRT's order, so float results agree closely too.
+//! Integer kernels reproduce LiteRT's reference kernels (`BUILTIN_REF`) bit for bit, and the
+//! hybrid and float kernels follow the same arithmetic and summation order, so they match too.
+//! Where LiteRT's arithmetic is unusual the submodule says so: FULLY_CONNECTED requantizes in
+//! double, hybrid kernels quantize inputs with LiteRT's NEON-derived routines (which its x86
+//! builds use), hybrid BATCH_MATMUL subtracts the zero-point term in float and indexes scaling
+//! factors per batch dimension, and the hybrid kernels associate their scale products
+//! differently from each other.
+//!
+//! Loops are direct (no im2col matrix): windows clipped to the input as LiteRT clips them, the
+//! valid columns of a filter row taken as one contiguous run, and int8 products formed in
+//! int16 lanes that compilers vectorize on any x86-64. The int8 CONV_2D gathers each window
+//! into a small patch (padding filled with the zero point, which adds nothing) so that every
+//! output channel is one dot product over its contiguous filter.
 
 mod batch_matmul;
 mod common;

@@ -151,12 +151,15 @@ pub fn activation_range_quantized(
 }
 
 /// The clamp range of a fused activation on floats (LiteRT's `CalculateActivationRange`).
+///
+/// Unbounded sides are `f32::MIN` / `f32::MAX`, not infinities, as in LiteRT: a result that
+/// overflows to infinity comes out as the largest finite float.
 pub fn activation_range_f32(act: Activation) -> (f32, f32) {
     match act {
-        Activation::Relu => (0.0, f32::INFINITY),
+        Activation::Relu => (0.0, f32::MAX),
         Activation::Relu6 => (0.0, 6.0),
         Activation::ReluN1To1 => (-1.0, 1.0),
-        _ => (f32::NEG_INFINITY, f32::INFINITY),
+        _ => (f32::MIN, f32::MAX),
     }
 }
 

@@ -90,17 +90,7 @@ pub(super) fn taps(origin: i64, dilation: usize, k: usize, n: usize) -> (usize, 
     (lo, hi.max(lo))
 }
 
-/// The float clamp range of a fused activation, as LiteRT's `CalculateActivationRange<float>`
-/// computes it: the finite `lowest()`/`max()` of float when unbounded, so that an infinite
-/// result is clamped to the largest finite float, as LiteRT's reference kernels do.
-pub(super) fn float_range(act: Activation) -> (f32, f32) {
-    match act {
-        Activation::Relu => (0.0, f32::MAX),
-        Activation::Relu6 => (0.0, 6.0),
-        Activation::ReluN1To1 => (-1.0, 1.0),
-        _ => (f32::MIN, f32::MAX),
-    }
-}
+pub(super) use crate::scalar::qmath::activation_range_f32 as float_range;
 
 /// Per-tensor scale and zero point of a quantized tensor.
 pub(super) fn quant(info: &TensorInfo) -> Result<(f32, i32), KernelError> {
@@ -632,5 +622,42 @@ impl IntParams {
             .requant(self.mult[oc], self.shift[oc])
             .wrapping_add(self.out_zp);
         O::narrow(v.max(self.lo).min(self.hi))
+    }
+}
+
+/// `acc + w * (x + in_offset)` for int8 input and a symmetric int8 filter (`in_offset` is a
+/// negated int8 zero point). The product is at most 128 * 255 in magnitude, so it is exact in
+/// int16, which vectorizes better than int32 multiplication on baseline x86-64; the sum wraps
+/// as LiteRT's int32 accumulator does.
+#[inline(always)]
+pub(super) fn mac_i8(acc: i32, x: i8, w: i8, in_offset: i16) -> i32 {
+    acc.wrapping_add(i32::from(i16::from(w) * (i16::from(x) + in_offset)))
+}
+
+/// `acc + sum(w * (x + in_offset))` over two int8 runs of equal length, as [`mac_i8`] term by
+/// term. Eight independent int32 lanes of int16 products: compilers turn this into wide vector
+/// code even on baseline x86-64, and an integer sum is the same in any order.
+#[inline(always)]
+pub(super) fn dot_i8(acc: i32, xs: &[i8], ws: &[i8], in_offset: i16) -> i32 {
+    debug_assert_eq!(xs.len(), ws.len());
+    let (x8, x_tail) = xs.as_chunks::<8>();
+    let (w8, w_tail) = ws.as_chunks::<8>();
+    let mut lanes = [0i32; 8];
+    for (x, w) in x8.iter().zip(w8) {
+        for k in 0..8 {
+            lanes[k] = mac_i8(lanes[k], x[k], w[k], in_offset);
+        }
+    }
+    let mut acc = lanes.iter().fold(acc, |a, &l| a.wrapping_add(l));
+    for (&x, &w) in x_tail.iter().zip(w_tail) {
+        acc = mac_i8(acc, x, w, in_offset);
+    }
+    acc
+}
+
+impl IntParams {
+    /// The input offset as int16, for [`mac_i8`] (int8 zero points negate into `-127..=128`).
+    pub fn in_offset_i16(&self) -> i16 {
+        self.in_offset as i16
     }
 }

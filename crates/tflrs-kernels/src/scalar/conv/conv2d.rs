@@ -4,7 +4,7 @@
 
 use super::common::{
     Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
-    float_range, has_many_scales, int_params, out_size, padding, positive, require_dtype,
+    dot_i8, float_range, has_many_scales, int_params, out_size, padding, positive, require_dtype,
     require_shape, require_zero_points_zero, scratch_piece, take, uint8_params,
 };
 use super::hybrid::quantize_row;
@@ -15,9 +15,10 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use tflrs_ir::{Conv2dAttrs, DType};
 
-/// Walks the output pixels of batch `b` and, for each output channel, folds `mac` over the
+/// Walks the output pixels of batch `b` and, for each output channel, accumulates over the
 /// filter taps that fall inside the input (padding contributes nothing, as in LiteRT), in the
-/// reference order (filter row, filter column, input channel); `emit(index, channel, acc)`
+/// reference order (filter row, filter column, input channel): `dot(acc, xs, ws)` adds the
+/// products of one run of input and filter values, in order. `emit(index, channel, acc)`
 /// receives each finished accumulator.
 #[allow(clippy::too_many_arguments)]
 #[inline]
@@ -27,11 +28,12 @@ pub(super) fn conv_batch<X: Copy, W: Copy, A: Copy>(
     x: &[X],
     w: &[W],
     zero: A,
-    mut mac: impl FnMut(A, X, W) -> A,
+    mut dot: impl FnMut(A, &[X], &[W]) -> A,
     mut emit: impl FnMut(usize, usize, A),
 ) {
     let groups = g.in_c / g.k_c;
     let per_group = g.out_c / groups;
+    let contiguous = groups == 1 && g.dil_w == 1;
     for oy in 0..g.out_h {
         let iy0 = (oy * g.stride_h) as i64 - g.pad_h;
         let (fy0, fy1) = super::common::taps(iy0, g.dil_h, g.k_h, g.in_h);
@@ -39,6 +41,24 @@ pub(super) fn conv_batch<X: Copy, W: Copy, A: Copy>(
             let ix0 = (ox * g.stride_w) as i64 - g.pad_w;
             let (fx0, fx1) = super::common::taps(ix0, g.dil_w, g.k_w, g.in_w);
             let out_base = ((b * g.out_h + oy) * g.out_w + ox) * g.out_c;
+            if contiguous {
+                // The valid columns of a filter row touch one contiguous run of the input
+                // (columns, then channels), in the same order as the filter row: one dot
+                // product per filter row.
+                let run = (fx1 - fx0) * g.k_c;
+                let x_col = (ix0 + fx0 as i64) as usize;
+                for oc in 0..g.out_c {
+                    let mut acc = zero;
+                    for fy in fy0..fy1 {
+                        let iy = (iy0 + (fy * g.dil_h) as i64) as usize;
+                        let xs = &x[((b * g.in_h + iy) * g.in_w + x_col) * g.in_c..][..run];
+                        let ws = &w[((oc * g.k_h + fy) * g.k_w + fx0) * g.k_c..][..run];
+                        acc = dot(acc, xs, ws);
+                    }
+                    emit(out_base + oc, oc, acc);
+                }
+                continue;
+            }
             for oc in 0..g.out_c {
                 let in_c0 = (oc / per_group) * g.k_c;
                 let mut acc = zero;
@@ -50,9 +70,7 @@ pub(super) fn conv_batch<X: Copy, W: Copy, A: Copy>(
                         let ix = (ix0 + (fx * g.dil_w) as i64) as usize;
                         let xs = &x[(row + ix) * g.in_c + in_c0..][..g.k_c];
                         let ws = &w[(w_row + fx) * g.k_c..][..g.k_c];
-                        for (&xv, &wv) in xs.iter().zip(ws) {
-                            acc = mac(acc, xv, wv);
-                        }
+                        acc = dot(acc, xs, ws);
                     }
                 }
                 emit(out_base + oc, oc, acc);
@@ -89,6 +107,8 @@ struct Conv2d {
     g: Geom,
     w_len: usize,
     kind: Kind,
+    /// One window of int8 input (`k_h * k_w * k_c`), for [`conv_i8_patched`].
+    patch: Vec<i8>,
 }
 
 /// Makes the CONV_2D kernel for `node`.
@@ -238,11 +258,16 @@ pub(super) fn make(node: &NodeCtx<'_>, a: &Conv2dAttrs) -> Result<Box<dyn Kernel
             )));
         }
     };
+    let patch = match kind {
+        Kind::I8(_) | Kind::Hybrid { .. } if patched(&g) => alloc::vec![0; k_h * k_w * k_c],
+        _ => Vec::new(),
+    };
     Ok(Box::new(Conv2d {
         name,
         g,
         w_len: filter.num_elements(),
         kind,
+        patch,
     }))
 }
 
@@ -264,11 +289,118 @@ fn run_int<X: QType, W: QType, O: QType, A: Acc>(
             x,
             w,
             A::ZERO,
-            |acc: A, xv: X, wv: W| acc.mac(wv.widen() + w_off, xv.widen() + in_off),
+            |acc: A, xs: &[X], ws: &[W]| {
+                xs.iter().zip(ws).fold(acc, |a, (&xv, &wv)| {
+                    a.mac(wv.widen() + w_off, xv.widen() + in_off)
+                })
+            },
             |i, oc, acc| {
                 out[i] = p.finish(acc, bias.int(oc), oc);
             },
         );
+    }
+}
+
+/// Whether int8 convolutions gather each window into a patch first: for windows larger than
+/// one pixel, without groups. Each output channel is then one dot product over its whole
+/// (contiguous, OHWI) filter, which is much faster than many short runs when the input has
+/// few channels.
+fn patched(g: &Geom) -> bool {
+    g.k_h * g.k_w > 1 && g.k_c == g.in_c
+}
+
+/// An int8 convolution of batch `b` (8-bit values `x` whose zero point is `zp`, a symmetric
+/// int8 filter) through a per-window patch: taps outside the input hold `zp`, so they add
+/// `w * (zp - zp) = 0`, exactly as LiteRT's skipped taps. `emit(index, channel, acc)` as in
+/// [`conv_batch`].
+fn conv_i8_patched(
+    g: &Geom,
+    b: usize,
+    x: &[i8],
+    w: &[i8],
+    zp: i8,
+    patch: &mut [i8],
+    mut emit: impl FnMut(usize, usize, i32),
+) {
+    let off = -i16::from(zp);
+    let row_len = g.k_w * g.k_c;
+    for oy in 0..g.out_h {
+        let iy0 = (oy * g.stride_h) as i64 - g.pad_h;
+        let (fy0, fy1) = super::common::taps(iy0, g.dil_h, g.k_h, g.in_h);
+        for ox in 0..g.out_w {
+            let ix0 = (ox * g.stride_w) as i64 - g.pad_w;
+            let (fx0, fx1) = super::common::taps(ix0, g.dil_w, g.k_w, g.in_w);
+            for fy in 0..g.k_h {
+                let prow = &mut patch[fy * row_len..][..row_len];
+                if fy < fy0 || fy >= fy1 {
+                    prow.fill(zp);
+                    continue;
+                }
+                let iy = (iy0 + (fy * g.dil_h) as i64) as usize;
+                for fx in 0..g.k_w {
+                    let dst = &mut prow[fx * g.k_c..][..g.k_c];
+                    if fx < fx0 || fx >= fx1 {
+                        dst.fill(zp);
+                    } else {
+                        let ix = (ix0 + (fx * g.dil_w) as i64) as usize;
+                        dst.copy_from_slice(
+                            &x[((b * g.in_h + iy) * g.in_w + ix) * g.in_c..][..g.k_c],
+                        );
+                    }
+                }
+            }
+            let out_base = ((b * g.out_h + oy) * g.out_w + ox) * g.out_c;
+            for (oc, ws) in w.chunks_exact(patch.len()).enumerate().take(g.out_c) {
+                emit(out_base + oc, oc, dot_i8(0, patch, ws, off));
+            }
+        }
+    }
+}
+
+/// An int8 convolution of batch `b` (values `x` with zero point `zp`, a symmetric int8 filter),
+/// through a patch when [`patched`] says so, else directly.
+#[allow(clippy::too_many_arguments)]
+fn conv_i8(
+    g: &Geom,
+    b: usize,
+    x: &[i8],
+    w: &[i8],
+    zp: i8,
+    patch: &mut [i8],
+    emit: impl FnMut(usize, usize, i32),
+) {
+    if patched(g) {
+        conv_i8_patched(g, b, x, w, zp, patch, emit);
+    } else {
+        let off = -i16::from(zp);
+        conv_batch(
+            g,
+            b,
+            x,
+            w,
+            0i32,
+            |acc, xs, ws| dot_i8(acc, xs, ws, off),
+            emit,
+        );
+    }
+}
+
+/// The int8 kernel: [`run_int`] with the int16 products of [`dot_i8`].
+fn run_i8(
+    g: &Geom,
+    x: &[i8],
+    w: &[i8],
+    bias: Bias<'_>,
+    p: &IntParams,
+    patch: &mut [i8],
+    out: &mut [i8],
+) {
+    // The offset is a negated int8 zero point.
+    let zp = (-p.in_offset_i16()) as i8;
+    for b in 0..g.n {
+        conv_i8(g, b, x, w, zp, patch, |i, oc, acc| {
+            out[i] = p.finish(acc, bias.int(oc), oc)
+        });
     }
 }
 
@@ -297,7 +429,8 @@ impl Kernel for Conv2d {
         let mut out_t = outputs.get(0)?;
         let out_info = out_t.info;
         let (in_len, w_len, out_len) = (g.in_len(), self.w_len, g.out_len());
-        match &self.kind {
+        let (kind, patch) = (&self.kind, &mut self.patch);
+        match kind {
             Kind::F32 { lo, hi } => {
                 let x = check_len(x_t.as_slice::<f32>()?, in_len, x_t.info)?;
                 let w = check_len(w_t.as_slice::<f32>()?, w_len, w_t.info)?;
@@ -310,7 +443,7 @@ impl Kernel for Conv2d {
                         x,
                         w,
                         0.0f32,
-                        |acc, xv, wv| acc + xv * wv,
+                        |acc, xs, ws| xs.iter().zip(ws).fold(acc, |a, (&xv, &wv)| a + xv * wv),
                         |i, oc, acc| {
                             let bv = bias.map_or(0.0, |bias| bias[oc]);
                             out[i] = clamp_f32(acc + bv, *lo, *hi);
@@ -322,7 +455,7 @@ impl Kernel for Conv2d {
                 let x = check_len(x_t.as_slice::<i8>()?, in_len, x_t.info)?;
                 let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i8>()?, out_len, out_info)?;
-                run_int::<i8, i8, i8, i32>(g, x, w, bias, p, out);
+                run_i8(g, x, w, bias, p, patch, out);
             }
             Kind::U8(p) => {
                 let x = check_len(x_t.as_slice::<u8>()?, in_len, x_t.info)?;
@@ -367,12 +500,11 @@ impl Kernel for Conv2d {
                 let bias = bias.float();
                 for b in 0..g.n {
                     let (sf, zp) = (sfs[b], zps[b]);
-                    let mac = |acc: i32, qv: i8, wv: i8| {
-                        acc.wrapping_add(i32::from(wv) * (i32::from(qv) - zp))
-                    };
+                    // The quantized input's zero point is an int8 value.
+                    let zp = zp as i8;
                     match per_channel {
                         // LiteRT's reference: (acc * channel scale) * batch scale, then bias.
-                        Some(scales) => conv_batch(g, b, q, w, 0i32, mac, |i, oc, acc| {
+                        Some(scales) => conv_i8(g, b, q, w, zp, patch, |i, oc, acc| {
                             let mut v = acc as f32 * scales[oc] * sf;
                             if let Some(bias) = bias {
                                 v += bias[oc];
@@ -381,7 +513,7 @@ impl Kernel for Conv2d {
                         }),
                         // LiteRT's im2col + GEMM kernel: a zeroed output accumulates
                         // acc * scale, then bias and clamp.
-                        None => conv_batch(g, b, q, w, 0i32, mac, |i, oc, acc| {
+                        None => conv_i8(g, b, q, w, zp, patch, |i, oc, acc| {
                             let v = 0.0f32 + acc as f32 * sf;
                             let bv = bias.map_or(0.0, |bias| bias[oc]);
                             out[i] = clamp_f32(v + bv, *lo, *hi);

@@ -7,7 +7,7 @@
 
 use super::common::{
     Acc, Bias, QType, channel_scales, check_bias, check_len, check_len_mut, checked_quant, dims,
-    f64_to_i32_x86, float_range, require_dtype, scratch_piece, take,
+    dot_i8, f64_to_i32_x86, float_range, require_dtype, scratch_piece, take,
 };
 use super::hybrid::quantize_row;
 use crate::kernel::{KernelIo, NodeCtx};
@@ -235,6 +235,8 @@ fn int_params(
     })
 }
 
+/// Runs an integer fully connected layer: `dot(acc, input_row, weight_row)` accumulates one
+/// output, then bias, double-precision requantization, zero point and clamp.
 #[allow(clippy::too_many_arguments)]
 fn run_int<X: QType, W: QType, O: QType, A: Acc>(
     batches: usize,
@@ -245,22 +247,28 @@ fn run_int<X: QType, W: QType, O: QType, A: Acc>(
     bias: Bias<'_>,
     p: &FcParams,
     out: &mut [O],
+    mut dot: impl FnMut(&[X], &[W]) -> A,
 ) {
-    let (in_off, w_off) = (p.in_offset, p.w_offset);
     for (xs, outs) in x
         .chunks_exact(depth)
         .zip(out.chunks_exact_mut(units))
         .take(batches)
     {
         for (u, (ws, o)) in w.chunks_exact(depth).zip(outs.iter_mut()).enumerate() {
-            let mut acc = A::ZERO;
-            for (&xv, &wv) in xs.iter().zip(ws) {
-                acc = acc.mac(wv.widen() + w_off, xv.widen() + in_off);
-            }
-            let acc = acc.add_bias(bias.int(u));
+            let acc = dot(xs, ws).add_bias(bias.int(u));
             let v = f64_to_i32_x86(round_f64(acc.to_f64() * p.scale[u])).wrapping_add(p.out_zp);
             *o = O::narrow(v.max(p.lo).min(p.hi));
         }
+    }
+}
+
+/// The plain product-sum of [`run_int`]: `sum((w + w_offset) * (x + in_offset))`.
+fn plain_dot<X: QType, W: QType, A: Acc>(p: &FcParams) -> impl Fn(&[X], &[W]) -> A {
+    let (in_off, w_off) = (p.in_offset, p.w_offset);
+    move |xs, ws| {
+        xs.iter().zip(ws).fold(A::ZERO, |a, (&xv, &wv)| {
+            a.mac(wv.widen() + w_off, xv.widen() + in_off)
+        })
     }
 }
 
@@ -333,22 +341,67 @@ impl Kernel for FullyConnected {
                 let x = check_len(x_t.as_slice::<i8>()?, in_len, x_t.info)?;
                 let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i8>()?, out_len, out_info)?;
-                run_int::<i8, i8, i8, i32>(batches, units, depth, x, w, bias, p, out);
+                if p.w_offset == 0 {
+                    let off = p.in_offset as i16;
+                    run_int::<i8, i8, i8, i32>(
+                        batches,
+                        units,
+                        depth,
+                        x,
+                        w,
+                        bias,
+                        p,
+                        out,
+                        |xs, ws| dot_i8(0, xs, ws, off),
+                    );
+                } else {
+                    run_int::<i8, i8, i8, i32>(
+                        batches,
+                        units,
+                        depth,
+                        x,
+                        w,
+                        bias,
+                        p,
+                        out,
+                        plain_dot(p),
+                    );
+                }
             }
             Kind::U8(p) => {
                 let x = check_len(x_t.as_slice::<u8>()?, in_len, x_t.info)?;
                 let w = check_len(w_t.as_slice::<u8>()?, w_len, w_t.info)?;
                 let out = check_len_mut(out_t.as_slice_mut::<u8>()?, out_len, out_info)?;
-                run_int::<u8, u8, u8, i32>(batches, units, depth, x, w, bias, p, out);
+                run_int::<u8, u8, u8, i32>(batches, units, depth, x, w, bias, p, out, plain_dot(p));
             }
             Kind::I16 { p, wide } => {
                 let x = check_len(x_t.as_slice::<i16>()?, in_len, x_t.info)?;
                 let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i16>()?, out_len, out_info)?;
                 if *wide {
-                    run_int::<i16, i8, i16, i64>(batches, units, depth, x, w, bias, p, out);
+                    run_int::<i16, i8, i16, i64>(
+                        batches,
+                        units,
+                        depth,
+                        x,
+                        w,
+                        bias,
+                        p,
+                        out,
+                        plain_dot(p),
+                    );
                 } else {
-                    run_int::<i16, i8, i16, i32>(batches, units, depth, x, w, bias, p, out);
+                    run_int::<i16, i8, i16, i32>(
+                        batches,
+                        units,
+                        depth,
+                        x,
+                        w,
+                        bias,
+                        p,
+                        out,
+                        plain_dot(p),
+                    );
                 }
             }
             Kind::Hybrid {
@@ -375,10 +428,8 @@ impl Kernel for FullyConnected {
                     };
                     for (u, (ws, o)) in w.chunks_exact(depth).zip(outs.iter_mut()).enumerate() {
                         // Equal, modulo 2^32, to LiteRT's `dot - row_sum * zero_point`.
-                        let mut dot = 0i32;
-                        for (&qv, &wv) in qs.iter().zip(ws) {
-                            dot = dot.wrapping_add(i32::from(wv) * (i32::from(qv) - zp));
-                        }
+                        // The zero point is an int8 value.
+                        let dot = dot_i8(0, qs, ws, -zp as i16);
                         let scale = scales.as_ref().map_or(sf, |s| sf * s[u]);
                         let init = bias.map_or(0.0, |b| b[u]);
                         *o = hybrid_activation(init + dot as f32 * scale, *act);

@@ -698,3 +698,141 @@ fn kernel_names_follow_the_convention() {
     .unwrap();
     assert_eq!(k.name(), "conv_2d_f32__scalar");
 }
+
+/// A small deterministic generator for test data.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u32
+    }
+
+    fn i8s(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.next() as u8 as i8).collect()
+    }
+}
+
+/// LiteRT's `reference_integer_ops::ConvPerChannel` loop, written out plainly.
+#[allow(clippy::too_many_arguments)]
+fn naive_conv_i8(
+    x: &[i8],
+    [n, ih, iw, ic]: [usize; 4],
+    w: &[i8],
+    [oc, kh, kw, kc]: [usize; 4],
+    bias: &[i32],
+    (oh, ow): (usize, usize),
+    (sh, sw, dh, dw, ph, pw): (usize, usize, usize, usize, i64, i64),
+    in_zp: i32,
+    out_zp: i32,
+    mult: &[(i32, i32)],
+) -> Vec<i8> {
+    let per_group = oc / (ic / kc);
+    let mut out = Vec::new();
+    for b in 0..n {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..oc {
+                    let g = o / per_group;
+                    let mut acc = 0i32;
+                    for fy in 0..kh {
+                        for fx in 0..kw {
+                            let iy = (oy * sh) as i64 - ph + (dh * fy) as i64;
+                            let ix = (ox * sw) as i64 - pw + (dw * fx) as i64;
+                            if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
+                                continue;
+                            }
+                            for c in 0..kc {
+                                let xv = i32::from(
+                                    x[((b * ih + iy as usize) * iw + ix as usize) * ic
+                                        + g * kc
+                                        + c],
+                                );
+                                let wv = i32::from(w[((o * kh + fy) * kw + fx) * kc + c]);
+                                acc += wv * (xv - in_zp);
+                            }
+                        }
+                    }
+                    acc += bias[o];
+                    let (m, s) = mult[o];
+                    let v =
+                        crate::scalar::qmath::multiply_by_quantized_multiplier(acc, m, s) + out_zp;
+                    out.push(v.clamp(-128, 127) as i8);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn conv_i8_matches_the_reference_loop_over_geometries() {
+    let mut rng = Lcg(7);
+    // (input hw, channels, filters, kernel hw, stride, dilation, padding, groups)
+    let cases = [
+        ((7, 6), 3, 4, (3, 3), (2, 1), (1, 1), Padding::Same, 1),
+        ((5, 9), 1, 8, (10, 4), (2, 2), (1, 1), Padding::Same, 1),
+        ((8, 8), 16, 5, (3, 3), (1, 1), (2, 2), Padding::Same, 1),
+        ((6, 5), 4, 6, (2, 3), (1, 2), (1, 1), Padding::Valid, 2),
+        ((4, 4), 24, 9, (1, 1), (1, 1), (1, 1), Padding::Valid, 1),
+        ((5, 5), 9, 3, (5, 5), (3, 3), (1, 1), Padding::Same, 1),
+    ];
+    for (i, &((ih, iw), ic, oc, (kh, kw), (sh, sw), (dh, dw), padding, groups)) in
+        cases.iter().enumerate()
+    {
+        let kc = ic / groups;
+        let oh = super::common::out_size(padding, ih, kh, sh, dh).unwrap();
+        let ow = super::common::out_size(padding, iw, kw, sw, dw).unwrap();
+        let (ph, _) = super::common::padding(sh, dh, ih, kh, oh);
+        let (pw, _) = super::common::padding(sw, dw, iw, kw, ow);
+        let x = rng.i8s(2 * ih * iw * ic);
+        let w: Vec<i8> = rng
+            .i8s(oc * kh * kw * kc)
+            .into_iter()
+            .map(|v| v.max(-127))
+            .collect();
+        let bias: Vec<i32> = (0..oc).map(|_| (rng.next() % 2001) as i32 - 1000).collect();
+        let scales: Vec<f32> = (0..oc).map(|o| 0.002 + 0.001 * o as f32).collect();
+        let (in_zp, out_zp) = ((i % 3) as i64 * 40 - 40, 5 - i as i64);
+        let op = Op::Conv2d(Conv2dAttrs {
+            padding,
+            stride_h: sh as i32,
+            stride_w: sw as i32,
+            dilation_h_factor: dh as i32,
+            dilation_w_factor: dw as i32,
+            ..Default::default()
+        });
+        let got = run1::<i8>(
+            &op,
+            &[
+                input(qt("x", DType::Int8, &[2, ih, iw, ic], 0.5, in_zp), &x),
+                constant(
+                    per_axis("w", DType::Int8, &[oc, kh, kw, kc], 0, &scales),
+                    &w,
+                ),
+                constant(TensorInfo::new("b", DType::Int32, vec![oc]), &bias),
+            ],
+            qt("y", DType::Int8, &[2, oh, ow, oc], 0.25, out_zp),
+        );
+        let mult: Vec<(i32, i32)> = scales
+            .iter()
+            .map(|&s| crate::scalar::qmath::quantize_multiplier(0.5f64 * f64::from(s) / 0.25))
+            .collect();
+        let want = naive_conv_i8(
+            &x,
+            [2, ih, iw, ic],
+            &w,
+            [oc, kh, kw, kc],
+            &bias,
+            (oh, ow),
+            (sh, sw, dh, dw, ph, pw),
+            in_zp as i32,
+            out_zp as i32,
+            &mult,
+        );
+        assert_eq!(got, want, "case {i}");
+    }
+}
