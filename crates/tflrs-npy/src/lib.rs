@@ -9,7 +9,6 @@
 use std::fmt;
 use std::path::Path;
 
-
 /// The element type of an array, named as NumPy names it (`"float32"`, `"int8"`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
