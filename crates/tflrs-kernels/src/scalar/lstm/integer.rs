@@ -190,7 +190,7 @@ impl IntegerLstm {
             node.intermediates.len()
         );
         // Gate scales: Q3.12 for the fixed-point activations, or the layer-normalized gates'.
-        let mut gate_scale = [2f32.powi(-12); 4];
+        let mut gate_scale = [libm::ldexpf(1.0, -12); 4];
         if l.layer_norm {
             for (g, s) in gate_scale.iter_mut().enumerate() {
                 *s = quant_of(node.intermediates[g])?.0;
@@ -260,7 +260,7 @@ impl IntegerLstm {
                 && let Some(s) = slot::PEEPHOLE[g]
             {
                 // pow(2, cell_scale) is a double in LiteRT, so this product is too.
-                let eff = (2f64.powi(cell_scale) * f64::from(weight_scale(node.input(s)?)?)
+                let eff = (libm::ldexp(1.0, cell_scale) * f64::from(weight_scale(node.input(s)?)?)
                     / f64::from(gate_scale)) as f32;
                 this.peephole_multiplier[g] = multiplier(f64::from(eff), "peephole")?;
             }
@@ -296,7 +296,7 @@ impl IntegerLstm {
         }
 
         // 2^-15 / hidden_scale * 2^-15, in double as LiteRT's std::pow makes it.
-        let eff_hidden = (2f64.powi(-15) / f64::from(hidden_scale) * 2f64.powi(-15)) as f32;
+        let eff_hidden = (libm::ldexp(1.0, -15) / f64::from(hidden_scale) * libm::ldexp(1.0, -15)) as f32;
         this.hidden_multiplier = multiplier(f64::from(eff_hidden), "hidden")?;
         if l.projection {
             let pw = node.input(slot::PROJECTION_WEIGHTS)?;
