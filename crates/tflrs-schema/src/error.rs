@@ -153,6 +153,14 @@ pub enum LoadError {
         /// Where.
         at: Location,
     },
+    /// An operator code names a negative builtin operator.
+    #[error("operator code {index}: builtin code {code} is negative")]
+    BadBuiltinCode {
+        /// Index in `Model.operator_codes`.
+        index: usize,
+        /// The code (the larger of `builtin_code` and `deprecated_builtin_code`).
+        code: i32,
+    },
     /// A tensor dimension is negative.
     #[error("{at}: dimension {axis} of the shape is {dim}")]
     NegativeDimension {

@@ -197,7 +197,16 @@ impl<'a> Model<'a> {
                 });
             }
         }
-        let n_codes = root.operator_codes().map_or(0, |c| c.len());
+        let codes = root.operator_codes().unwrap_or_default();
+        for (index, code) in codes.iter().enumerate() {
+            // LiteRT refuses codes below its first builtin; codes above its last are kept
+            // (an operator from a newer schema) and fail only when no kernel runs them.
+            let code = builtin_code(&code).0;
+            if code < 0 {
+                return Err(LoadError::BadBuiltinCode { index, code });
+            }
+        }
+        let n_codes = codes.len();
         for (s, sg) in subgraphs.iter().enumerate() {
             self.check_subgraph(s, &sg, buffers.len(), n_codes, subgraphs.len())?;
         }

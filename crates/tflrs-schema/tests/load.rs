@@ -367,6 +367,31 @@ fn opcode_index_out_of_range() {
 }
 
 #[test]
+fn negative_builtin_code() {
+    // The FULLY_CONNECTED code's fields patched to -2 (found by fuzzing import_export: a
+    // negative code did not survive export).
+    let bytes = Spec::default().build();
+    let model = Model::from_bytes(&bytes).unwrap();
+    let tab = model.operator_codes().get(0)._tab;
+    let mut bad = bytes.clone();
+    for field in [
+        fb::OperatorCode::VT_BUILTIN_CODE,
+        fb::OperatorCode::VT_DEPRECATED_BUILTIN_CODE,
+    ] {
+        let pos = tab.loc() + tab.vtable().get(field) as usize;
+        if field == fb::OperatorCode::VT_BUILTIN_CODE {
+            bad[pos..pos + 4].copy_from_slice(&(-2i32).to_le_bytes());
+        } else {
+            bad[pos] = (-2i8) as u8;
+        }
+    }
+    assert_eq!(
+        load(&bad),
+        Err(LoadError::BadBuiltinCode { index: 0, code: -2 })
+    );
+}
+
+#[test]
 fn graph_output_out_of_range() {
     let bytes = with(|s| s.graph_outputs = vec![3]);
     assert!(matches!(
