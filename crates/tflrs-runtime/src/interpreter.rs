@@ -353,6 +353,7 @@ impl<'m> Interpreter<'m> {
                 limit: limits.max_nodes as u64,
             });
         }
+        check_references(graph)?;
         let n = graph.subgraphs.len();
         // Input shapes of each subgraph: the user's for the main one; for a subgraph that
         // control flow runs, its caller's arguments' shapes where they differ from the stored
@@ -848,6 +849,29 @@ fn plan_subgraph(
     let mut scratch_requests: Vec<(usize, usize)> = Vec::new();
     for (n, node) in sg.nodes.iter().enumerate() {
         let op_name = node.op.name().into_owned();
+        // Kernels get shared views of their inputs and exclusive views of their outputs
+        // (`KernelIo::new`'s contract): a tensor that is both an input and an output of the
+        // node, or two of its outputs, would alias them. LiteRT refuses the same
+        // (`CheckInputAndOutputForOverlap`, CVE-2020-15210).
+        for (k, o) in node.outputs.iter().enumerate() {
+            let also = if let Some(j) = node.outputs[..k].iter().position(|p| p == o) {
+                format!("output {j}")
+            } else if let Some(i) = node.inputs.iter().position(|i| *i == Some(*o)) {
+                format!("input {i}")
+            } else {
+                continue;
+            };
+            let name = sg.values.get(o.index()).map_or("", |v| v.name.as_str());
+            return Err(Error::Kernel {
+                subgraph: s,
+                node: n,
+                op: op_name,
+                source: KernelError::invalid(format!(
+                    "tensor {} ('{name}') is both {also} and output {k} of the node",
+                    o.index()
+                )),
+            });
+        }
         let infos: Vec<Option<&TensorInfo>> = node
             .inputs
             .iter()
@@ -1088,6 +1112,70 @@ fn reshape_alias(
         && planned_len(&tensors[x]) == planned_len(&tensors[y]);
     let y_is_input = sg.inputs.iter().any(|i| i.index() == y);
     (plain(vx) && plain(vy) && vy.data.is_none() && same_bytes && !y_is_input).then_some(x)
+}
+
+/// Checks that the graph has a main subgraph and that every value a subgraph or node names
+/// exists. A file's graph always passes (the loader checked its indices); a graph built in
+/// code ([`Model::from_graph`]) may not, and planning indexes by these ids.
+fn check_references(graph: &Graph<'_>) -> Result<(), Error> {
+    if graph.subgraphs.is_empty() {
+        return Err(Error::Load(tflrs_schema::LoadError::Missing {
+            what: "a main subgraph",
+            at: tflrs_schema::Location::MODEL,
+        }));
+    }
+    for (s, sg) in graph.subgraphs.iter().enumerate() {
+        let n_values = sg.values.len();
+        let dangling = |what: String, v: tflrs_ir::ValueId| Error::Tensor {
+            subgraph: s,
+            tensor: v.index(),
+            name: String::new(),
+            problem: format!("{what} refers to it, but the subgraph has {n_values} values"),
+        };
+        for (k, &v) in sg.inputs.iter().enumerate() {
+            if v.index() >= n_values {
+                return Err(dangling(format!("subgraph input {k}"), v));
+            }
+        }
+        for (k, &v) in sg.outputs.iter().enumerate() {
+            if v.index() >= n_values {
+                return Err(dangling(format!("subgraph output {k}"), v));
+            }
+        }
+        for (n, node) in sg.nodes.iter().enumerate() {
+            let named = node
+                .inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(k, v)| Some(("input", k, (*v)?)))
+                .chain(
+                    node.outputs
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &v)| ("output", k, v)),
+                )
+                .chain(
+                    node.intermediates
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &v)| ("intermediate", k, v)),
+                );
+            for (what, k, v) in named {
+                if v.index() >= n_values {
+                    return Err(Error::Kernel {
+                        subgraph: s,
+                        node: n,
+                        op: node.op.name().into_owned(),
+                        source: KernelError::invalid(format!(
+                            "{what} {k} refers to value {}, but the subgraph has {n_values}",
+                            v.index()
+                        )),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Bytes a tensor takes in the arena: its dense size, and 4 bytes (an int32 id, as in LiteRT)

@@ -369,7 +369,7 @@ impl<'a> Model<'a> {
                 .checked_mul(u64::from(bits))
                 .map(|b| b.div_ceil(8))
                 .filter(|&b| b <= isize::MAX as u64)
-                .ok_or(LoadError::ShapeOverflow {
+                .ok_or_else(|| LoadError::ShapeOverflow {
                     shape: ShapeSummary::new(shape.iter()),
                     at,
                 })?,
@@ -453,7 +453,7 @@ fn num_elements(dims: impl Iterator<Item = i32> + Clone, at: Location) -> Result
         if d < 0 {
             return Err(LoadError::NegativeDimension { axis, dim: d, at });
         }
-        n = n.checked_mul(d as u64).ok_or(LoadError::ShapeOverflow {
+        n = n.checked_mul(d as u64).ok_or_else(|| LoadError::ShapeOverflow {
             shape: ShapeSummary::new(dims.clone()),
             at,
         })?;

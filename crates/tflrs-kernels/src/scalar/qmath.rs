@@ -4,12 +4,35 @@
 //! Rounding rules, stated once: `round()` of a float is half away from zero (C's `round`);
 //! integer division truncates toward zero; `>>` on signed integers is arithmetic.
 
+use crate::KernelError;
 use tflrs_ir::Activation;
 
 /// Splits a positive real multiplier into a Q31 fixed-point multiplier and a power-of-two
 /// exponent: `m ~= q * 2^(shift - 31)`, with `q` in `[2^30, 2^31)`. Zero maps to `(0, 0)`;
 /// multipliers below about `2^-31` flush to `(0, 0)`.
-pub fn quantize_multiplier(m: f64) -> (i32, i32) {
+///
+/// Fails for a multiplier that is not finite or needs a shift above 30 (a real multiplier of
+/// 2^30 or more, which only absurd scale ratios give): LiteRT's arithmetic is undefined there
+/// (a shift of 32 or more), so tflrs refuses such nodes when it prepares them.
+pub fn quantize_multiplier(m: f64) -> Result<(i32, i32), KernelError> {
+    if !m.is_finite() {
+        return Err(KernelError::invalid(alloc::format!(
+            "quantized multiplier {m} is not finite (check the tensors' scales)"
+        )));
+    }
+    let (q, shift) = quantize_multiplier_unchecked(m);
+    if shift > 30 {
+        return Err(KernelError::invalid(alloc::format!(
+            "quantized multiplier {m:e} is too large for fixed-point arithmetic (check the \
+             tensors' scales)"
+        )));
+    }
+    Ok((q, shift))
+}
+
+/// [`quantize_multiplier`] without its refusals, for callers that cap the multiplier
+/// themselves (softmax's input scaling); `m` must be finite.
+pub fn quantize_multiplier_unchecked(m: f64) -> (i32, i32) {
     if m == 0.0 {
         return (0, 0);
     }
@@ -177,13 +200,20 @@ mod tests {
 
     #[test]
     fn quantize_multiplier_known_values() {
-        assert_eq!(quantize_multiplier(0.0), (0, 0));
-        assert_eq!(quantize_multiplier(0.5), (1 << 30, 0));
-        assert_eq!(quantize_multiplier(1.0), (1 << 30, 1));
-        assert_eq!(quantize_multiplier(0.25), (1 << 30, -1));
+        let q = |m| quantize_multiplier(m).unwrap();
+        assert_eq!(q(0.0), (0, 0));
+        assert_eq!(q(0.5), (1 << 30, 0));
+        assert_eq!(q(1.0), (1 << 30, 1));
+        assert_eq!(q(0.25), (1 << 30, -1));
         // Rounds up to 2^31 and renormalizes.
-        assert_eq!(quantize_multiplier(0.999_999_999_9), (1 << 30, 1));
-        assert_eq!(quantize_multiplier(1e-12), (0, 0));
+        assert_eq!(q(0.999_999_999_9), (1 << 30, 1));
+        assert_eq!(q(1e-12), (0, 0));
+        assert_eq!(q(2f64.powi(29)), (1 << 30, 30));
+        // Shifts of 31 and more, and non-finite multipliers, are refused.
+        assert!(quantize_multiplier(2f64.powi(30)).is_err());
+        assert!(quantize_multiplier(1e70).is_err());
+        assert!(quantize_multiplier(f64::NAN).is_err());
+        assert!(quantize_multiplier(f64::INFINITY).is_err());
     }
 
     #[test]
@@ -206,10 +236,10 @@ mod tests {
 
     #[test]
     fn requantize_round_trip() {
-        let (q, s) = quantize_multiplier(0.0123);
+        let (q, s) = quantize_multiplier(0.0123).unwrap();
         let y = multiply_by_quantized_multiplier(10_000, q, s);
         assert_eq!(y, 123);
-        let (q, s) = quantize_multiplier(3.5);
+        let (q, s) = quantize_multiplier(3.5).unwrap();
         assert_eq!(multiply_by_quantized_multiplier(10, q, s), 35);
     }
 

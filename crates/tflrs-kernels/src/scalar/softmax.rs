@@ -16,7 +16,8 @@ use crate::math;
 use crate::scalar::binary::elementwise::{QElem, quant_of};
 use crate::scalar::binary::kname;
 use crate::scalar::qmath::{
-    multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot,
+    multiply_by_quantized_multiplier, quantize_multiplier, quantize_multiplier_unchecked,
+    rounding_divide_by_pot,
 };
 use crate::scalar::unary::fixedpoint::{
     exp_on_negative_values, get_reciprocal, log_x_for_x_greater_than_or_equal_to_1, rescale,
@@ -193,7 +194,7 @@ fn softmax_scaling(beta: f64, input_scale: f64, integer_bits: i32) -> (i32, i32)
     let max_real_multiplier = f64::from(i32::MAX);
     let real =
         (beta * input_scale * f64::from(1i32 << (31 - integer_bits))).min(max_real_multiplier);
-    quantize_multiplier(real)
+    quantize_multiplier_unchecked(real)
 }
 
 /// LiteRT's `CalculateInputRadius`: the largest input difference whose scaled value still fits
@@ -357,7 +358,7 @@ fn softmax_i16(
         }));
     // Input differences are scaled so that [-65535, 0] stands for [-10, 0].
     let (input_multiplier, input_left_shift) =
-        quantize_multiplier(f64::from(si * beta) / (10.0 / 65535.0));
+        quantize_multiplier(f64::from(si * beta) / (10.0 / 65535.0))?;
     Ok(Box::new(SoftmaxI16 {
         shape,
         input_multiplier,
@@ -444,7 +445,7 @@ fn log_softmax_q8<T: QElem>(
     // The inverse of the input scaling, to bound the differences that give the lowest output.
     let real_reverse =
         (1i64 << (31 - p.input_left_shift).clamp(0, 62)) as f64 / f64::from(p.input_multiplier);
-    let (reverse_multiplier, reverse_left_shift) = quantize_multiplier(real_reverse);
+    let (reverse_multiplier, reverse_left_shift) = quantize_multiplier(real_reverse)?;
     Ok(Box::new(LogSoftmaxQ8::<T> {
         name,
         shape,

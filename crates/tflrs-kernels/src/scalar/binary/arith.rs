@@ -341,10 +341,10 @@ fn quant_kernel<T: QElem>(
             }
             let left_shift = if is16 { 15 } else { 20 };
             let twice_max = 2.0 * f64::from(s1.max(s2));
-            let (m1, sh1) = quantize_multiplier(f64::from(s1) / twice_max);
-            let (m2, sh2) = quantize_multiplier(f64::from(s2) / twice_max);
+            let (m1, sh1) = quantize_multiplier(f64::from(s1) / twice_max)?;
+            let (m2, sh2) = quantize_multiplier(f64::from(s2) / twice_max)?;
             let (mo, sho) =
-                quantize_multiplier(twice_max / (f64::from(1u32 << left_shift) * f64::from(so)));
+                quantize_multiplier(twice_max / (f64::from(1u32 << left_shift) * f64::from(so)))?;
             let p = RescaleParams {
                 left_shift,
                 input1_offset: -z1,
@@ -375,11 +375,11 @@ fn quant_kernel<T: QElem>(
             ensure!(!is16, "int16 SQUARED_DIFFERENCE is not a LiteRT kernel");
             let left_shift = 7;
             let twice_max = 2.0 * f64::from(s1.max(s2));
-            let (m1, sh1) = quantize_multiplier(f64::from(s1) / twice_max);
-            let (m2, sh2) = quantize_multiplier(f64::from(s2) / twice_max);
+            let (m1, sh1) = quantize_multiplier(f64::from(s1) / twice_max)?;
+            let (m2, sh2) = quantize_multiplier(f64::from(s2) / twice_max)?;
             let (mo, sho) = quantize_multiplier(
                 twice_max * twice_max / (f64::from(1u32 << (2 * left_shift)) * f64::from(so)),
-            );
+            )?;
             let p = RescaleParams {
                 left_shift,
                 input1_offset: -z1,
@@ -402,7 +402,7 @@ fn quant_kernel<T: QElem>(
         }
         ArithOp::Mul => {
             // LiteRT multiplies the float scales in float before widening.
-            let (m, sh) = quantize_multiplier(f64::from(s1 * s2 / so));
+            let (m, sh) = quantize_multiplier(f64::from(s1 * s2 / so))?;
             zip(kname!("mul", dt), bc, move |x: T, y: T| {
                 let prod = (x.to_i32() - z1).wrapping_mul(y.to_i32() - z2);
                 let r = multiply_by_quantized_multiplier(prod, m, sh).wrapping_add(zo);
@@ -410,7 +410,7 @@ fn quant_kernel<T: QElem>(
             })
         }
         ArithOp::Div => {
-            let (m, sh) = quantize_multiplier(f64::from(s1 / (s2 * so)));
+            let (m, sh) = quantize_multiplier(f64::from(s1 / (s2 * so)))?;
             zip_checked(
                 kname!("div", dt),
                 bc,

@@ -122,8 +122,8 @@ fn quantized_cmp<T: QElem>(
     let (s1, z1) = quant_of::<T>(a)?;
     let (s2, z2) = quant_of::<T>(b)?;
     // The input scales themselves are the multipliers; 8 bits of headroom keep precision.
-    let (m1, sh1) = quantize_multiplier(f64::from(s1));
-    let (m2, sh2) = quantize_multiplier(f64::from(s2));
+    let (m1, sh1) = quantize_multiplier(f64::from(s1))?;
+    let (m2, sh2) = quantize_multiplier(f64::from(s2))?;
     const LEFT_SHIFT: i32 = 8;
     Ok(zip(name, bc, move |x: T, y: T| {
         let u = multiply_by_quantized_multiplier((x.to_i32() - z1) * (1 << LEFT_SHIFT), m1, sh1);

@@ -183,7 +183,7 @@ pub(super) fn checked_multiplier(real: f64, max_shift: i32) -> Result<(i32, i32)
             "invalid requantization scale {real}"
         )));
     }
-    let (m, s) = qmath::quantize_multiplier(real);
+    let (m, s) = qmath::quantize_multiplier(real)?;
     if s > max_shift {
         return Err(KernelError::invalid(alloc::format!(
             "requantization scale {real} is too large"

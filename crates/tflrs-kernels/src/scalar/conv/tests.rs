@@ -819,7 +819,9 @@ fn conv_i8_matches_the_reference_loop_over_geometries() {
         );
         let mult: Vec<(i32, i32)> = scales
             .iter()
-            .map(|&s| crate::scalar::qmath::quantize_multiplier(0.5f64 * f64::from(s) / 0.25))
+            .map(|&s| {
+                crate::scalar::qmath::quantize_multiplier(0.5f64 * f64::from(s) / 0.25).unwrap()
+            })
             .collect();
         let want = naive_conv_i8(
             &x,

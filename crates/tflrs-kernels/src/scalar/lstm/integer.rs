@@ -44,13 +44,9 @@ fn quant_of(t: &TensorInfo) -> Result<(f32, i32), KernelError> {
 
 /// Decomposes a multiplier, refusing ones whose left shift LiteRT's arithmetic cannot apply.
 fn multiplier(m: f64, what: &str) -> Result<Multiplier, KernelError> {
-    let q = quantize_multiplier(m);
-    if q.1 > 30 {
-        return Err(KernelError::unsupported(format!(
-            "integer LSTM: the {what} scale {m} is too large"
-        )));
-    }
-    Ok(q)
+    quantize_multiplier(m).map_err(|_| {
+        KernelError::unsupported(format!("integer LSTM: the {what} scale {m} is too large"))
+    })
 }
 
 /// The integer kernel.
@@ -269,7 +265,7 @@ impl IntegerLstm {
             } else {
                 1.0
             };
-            this.layer_norm_multiplier[g] = quantize_multiplier(f64::from(ln_scale));
+            this.layer_norm_multiplier[g] = quantize_multiplier(f64::from(ln_scale))?;
             if this.layer_norm_multiplier[g].1 + 12 > 30 {
                 return Err(KernelError::unsupported(format!(
                     "integer LSTM layer-norm scale {ln_scale} is too large"
@@ -296,7 +292,8 @@ impl IntegerLstm {
         }
 
         // 2^-15 / hidden_scale * 2^-15, in double as LiteRT's std::pow makes it.
-        let eff_hidden = (libm::ldexp(1.0, -15) / f64::from(hidden_scale) * libm::ldexp(1.0, -15)) as f32;
+        let eff_hidden =
+            (libm::ldexp(1.0, -15) / f64::from(hidden_scale) * libm::ldexp(1.0, -15)) as f32;
         this.hidden_multiplier = multiplier(f64::from(eff_hidden), "hidden")?;
         if l.projection {
             let pw = node.input(slot::PROJECTION_WEIGHTS)?;

@@ -494,7 +494,7 @@ pub(super) fn reducer(
             );
         }
         crate::ensure!(so > 0.0 && si > 0.0, "{op}: scales must be positive");
-        let (multiplier, shift) = quantize_multiplier(f64::from(si) / f64::from(so));
+        let (multiplier, shift) = quantize_multiplier(f64::from(si) / f64::from(so))?;
         crate::ensure!(
             shift <= 30,
             "{op}: input/output scale ratio {} is too large",

@@ -112,7 +112,7 @@ fn relu_quantized<T: QElem>(
 ) -> Result<Box<dyn Kernel>, KernelError> {
     let (si, zi) = quant_of::<T>(x)?;
     let (so, zo) = quant_of::<T>(y)?;
-    let (m, s) = quantize_multiplier(f64::from(si / so));
+    let (m, s) = quantize_multiplier(f64::from(si / so))?;
     let act_min = T::MIN.max(zo.saturating_add(round_f32(lo / so) as i32));
     let act_max = if hi == f32::INFINITY {
         T::MAX
@@ -153,8 +153,8 @@ fn leaky_quantized<T: QElem>(
 ) -> Result<Box<dyn Kernel>, KernelError> {
     let (si, zi) = quant_of::<T>(x)?;
     let (so, zo) = quant_of::<T>(y)?;
-    let (m_alpha, s_alpha) = quantize_multiplier(f64::from(si * alpha / so));
-    let (m_id, s_id) = quantize_multiplier(f64::from(si / so));
+    let (m_alpha, s_alpha) = quantize_multiplier(f64::from(si * alpha / so))?;
+    let (m_id, s_id) = quantize_multiplier(f64::from(si / so))?;
     // A negative alpha is applied as a positive multiplier and a negation.
     let negative = m_alpha < 0;
     let m_alpha = m_alpha.wrapping_abs();
@@ -220,8 +220,8 @@ fn prelu_quantized<T: QElem, A: QElem>(
     let (si, zi) = quant_of::<T>(x)?;
     let (sa, za) = quant_of::<A>(alpha)?;
     let (so, zo) = quant_of::<T>(y)?;
-    let (m1, s1) = quantize_multiplier(f64::from(si / so));
-    let (m2, s2) = quantize_multiplier(f64::from(si * sa / so));
+    let (m1, s1) = quantize_multiplier(f64::from(si / so))?;
+    let (m2, s2) = quantize_multiplier(f64::from(si * sa / so))?;
     Ok(zip(name, bc, move |v: T, a: A| {
         let d = v.to_i32() - zi;
         let r = if d >= 0 {
@@ -288,13 +288,13 @@ impl HardSwishParams {
     fn new(si: f32, zi: i32, so: f32, zo: i32) -> Result<Self, KernelError> {
         let hires_input_scale = (1.0f32 / 128.0) * si;
         let reluish_scale = 3.0f32 / 32768.0;
-        let (om, oe) = quantize_multiplier(f64::from(hires_input_scale / so));
+        let (om, oe) = quantize_multiplier(f64::from(hires_input_scale / so))?;
         ensure!(
             oe <= 0,
             "HARD_SWISH output multiplier {} is too large (input scale {si}, output scale {so})",
             hires_input_scale / so
         );
-        let (rm, re) = quantize_multiplier(f64::from(hires_input_scale / reluish_scale));
+        let (rm, re) = quantize_multiplier(f64::from(hires_input_scale / reluish_scale))?;
         Ok(Self {
             input_zero_point: zi,
             output_zero_point: zo,

@@ -441,7 +441,7 @@ fn requantize<I: QElem, O: QElem>(
 ) -> Result<Box<dyn Kernel>, KernelError> {
     let (si, zi) = quant_of::<I>(x)?;
     let (so, zo) = quant_of::<O>(y)?;
-    let (m, s) = quantize_multiplier(f64::from(si) / f64::from(so));
+    let (m, s) = quantize_multiplier(f64::from(si) / f64::from(so))?;
     Ok(map(name, x.num_elements(), move |v: I| {
         let r =
             multiply_by_quantized_multiplier(v.to_i32().wrapping_sub(zi), m, s).wrapping_add(zo);

@@ -77,7 +77,7 @@ fn abs_quantized<T: QElem>(
             T::saturate((v.to_i32() - zi).abs() + zo)
         }));
     }
-    let (m, s) = quantize_multiplier(f64::from(si / so));
+    let (m, s) = quantize_multiplier(f64::from(si / so))?;
     Ok(map(name, n, move |v: T| {
         T::saturate(multiply_by_quantized_multiplier((v.to_i32() - zi).abs(), m, s) + zo)
     }))
@@ -244,7 +244,7 @@ fn rsqrt(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
         DType::Int8 => {
             let (si, zi) = quant_of::<i8>(x)?;
             let (so, zo) = quant_of::<i8>(y)?;
-            let (m, s) = quantize_multiplier(1.0 / f64::from(math::sqrtf(si) * so));
+            let (m, s) = quantize_multiplier(1.0 / f64::from(math::sqrtf(si) * so))?;
             // Fixed-point 1/sqrt of the offset input, then requantized; 20 bits keep it integral.
             const SHIFT: i32 = 20;
             Ok(map_checked(
