@@ -161,6 +161,17 @@ pub enum LoadError {
         /// The code (the larger of `builtin_code` and `deprecated_builtin_code`).
         code: i32,
     },
+    /// A union field names a member this schema does not have, so its table cannot be
+    /// verified (the FlatBuffers verifier skips unknown union members).
+    #[error("{at}: {what} has unknown union type {value}")]
+    UnknownUnionType {
+        /// The union field.
+        what: &'static str,
+        /// The stored type tag.
+        value: u8,
+        /// Where.
+        at: Location,
+    },
     /// A tensor dimension is negative.
     #[error("{at}: dimension {axis} of the shape is {dim}")]
     NegativeDimension {

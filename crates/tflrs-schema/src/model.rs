@@ -328,6 +328,18 @@ impl<'a> Model<'a> {
                     at,
                 )?;
             }
+            check_union(
+                "builtin_options",
+                op.builtin_options_type().0,
+                fb::BuiltinOptions::ENUM_MAX,
+                at,
+            )?;
+            check_union(
+                "builtin_options_2",
+                op.builtin_options_2_type().0,
+                fb::BuiltinOptions2::ENUM_MAX,
+                at,
+            )?;
             let (offset, size) = (
                 op.large_custom_options_offset(),
                 op.large_custom_options_size(),
@@ -393,6 +405,12 @@ impl<'a> Model<'a> {
             });
         }
         if let Some(q) = tensor.quantization() {
+            check_union(
+                "quantization details",
+                q.details_type().0,
+                fb::QuantizationDetails::ENUM_MAX,
+                at,
+            )?;
             check_quantization(&q, &shape, at)?;
         }
         if let Some(sp) = tensor.sparsity() {
@@ -453,12 +471,23 @@ fn num_elements(dims: impl Iterator<Item = i32> + Clone, at: Location) -> Result
         if d < 0 {
             return Err(LoadError::NegativeDimension { axis, dim: d, at });
         }
-        n = n.checked_mul(d as u64).ok_or_else(|| LoadError::ShapeOverflow {
-            shape: ShapeSummary::new(dims.clone()),
-            at,
-        })?;
+        n = n
+            .checked_mul(d as u64)
+            .ok_or_else(|| LoadError::ShapeOverflow {
+                shape: ShapeSummary::new(dims.clone()),
+                at,
+            })?;
     }
     Ok(n)
+}
+
+/// Refuses a union type tag past the schema's last member: the verifier does not look at the
+/// table of a member it does not know, so nothing may read it.
+fn check_union(what: &'static str, value: u8, max: u8, at: Location) -> Result<(), LoadError> {
+    if value > max {
+        return Err(LoadError::UnknownUnionType { what, value, at });
+    }
+    Ok(())
 }
 
 fn check_index(
@@ -538,6 +567,18 @@ fn check_sparsity(
         return Err(bad("block_map entry out of range"));
     }
     for dm in dims.iter() {
+        check_union(
+            "array_segments",
+            dm.array_segments_type().0,
+            fb::SparseIndexVector::ENUM_MAX,
+            at,
+        )?;
+        check_union(
+            "array_indices",
+            dm.array_indices_type().0,
+            fb::SparseIndexVector::ENUM_MAX,
+            at,
+        )?;
         match dm.format() {
             fb::DimensionType::DENSE => {
                 if dm.dense_size() < 0 {

@@ -642,3 +642,26 @@ fn single_byte_corruptions_never_panic() {
         }
     }
 }
+
+#[test]
+fn unknown_union_members_are_refused() {
+    // An options type past the schema's last member: the verifier skips such a table, so a
+    // reader would follow an unchecked offset (found by fuzzing import_export).
+    let bytes = with(|s| {
+        s.extra_subgraphs = 2;
+        s.whiles = vec![(0, 1, 2)];
+    });
+    let model = Model::from_bytes(&bytes).unwrap();
+    let op = model.subgraphs().get(0).operators().unwrap().get(1);
+    let pos = op._tab.loc() + op._tab.vtable().get(fb::Operator::VT_BUILTIN_OPTIONS_TYPE) as usize;
+    let mut bad = bytes.clone();
+    bad[pos] = 250;
+    assert_eq!(
+        load(&bad),
+        Err(LoadError::UnknownUnionType {
+            what: "builtin_options",
+            value: 250,
+            at: Location::operator(0, 1),
+        })
+    );
+}

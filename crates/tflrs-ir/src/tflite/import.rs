@@ -176,7 +176,12 @@ fn import_op<'a>(
         return Ok(typed);
     }
     let at = || format!("subgraph {s}, operator {n}");
-    let options = match (op.builtin_options_type(), op.builtin_options()) {
+    // The option tables are read only under a type other than NONE: the verifier checks a
+    // union's table only then, so an offset stored beside a NONE type is never followed.
+    let options_table = (op.builtin_options_type() != fb::BuiltinOptions::NONE)
+        .then(|| op.builtin_options())
+        .flatten();
+    let options = match (op.builtin_options_type(), options_table) {
         (fb::BuiltinOptions::NONE, _) | (_, None) => None,
         (t, Some(table)) => Some(raw::read(Union::Builtin, t.0, table).map_err(|e| match e {
             raw::RawError::UnknownType => ImportError::UnknownUnionType {
@@ -190,7 +195,10 @@ fn import_op<'a>(
             },
         })?),
     };
-    let options_2 = match (op.builtin_options_2_type(), op.builtin_options_2()) {
+    let options_2_table = (op.builtin_options_2_type() != fb::BuiltinOptions2::NONE)
+        .then(|| op.builtin_options_2())
+        .flatten();
+    let options_2 = match (op.builtin_options_2_type(), options_2_table) {
         (fb::BuiltinOptions2::NONE, _) | (_, None) => None,
         (t, Some(table)) => Some(raw::read(Union::Builtin2, t.0, table).map_err(|e| match e {
             raw::RawError::UnknownType => ImportError::UnknownUnionType {
