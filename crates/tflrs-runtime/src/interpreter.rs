@@ -720,6 +720,27 @@ fn plan_subgraph(
                 limit: limits.max_tensor_elements,
             })?;
         let _ = elements;
+        // Zero points outside the element type's range make no sense and would overflow the
+        // kernels' 32-bit arithmetic; refuse them before any kernel sees them.
+        if let Some(q) = &v.quant {
+            let range = match v.dtype {
+                DType::Int8 => Some((-128, 127)),
+                DType::UInt8 => Some((0, 255)),
+                DType::Int16 => Some((-32768, 32767)),
+                DType::Int4 => Some((-8, 7)),
+                _ => None,
+            };
+            if let Some((lo, hi)) = range
+                && let Some(&zp) = q.zero_points().iter().find(|&&z| z < lo || z > hi)
+            {
+                return Err(tensor_error(
+                    s,
+                    t,
+                    &v.name,
+                    format!("zero point {zp} is outside the range of {}", v.dtype.name()),
+                ));
+            }
+        }
         tensors.push(TensorInfo {
             name: v.name.clone(),
             dtype: v.dtype,
