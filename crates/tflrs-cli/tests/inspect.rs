@@ -60,7 +60,9 @@ fn f32s(v: &Value) -> Vec<u32> {
 /// The NumPy dtype name LiteRT's Python interpreter gives a schema `TensorType`.
 fn numpy_dtype(schema: &str) -> String {
     match schema {
-        "STRING" => "string".into(),
+        // numpy has no resource or variant type: LiteRT reports them as objects, which the
+        // manifest writes as "string".
+        "STRING" | "RESOURCE" | "VARIANT" => "string".into(),
         other => other.to_ascii_lowercase(),
     }
 }
@@ -141,25 +143,43 @@ fn differences(case: &CaseEntry, report: &Value) -> Vec<String> {
                 diffs.push(format!("{at}: {what} {ours} vs LiteRT {theirs}"));
             }
         };
-        check("name", t["name"].as_str().unwrap().into(), lt.name.clone());
+        // LiteRT's reference DENSIFY kernel renames its output to "Densify_output" when it
+        // prepares the node; the file holds the converter's name, which inspect reports.
+        let densify_output =
+            sg["operators"].as_array().unwrap().iter().any(|op| {
+                op["op"] == "DENSIFY" && ints(&op["outputs"]).contains(&(lt.index as i64))
+            });
+        if !(densify_output && lt.name == "Densify_output") {
+            check("name", t["name"].as_str().unwrap().into(), lt.name.clone());
+        }
         check(
             "dtype",
             numpy_dtype(t["dtype"].as_str().unwrap()),
             lt.dtype.clone(),
         );
         let shape = ints(&t["shape"]);
-        check("shape", format!("{shape:?}"), format!("{:?}", lt.shape));
+        // For a tensor with dynamic dimensions the file holds a placeholder shape; LiteRT's
+        // report was taken after the test-data generator resized the inputs, so only the
+        // signature can agree.
+        let dynamic = !t["shape_signature"].is_null() && ints(&t["shape_signature"]).contains(&-1);
+        // An empty shape without `has_rank` is a tensor of unknown rank, decided at run time.
+        let unknown_rank = shape.is_empty() && t["has_rank"] == false;
+        if !dynamic && !unknown_rank {
+            check("shape", format!("{shape:?}"), format!("{:?}", lt.shape));
+        }
         // Without a stored signature LiteRT reports the shape as the signature.
         let signature = if t["shape_signature"].is_null() {
             shape
         } else {
             ints(&t["shape_signature"])
         };
-        check(
-            "shape_signature",
-            format!("{signature:?}"),
-            format!("{:?}", lt.shape_signature),
-        );
+        if !unknown_rank {
+            check(
+                "shape_signature",
+                format!("{signature:?}"),
+                format!("{:?}", lt.shape_signature),
+            );
+        }
         let q = &t["quantization"];
         let (scales, zero_points, axis) =
             if q.is_null() || q["scales"].as_array().unwrap().is_empty() {
@@ -258,7 +278,10 @@ fn inspect_json_reports_file_facts_and_summary() {
             .sum();
         assert_eq!(s["parameters"].as_u64(), Some(count), "{}", case.name);
         assert_eq!(s["parameter_bytes"].as_u64(), Some(bytes), "{}", case.name);
-        assert!(count > 0 && bytes > 0, "{}: no parameters", case.name);
+        // Whole models have weights; a per-operator model may have none (ABS on an input).
+        if !case.name.starts_with("op_") {
+            assert!(count > 0 && bytes > 0, "{}: no parameters", case.name);
+        }
     }
 }
 

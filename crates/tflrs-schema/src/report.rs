@@ -171,6 +171,9 @@ pub struct TensorReport {
     pub shape: Vec<i32>,
     /// The shape signature, where -1 marks a dynamic dimension; `None` when the file has none.
     pub shape_signature: Option<Vec<i32>>,
+    /// The file's `has_rank` flag: with an empty `shape`, `false` means the rank is unknown
+    /// (decided when the model runs) rather than a scalar.
+    pub has_rank: bool,
     /// Quantization parameters; `None` when the tensor has none (or only empty ones).
     pub quantization: Option<QuantReport>,
     /// Bytes of the tensor's data from its shape and dtype (bits rounded up to whole bytes);
@@ -380,6 +383,7 @@ fn tensor_report(model: &Model<'_>, index: usize, t: &fb::Tensor<'_>) -> TensorR
         dtype: dtype_name(t.type_()),
         shape,
         shape_signature: t.shape_signature().map(|s| s.iter().collect()),
+        has_rank: t.has_rank(),
         quantization: t.quantization().and_then(|q| quant_report(&q)),
         bytes,
         buffer: t.buffer(),
