@@ -38,11 +38,14 @@ fn align_up(n: usize) -> Option<usize> {
     n.checked_add(ALIGN - 1).map(|n| n & !(ALIGN - 1))
 }
 
+/// An order in which to place buffers.
+type Order = dyn Fn(&Request, &Request) -> core::cmp::Ordering;
+
 /// Places `requests` with each ordering heuristic and returns the smallest layout; `None` when
 /// sizes overflow `usize`.
 pub fn plan(requests: &[Request]) -> Option<Layout> {
     let span = |r: &Request| r.last - r.first;
-    let orders: [&dyn Fn(&Request, &Request) -> core::cmp::Ordering; 3] = [
+    let orders: [&Order; 3] = [
         // Largest first, longer-lived first among equals (TFLM's order, refined).
         &|a, b| b.size.cmp(&a.size).then(span(b).cmp(&span(a))),
         // Longest-lived first: long-lived buffers settle at the bottom, short ones reuse the
