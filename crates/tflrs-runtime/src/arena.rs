@@ -38,13 +38,17 @@ fn align_up(n: usize) -> Option<usize> {
     n.checked_add(ALIGN - 1).map(|n| n & !(ALIGN - 1))
 }
 
+/// Steps a request is alive for, minus one.
+fn span(r: &Request) -> usize {
+    r.last - r.first
+}
+
 /// An order in which to place buffers.
 type Order = dyn Fn(&Request, &Request) -> core::cmp::Ordering;
 
 /// Places `requests` with each ordering heuristic and returns the smallest layout; `None` when
 /// sizes overflow `usize`.
 pub fn plan(requests: &[Request]) -> Option<Layout> {
-    let span = |r: &Request| r.last - r.first;
     let orders: [&Order; 3] = [
         // Largest first, longer-lived first among equals (TFLM's order, refined).
         &|a, b| b.size.cmp(&a.size).then(span(b).cmp(&span(a))),
