@@ -19,6 +19,11 @@
 //! shapes, see [`Interpreter::shape_inputs`], makes `invoke` plan again when its values
 //! change, as [`Interpreter::resize_input`] does).
 //!
+//! Arena: reshapes share their input's memory; the main subgraph's inputs stay alive for the
+//! whole invoke (as in LiteRT) unless [`InterpreterBuilder::preserve_inputs`] is `false`, which
+//! plans like TensorFlow Lite Micro for a smaller arena. [`Limits`] bound arena bytes, tensor
+//! elements, nodes, subgraphs, call depth and loop iterations before anything is allocated.
+//!
 //! Control flow (`WHILE`, `IF`, `CALL_ONCE`) runs the model's other subgraphs, each planned
 //! once like the main one; resource variables (`VAR_HANDLE`, `READ_VARIABLE`,
 //! `ASSIGN_VARIABLE`) get their storage at build time and keep their values across invokes
