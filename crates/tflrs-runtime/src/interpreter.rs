@@ -130,6 +130,7 @@ impl<'m> InterpreterBuilder<'m> {
                 .map(|i| (i, None))
                 .collect(),
             plans: Vec::new(),
+            shared_arenas: Vec::new(),
             state: State::default(),
         };
         interp.plan()?;
@@ -166,6 +167,9 @@ pub struct Interpreter<'m> {
     /// Main inputs whose values decide tensor shapes, with the values the plan was made for.
     shape_inputs: Vec<(usize, Option<Vec<u8>>)>,
     plans: Vec<Option<Box<SubgraphPlan>>>,
+    /// Arenas shared by the subgraphs of one call depth (see `share_arenas`); the plans'
+    /// views point into them, so they are replaced only together with the plans.
+    shared_arenas: Vec<Vec<u8>>,
     /// Variables and `CALL_ONCE` records, kept across invokes and re-planning.
     state: State,
 }
@@ -209,10 +213,15 @@ struct SubgraphPlan {
     nodes: Vec<NodePlan>,
     inputs: Vec<usize>,
     outputs: Vec<usize>,
-    /// Backing memory of the arena; `base` is its first 64-byte aligned byte.
+    /// Backing memory of the arena (empty when the plan uses a shared arena of the
+    /// interpreter: see `share_arenas`).
     arena: Vec<u8>,
-    base: usize,
+    /// First aligned byte of the arena this plan uses: in `arena`, or in a shared arena.
+    base_ptr: *mut u8,
+    /// Bytes of arena the plan needs from `base_ptr` on.
     arena_bytes: usize,
+    /// Whether the arena is shared with the other subgraphs of the same call depth.
+    shared: bool,
     /// Aligned copies of constants whose bytes in the model are misaligned; never read
     /// directly, it owns the memory that their `Loc::Const` pointers point into.
     #[allow(dead_code)]
@@ -222,22 +231,67 @@ struct SubgraphPlan {
 }
 
 // SAFETY: the raw pointers in `locs` and in the nodes' `RawTensor`s point into heap buffers
-// owned by this plan (`arena`, `const_copies`, `persistent`, `tensors`), which move with it, or
-// into the model's bytes, which are immutable and outlive the interpreter. Nothing else
-// aliases them, so moving the plan to another thread is sound.
+// owned by this plan (`arena`, `const_copies`, `persistent`, `tensors`), which move with it,
+// into a shared arena owned by the same interpreter (which moves with it too), or into the
+// model's bytes, which are immutable and outlive the interpreter. Nothing else aliases them,
+// so moving the plan to another thread is sound.
 unsafe impl Send for SubgraphPlan {}
 
 impl SubgraphPlan {
     fn arena_ptr(&mut self) -> *mut u8 {
-        // SAFETY: `base` is within `arena` (checked when it was computed).
-        unsafe { self.arena.as_mut_ptr().add(self.base) }
+        self.base_ptr
+    }
+
+    /// Bytes `[offset, offset + len)` of the arena.
+    fn arena_slice(&self, offset: usize, len: usize) -> Option<&[u8]> {
+        if offset.checked_add(len)? > self.arena_bytes {
+            return None;
+        }
+        // SAFETY: `base_ptr` points at `arena_bytes` bytes that live as long as the plan (its
+        // own `arena`, or the interpreter's shared arena, replaced only with the plans), and
+        // the range was checked to lie inside them.
+        Some(unsafe { core::slice::from_raw_parts(self.base_ptr.add(offset), len) })
+    }
+
+    /// Bytes `[offset, offset + len)` of the arena, for writing.
+    fn arena_slice_mut(&mut self, offset: usize, len: usize) -> Option<&mut [u8]> {
+        if offset.checked_add(len)? > self.arena_bytes {
+            return None;
+        }
+        // SAFETY: as in `arena_slice`; `&mut self` makes this the only view through the plan.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.base_ptr.add(offset), len) })
+    }
+
+    /// Moves the plan onto arena memory at `base` (at least `arena_bytes` bytes, aligned):
+    /// every node's view of an arena tensor is recomputed from its offset.
+    fn rebase(&mut self, sg: &tflrs_ir::Subgraph<'_>, base: *mut u8) {
+        let locs = &self.locs;
+        let at = |v: Option<tflrs_ir::ValueId>, raw: &mut RawTensor| {
+            if let Some(v) = v
+                && let Some(Loc::Arena { offset, .. }) = locs.get(v.index())
+            {
+                // SAFETY: offsets from the layout lie within `arena_bytes`, which `base` holds.
+                raw.ptr = unsafe { base.add(*offset) };
+            }
+        };
+        for (np, node) in self.nodes.iter_mut().zip(&sg.nodes) {
+            for (raw, v) in np.inputs.iter_mut().zip(&node.inputs) {
+                if let Some(raw) = raw {
+                    at(*v, raw);
+                }
+            }
+            for (raw, v) in np.outputs.iter_mut().zip(&node.outputs) {
+                at(Some(*v), raw);
+            }
+        }
+        self.base_ptr = base;
+        self.arena = Vec::new();
+        self.shared = true;
     }
 
     fn bytes(&self, t: usize) -> Option<&[u8]> {
         match self.locs.get(t)? {
-            Loc::Arena { offset, len } => {
-                self.arena.get(self.base + offset..self.base + offset + len)
-            }
+            Loc::Arena { offset, len } => self.arena_slice(*offset, *len),
             // SAFETY: constant pointers were made from live slices of `len` bytes that outlive
             // the plan (model bytes or `const_copies`).
             Loc::Const { ptr, len } => Some(unsafe { core::slice::from_raw_parts(*ptr, *len) }),
@@ -253,9 +307,13 @@ impl SubgraphPlan {
     fn tensor_mut(&mut self, t: usize) -> Option<TensorMut<'_>> {
         let info = self.tensors.get(t)?;
         let bytes = match *self.locs.get(t)? {
-            Loc::Arena { offset, len } => self
-                .arena
-                .get_mut(self.base + offset..self.base + offset + len)?,
+            Loc::Arena { offset, len } => {
+                if offset.checked_add(len)? > self.arena_bytes {
+                    return None;
+                }
+                // SAFETY: as in `arena_slice_mut`; `info` borrows `tensors`, a different field.
+                unsafe { core::slice::from_raw_parts_mut(self.base_ptr.add(offset), len) }
+            }
             Loc::Persistent { index, len } => {
                 &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.persistent[index])[..len]
             }
@@ -266,9 +324,7 @@ impl SubgraphPlan {
 
     fn bytes_mut(&mut self, t: usize) -> Option<&mut [u8]> {
         match *self.locs.get(t)? {
-            Loc::Arena { offset, len } => self
-                .arena
-                .get_mut(self.base + offset..self.base + offset + len),
+            Loc::Arena { offset, len } => self.arena_slice_mut(offset, len),
             Loc::Persistent { index, len } => {
                 Some(&mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.persistent[index])[..len])
             }
@@ -301,12 +357,21 @@ impl<'m> Interpreter<'m> {
     /// Bytes of arena (all subgraphs, scratch included) plus variables' buffers (variable
     /// tensors and resource variables).
     pub fn arena_bytes(&self) -> usize {
-        self.plans
+        let own: usize = self
+            .plans
             .iter()
             .flatten()
-            .map(|p| p.arena_bytes + p.persistent.iter().map(|v| v.len() * 16).sum::<usize>())
-            .sum::<usize>()
-            + self.state.vars.bytes()
+            .map(|p| {
+                let arena = if p.shared { 0 } else { p.arena_bytes };
+                arena + p.persistent.iter().map(|v| v.len() * 16).sum::<usize>()
+            })
+            .sum();
+        let shared: usize = self
+            .shared_arenas
+            .iter()
+            .map(|a| a.len().saturating_sub(arena::ALIGN))
+            .sum();
+        own + shared + self.state.vars.bytes()
     }
 
     /// The kernel and backend chosen for every node.
@@ -455,6 +520,7 @@ impl<'m> Interpreter<'m> {
             vec![false; n]
         };
         self.state = State { vars, initialized };
+        self.shared_arenas = share_arenas(graph, &mut plans);
         self.plans = plans;
         Ok(())
     }
@@ -675,6 +741,64 @@ fn tensor_error(s: usize, t: usize, name: &str, problem: String) -> Error {
         name: name.to_string(),
         problem,
     }
+}
+
+/// Lets the subgraphs that control flow runs share arena memory: subgraphs of the same call
+/// depth (longest chain of calls from the main subgraph) are never running at the same time
+/// (a running subgraph only calls deeper ones), and a caller copies a callee's outputs out
+/// before it runs another callee, so one arena as large as the largest of them serves them all.
+/// The main subgraph keeps its own arena (its tensors are alive while it calls others).
+fn share_arenas(graph: &Graph<'_>, plans: &mut [Option<Box<SubgraphPlan>>]) -> Vec<Vec<u8>> {
+    let n = plans.len();
+    let mut depth: Vec<Option<usize>> = vec![None; n];
+    if n > 0 {
+        depth[0] = Some(0);
+    }
+    // Longest-path depths; the call graph is acyclic (recursion is refused at load and plan).
+    for _ in 0..n {
+        let mut changed = false;
+        for (s, sg) in graph.subgraphs.iter().enumerate() {
+            let Some(d) = depth[s] else { continue };
+            for node in &sg.nodes {
+                for (_, c) in node.op.called_subgraphs() {
+                    let Some(c) = usize::try_from(c).ok().filter(|&c| c < n && c != s) else {
+                        continue;
+                    };
+                    if depth[c].is_none_or(|dc| dc < d + 1) {
+                        depth[c] = Some(d + 1);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let max_depth = depth.iter().flatten().copied().max().unwrap_or(0);
+    let mut arenas = Vec::new();
+    for d in 1..=max_depth {
+        let members: Vec<usize> = (0..n).filter(|&s| depth[s] == Some(d)).collect();
+        if members.len() < 2 {
+            continue;
+        }
+        let size = members
+            .iter()
+            .filter_map(|&s| plans[s].as_ref().map(|p| p.arena_bytes))
+            .max()
+            .unwrap_or(0);
+        let mut arena: Vec<u8> = vec![0u8; size + arena::ALIGN];
+        let base = arena.as_ptr().align_offset(arena::ALIGN).min(arena::ALIGN);
+        // SAFETY: `base < ALIGN`, and the buffer has `size + ALIGN` bytes.
+        let base_ptr = unsafe { arena.as_mut_ptr().add(base) };
+        for &s in &members {
+            if let Some(plan) = plans[s].as_deref_mut() {
+                plan.rebase(&graph.subgraphs[s], base_ptr);
+            }
+        }
+        arenas.push(arena);
+    }
+    arenas
 }
 
 /// What planning a subgraph needs besides the graph.
@@ -993,8 +1117,10 @@ fn plan_subgraph(
     for (n, np) in nodes.iter_mut().enumerate() {
         np.aliased = aliased_node[n];
     }
-    let arena = vec![0u8; layout.size + arena::ALIGN];
+    let mut arena = vec![0u8; layout.size + arena::ALIGN];
     let base = arena.as_ptr().align_offset(arena::ALIGN).min(arena::ALIGN);
+    // SAFETY: `base < ALIGN`, and the buffer has `layout.size + ALIGN` bytes.
+    let base_ptr = unsafe { arena.as_mut_ptr().add(base) };
     let mut plan = SubgraphPlan {
         tensors,
         locs,
@@ -1002,8 +1128,9 @@ fn plan_subgraph(
         inputs: sg.inputs.iter().map(|v| v.index()).collect(),
         outputs: sg.outputs.iter().map(|v| v.index()).collect(),
         arena,
-        base,
+        base_ptr,
         arena_bytes: layout.size,
+        shared: false,
         const_copies,
         persistent,
     };
