@@ -619,6 +619,61 @@ impl<'m> Interpreter<'m> {
         Ok(&plan.tensors[t])
     }
 
+    /// The model's signatures (TFLite `SignatureDef`s): a key (`"serving_default"`), the
+    /// subgraph it runs, and the names callers use for its inputs and outputs.
+    pub fn signatures(&self) -> &'m [tflrs_ir::Signature] {
+        &self.graph().signatures
+    }
+
+    /// Position among the main subgraph's inputs (or outputs) of the tensor that signature
+    /// `key` names `name`.
+    fn signature_position(&self, key: &str, name: &str, input: bool) -> Result<usize, Error> {
+        let sig = self
+            .signatures()
+            .iter()
+            .find(|s| s.key == key)
+            .ok_or_else(|| no_such("signature", key))?;
+        if sig.subgraph != 0 {
+            return Err(Error::NoSuchTensor {
+                what: "signature on the main subgraph",
+                name: format!(
+                    "{key} (it runs subgraph {}; only the main subgraph is an entry point for now)",
+                    sig.subgraph
+                ),
+            });
+        }
+        let (named, ours) = if input {
+            (&sig.inputs, &self.main().inputs)
+        } else {
+            (&sig.outputs, &self.main().outputs)
+        };
+        let what = if input {
+            "signature input"
+        } else {
+            "signature output"
+        };
+        let value = named
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| no_such(what, format!("{key}/{name}")))?
+            .value
+            .index();
+        ours.iter()
+            .position(|&t| t == value)
+            .ok_or_else(|| no_such(what, format!("{key}/{name}")))
+    }
+
+    /// Index of the input that signature `key` calls `name` (LiteRT's
+    /// `get_signature_runner(key)` input names).
+    pub fn signature_input_index(&self, key: &str, name: &str) -> Result<usize, Error> {
+        self.signature_position(key, name, true)
+    }
+
+    /// Index of the output that signature `key` calls `name`.
+    pub fn signature_output_index(&self, key: &str, name: &str) -> Result<usize, Error> {
+        self.signature_position(key, name, false)
+    }
+
     /// Index of the input named `name`.
     pub fn input_index(&self, name: &str) -> Result<usize, Error> {
         let plan = self.main();

@@ -191,3 +191,36 @@ fn a_tensor_larger_than_memory_is_refused_not_allocated() {
     let (what, ..) = limit_error(chain(1, &[i32::MAX, i32::MAX, i32::MAX]), Limits::default());
     assert_eq!(what, "elements of one tensor");
 }
+
+/// Signature names map to the main subgraph's inputs and outputs, as LiteRT's signature
+/// runner names them.
+#[test]
+fn signature_names_find_inputs_and_outputs() {
+    let case = tflrs_testdata::Case::load("mlp_int8").unwrap();
+    let bytes = case.model_bytes().unwrap();
+    let model = tflrs_runtime::Model::from_bytes(&bytes).unwrap();
+    let mut interp = tflrs_runtime::Interpreter::builder(&model).build().unwrap();
+    let keys: Vec<&str> = interp.signatures().iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["serving_default"]);
+    let i = interp
+        .signature_input_index("serving_default", "features")
+        .unwrap();
+    let o = interp
+        .signature_output_index("serving_default", "output_0")
+        .unwrap();
+    assert_eq!((i, o), (0, 0));
+    interp
+        .input_bytes_mut(i)
+        .unwrap()
+        .copy_from_slice(&case.inputs[0].data);
+    interp.invoke().unwrap();
+    assert_eq!(
+        interp.output_bytes(o).unwrap(),
+        case.ref_outputs[0].data.as_slice()
+    );
+    let err = interp
+        .signature_input_index("serving_default", "nope")
+        .unwrap_err();
+    assert!(err.to_string().contains("serving_default/nope"), "{err}");
+    assert!(interp.signature_input_index("other", "features").is_err());
+}
