@@ -454,6 +454,12 @@ pub(super) const fn scratch_piece<T>(count: usize) -> usize {
     (count * core::mem::size_of::<T>()).next_multiple_of(16)
 }
 
+/// Scratch of a hybrid convolution (CONV_2D and DEPTHWISE_CONV_2D): the input quantized to
+/// int8, then one scaling factor and one input offset per batch.
+pub(super) fn hybrid_scratch_bytes(g: &Geom) -> usize {
+    scratch_piece::<i8>(g.in_len()) + scratch_piece::<f32>(g.n) + scratch_piece::<i32>(g.n)
+}
+
 /// Takes the next piece of `count` elements of `T` off the front of `buf` (see
 /// [`scratch_piece`]).
 pub(super) fn take<'a, T: bytemuck::Pod>(

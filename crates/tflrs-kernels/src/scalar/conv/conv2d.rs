@@ -4,8 +4,8 @@
 
 use super::common::{
     Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
-    dot_i8, float_range, has_many_scales, int_params, out_size, padding, positive, require_dtype,
-    require_shape, require_zero_points_zero, scratch_piece, take, uint8_params,
+    dot_i8, float_range, has_many_scales, hybrid_scratch_bytes, int_params, out_size, padding,
+    positive, require_dtype, require_shape, require_zero_points_zero, take, uint8_params,
 };
 use super::hybrid::quantize_row;
 use crate::kernel::{KernelIo, NodeCtx};
@@ -411,11 +411,7 @@ impl Kernel for Conv2d {
 
     fn scratch_bytes(&self) -> usize {
         match self.kind {
-            Kind::Hybrid { .. } => {
-                scratch_piece::<i8>(self.g.in_len())
-                    + scratch_piece::<f32>(self.g.n)
-                    + scratch_piece::<i32>(self.g.n)
-            }
+            Kind::Hybrid { .. } => hybrid_scratch_bytes(&self.g),
             _ => 0,
         }
     }

@@ -4,8 +4,8 @@
 
 use super::common::{
     Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
-    float_range, int_params, mac_i8, out_size, padding, positive, require_dtype, require_shape,
-    require_zero_points_zero, scratch_piece, take, taps, uint8_params,
+    float_range, hybrid_scratch_bytes, int_params, mac_i8, out_size, padding, positive,
+    require_dtype, require_shape, require_zero_points_zero, take, taps, uint8_params,
 };
 use super::hybrid::quantize_asymmetric;
 use crate::kernel::{KernelIo, NodeCtx};
@@ -333,11 +333,7 @@ impl Kernel for Depthwise {
 
     fn scratch_bytes(&self) -> usize {
         match self.kind {
-            Kind::Hybrid { .. } => {
-                scratch_piece::<i8>(self.g.in_len())
-                    + scratch_piece::<f32>(self.g.n)
-                    + scratch_piece::<i32>(self.g.n)
-            }
+            Kind::Hybrid { .. } => hybrid_scratch_bytes(&self.g),
             _ => 0,
         }
     }
