@@ -131,28 +131,19 @@ impl Kernel for SoftmaxF32 {
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
-        let (inputs, mut outputs, _, _) = io.split();
-        let x = inputs.get(0)?.as_slice::<f32>()?;
-        let mut out = outputs.get(0)?;
-        let y = out.as_slice_mut::<f32>()?;
-        self.shape.check(self.name, x.len(), y.len())?;
-        let depth = self.shape.depth;
-        if depth == 0 {
-            return Ok(());
-        }
-        for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
-            let max = xr.iter().fold(f32::MIN, |m, &v| if m < v { v } else { m });
+        let beta = self.beta;
+        for_each_f32_row(io, self.name, &self.shape, |xr, yr| {
+            let max = row_max_f32(xr);
             let mut sum = 0.0f32;
             for (o, &v) in yr.iter_mut().zip(xr) {
-                let e = math::expf((v - max) * self.beta);
+                let e = math::expf((v - max) * beta);
                 *o = e;
                 sum += e;
             }
             for o in yr.iter_mut() {
                 *o /= sum;
             }
-        }
-        Ok(())
+        })
     }
 }
 
@@ -167,25 +158,44 @@ impl Kernel for LogSoftmaxF32 {
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
-        let (inputs, mut outputs, _, _) = io.split();
-        let x = inputs.get(0)?.as_slice::<f32>()?;
-        let mut out = outputs.get(0)?;
-        let y = out.as_slice_mut::<f32>()?;
-        self.shape.check(self.name, x.len(), y.len())?;
-        let depth = self.shape.depth;
-        if depth == 0 {
-            return Ok(());
-        }
-        for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
-            let max = xr.iter().fold(f32::MIN, |m, &v| if m < v { v } else { m });
+        for_each_f32_row(io, self.name, &self.shape, |xr, yr| {
+            let max = row_max_f32(xr);
             let sum: f32 = xr.iter().fold(0.0, |s, &v| s + math::expf(v - max));
             let log_sum = math::logf(sum);
             for (o, &v) in yr.iter_mut().zip(xr) {
                 *o = v - max - log_sum;
             }
-        }
-        Ok(())
+        })
     }
+}
+
+/// The largest element of a row, as LiteRT's float softmax finds it.
+fn row_max_f32(xr: &[f32]) -> f32 {
+    xr.iter().fold(f32::MIN, |m, &v| if m < v { v } else { m })
+}
+
+/// Calls `f` on each row (the last axis) of a float32 input and the matching output row.
+fn for_each_f32_row(
+    io: &mut KernelIo<'_>,
+    name: &str,
+    shape: &Rows,
+    mut f: impl FnMut(&[f32], &mut [f32]),
+) -> Result<(), KernelError> {
+    let (inputs, mut outputs, _, _) = io.split();
+    let x = inputs.get(0)?.as_slice::<f32>()?;
+    let mut out = outputs.get(0)?;
+    let y = out.as_slice_mut::<f32>()?;
+    shape.check(name, x.len(), y.len())?;
+    if shape.depth == 0 {
+        return Ok(());
+    }
+    for (xr, yr) in x
+        .chunks_exact(shape.depth)
+        .zip(y.chunks_exact_mut(shape.depth))
+    {
+        f(xr, yr);
+    }
+    Ok(())
 }
 
 /// LiteRT's `PreprocessSoftmaxScaling`: the multiplier taking input differences into
