@@ -23,6 +23,7 @@ mod custom;
 mod error;
 mod kernel;
 pub mod math;
+pub mod prep;
 pub mod scalar;
 mod tensor;
 pub mod testing;

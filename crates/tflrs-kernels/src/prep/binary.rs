@@ -1,0 +1,1 @@
+//! Plans of the binary family (see [the module docs](super)).

@@ -1,0 +1,1 @@
+//! Plans of the conv family (see [the module docs](super)).

@@ -1,0 +1,1 @@
+//! Plans of the pool family (see [the module docs](super)).

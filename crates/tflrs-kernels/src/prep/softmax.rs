@@ -1,0 +1,1 @@
+//! Plans of the softmax family (see [the module docs](super)).

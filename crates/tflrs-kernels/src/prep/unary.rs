@@ -1,0 +1,1 @@
+//! Plans of the unary family (see [the module docs](super)).
