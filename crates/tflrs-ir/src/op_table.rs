@@ -23,6 +23,10 @@
 //! options 2, custom options on a builtin, a field value without a typed equivalent) becomes
 //! [`Op::Opaque`](crate::Op::Opaque), which keeps it exactly.
 //!
+//! An attribute field named `fused_activation_function` makes the operator answer
+//! [`Op::fused_activation`](crate::Op::fused_activation) and `fused_activation_mut`, with
+//! nothing else to write.
+//!
 //! Checklist for a new typed operator: its entry here; its shape rule in `infer.rs`
 //! (`infer_outputs` and `input_arity`); its version rule in `tflite/version.rs` when versions
 //! above 1 depend on types or attributes. The build checks the code against the schema.

@@ -103,6 +103,35 @@ small_enum! {
     }
 }
 
+/// The fused-activation accessors of an attribute struct: they read the field named
+/// `fused_activation_function` when the struct has one, so that an operator added to the op
+/// table with that field answers [`Op::fused_activation`] without a hand-written arm.
+macro_rules! fused_activation_accessors {
+    ($attrs:ident; fused_activation_function $($rest:ident)*) => {
+        impl $attrs {
+            fn fused_activation_field(&self) -> Option<Activation> {
+                Some(self.fused_activation_function)
+            }
+            fn fused_activation_field_mut(&mut self) -> Option<&mut Activation> {
+                Some(&mut self.fused_activation_function)
+            }
+        }
+    };
+    ($attrs:ident; $other:ident $($rest:ident)*) => {
+        fused_activation_accessors!($attrs; $($rest)*);
+    };
+    ($attrs:ident;) => {
+        impl $attrs {
+            fn fused_activation_field(&self) -> Option<Activation> {
+                None
+            }
+            fn fused_activation_field_mut(&mut self) -> Option<&mut Activation> {
+                None
+            }
+        }
+    };
+}
+
 macro_rules! define_ops {
     (
         attrs { $(
@@ -123,6 +152,14 @@ macro_rules! define_ops {
             #[derive(Debug, Clone, PartialEq)]
             pub struct $attrs {
                 $( $(#[$fm])* pub $field: $fty, )*
+            }
+
+            fused_activation_accessors!($attrs; $($field)*);
+
+            #[cfg(test)]
+            impl $attrs {
+                /// The schema's options table.
+                const FB_TABLE: &'static str = stringify!($table);
             }
         )*
 
@@ -184,6 +221,54 @@ macro_rules! define_ops {
                 }
             }
 
+            /// The activation fused into the output, for operators whose options have a
+            /// `fused_activation_function` field (for `UNIDIRECTIONAL_SEQUENCE_LSTM` it is the
+            /// activation of the cell input and output). Generated from the op table.
+            pub fn fused_activation(&self) -> Option<Activation> {
+                match self {
+                    $( Op::$wv(a) => a.fused_activation_field(), )*
+                    $( Op::$ov(a) => a.as_ref().and_then(|a| a.fused_activation_field()), )*
+                    $( Op::$ev => None, )*
+                    $( Op::$nv => None, )*
+                    Op::Opaque(_) => None,
+                }
+            }
+
+            /// [`Op::fused_activation`] for changing it (a pass that fuses an activation into
+            /// its producer). Generated from the op table.
+            pub fn fused_activation_mut(&mut self) -> Option<&mut Activation> {
+                match self {
+                    $( Op::$wv(a) => a.fused_activation_field_mut(), )*
+                    $( Op::$ov(a) => a.as_mut().and_then(|a| a.fused_activation_field_mut()), )*
+                    $( Op::$ev => None, )*
+                    $( Op::$nv => None, )*
+                    Op::Opaque(_) => None,
+                }
+            }
+
+            /// The schema's options table of a typed operator, `None` for operators without one.
+            #[cfg(test)]
+            pub(crate) fn options_table(&self) -> Option<&'static str> {
+                match self {
+                    $( Op::$wv(_) => Some($wattrs::FB_TABLE), )*
+                    $( Op::$ov(_) => Some($oattrs::FB_TABLE), )*
+                    $( Op::$ev => Some(stringify!($etable)), )*
+                    $( Op::$nv => None, )*
+                    Op::Opaque(_) => None,
+                }
+            }
+
+            /// Every typed operator, with default attributes.
+            #[cfg(test)]
+            pub(crate) fn typed_defaults() -> Vec<Op<'static>> {
+                alloc::vec![
+                    $( Op::$wv($wattrs::default()), )*
+                    $( Op::$ov(Some($oattrs::default())), )*
+                    $( Op::$ev, )*
+                    $( Op::$nv, )*
+                ]
+            }
+
             /// The typed operator with no options for `code`, if `code` is the builtin code of an
             /// operator without attributes.
             pub fn without_attrs(code: i32) -> Option<Op<'static>> {
@@ -220,38 +305,73 @@ impl Op<'_> {
     /// The subgraphs this operator runs (control flow), with the attribute that names each.
     /// Opaque operators report none.
     pub fn called_subgraphs(&self) -> Vec<(&'static str, i32)> {
-        match self {
-            Op::While(a) => alloc::vec![
-                ("cond_subgraph_index", a.cond_subgraph_index),
-                ("body_subgraph_index", a.body_subgraph_index),
-            ],
-            Op::If(a) => alloc::vec![
-                ("then_subgraph_index", a.then_subgraph_index),
-                ("else_subgraph_index", a.else_subgraph_index),
-            ],
-            Op::CallOnce(a) => alloc::vec![("init_subgraph_index", a.init_subgraph_index)],
-            _ => Vec::new(),
-        }
+        self.call_spec().map(|c| c.callees).unwrap_or_default()
     }
 
-    /// The activation fused into the output, for operators that have one.
-    pub fn fused_activation(&self) -> Option<Activation> {
+    /// How a control-flow operator calls subgraphs: which ones, and where in the node's
+    /// inputs the arguments start. `None` for every other operator (opaque ones included).
+    pub fn call_spec(&self) -> Option<CallSpec> {
         Some(match self {
-            Op::Conv2d(a) => a.fused_activation_function,
-            Op::DepthwiseConv2d(a) => a.fused_activation_function,
-            Op::FullyConnected(a) => a.fused_activation_function,
-            Op::TransposeConv(a) => a.fused_activation_function,
-            Op::Add(a) => a.fused_activation_function,
-            Op::Sub(a) => a.fused_activation_function,
-            Op::Mul(a) => a.fused_activation_function,
-            Op::Div(a) => a.fused_activation_function,
-            Op::MaxPool2d(a) | Op::AveragePool2d(a) => a.fused_activation_function,
-            Op::L2Normalization(a) => a.fused_activation_function,
-            Op::Concatenation(a) => a.fused_activation_function,
-            Op::UnidirectionalSequenceLstm(a) => a.fused_activation_function,
+            // WHILE passes all its inputs to both the condition and the body, and its outputs
+            // are the body's last results.
+            Op::While(a) => CallSpec {
+                callees: alloc::vec![
+                    ("cond_subgraph_index", a.cond_subgraph_index),
+                    ("body_subgraph_index", a.body_subgraph_index),
+                ],
+                arg_offset: 0,
+            },
+            // IF's input 0 is the condition; the rest go to the branch taken.
+            Op::If(a) => CallSpec {
+                callees: alloc::vec![
+                    ("then_subgraph_index", a.then_subgraph_index),
+                    ("else_subgraph_index", a.else_subgraph_index),
+                ],
+                arg_offset: 1,
+            },
+            // CALL_ONCE has no inputs or outputs: the init subgraph works on resources.
+            Op::CallOnce(a) => CallSpec {
+                callees: alloc::vec![("init_subgraph_index", a.init_subgraph_index)],
+                arg_offset: 0,
+            },
             _ => return None,
         })
     }
+
+    /// Whether the operator only reinterprets its first input's shape (`RESHAPE`, `SQUEEZE`,
+    /// `EXPAND_DIMS`): the output holds the input's bytes unchanged, so a runtime may let it
+    /// alias the input and a pass may treat it as free.
+    pub fn is_reshape_like(&self) -> bool {
+        matches!(self, Op::Reshape(_) | Op::Squeeze(_) | Op::ExpandDims)
+    }
+
+    /// Whether running the node matters beyond its outputs, so that it must stay even when
+    /// nothing reads them: resource variables (`VAR_HANDLE`, `READ_VARIABLE`,
+    /// `ASSIGN_VARIABLE`), control flow (the callees may have effects) and opaque operators
+    /// (unknown). Nodes that update variable tensors in place are a property of the node's
+    /// values, not of the operator; passes check those separately.
+    pub fn has_side_effects(&self) -> bool {
+        matches!(
+            self,
+            Op::VarHandle(_)
+                | Op::ReadVariable
+                | Op::AssignVariable
+                | Op::While(_)
+                | Op::If(_)
+                | Op::CallOnce(_)
+                | Op::Opaque(_)
+        )
+    }
+}
+
+/// How a control-flow operator calls subgraphs ([`Op::call_spec`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSpec {
+    /// The subgraphs called, with the attribute naming each, in the attributes' order (WHILE:
+    /// condition, body; IF: then, else; CALL_ONCE: init). Indices are as stored, unchecked.
+    pub callees: Vec<(&'static str, i32)>,
+    /// Index of the first node input passed to the callees (WHILE 0, IF 1, CALL_ONCE 0).
+    pub arg_offset: usize,
 }
 
 /// The code of `CUSTOM` in `BuiltinOperator`.
@@ -366,4 +486,111 @@ pub enum RawValue {
         /// The elements' bytes.
         data: Vec<u8>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The schema's options tables that have a `fused_activation_function` field, read from
+    /// the schema text itself (not from the op table under test).
+    fn tables_with_activation() -> Vec<&'static str> {
+        let schema = include_str!("../../tflrs-schema/schema/schema.fbs");
+        let mut found = Vec::new();
+        let mut rest = schema;
+        while let Some(at) = rest.find("\ntable ") {
+            rest = &rest[at + "\ntable ".len()..];
+            let name_end = rest
+                .find(|c: char| !c.is_alphanumeric() && c != '_')
+                .unwrap();
+            let body_end = rest.find('}').unwrap();
+            if rest[..body_end].contains("fused_activation_function:") {
+                found.push(&rest[..name_end]);
+            }
+            rest = &rest[body_end..];
+        }
+        found
+    }
+
+    #[test]
+    fn every_op_with_a_fused_activation_field_answers_fused_activation() {
+        let tables = tables_with_activation();
+        // The schema has 20 such tables; tflrs types 11 of them (13 operators).
+        assert!(tables.len() >= 18, "{tables:?}");
+        let mut typed_with_activation = 0;
+        for mut op in Op::typed_defaults() {
+            let has_field = op.options_table().is_some_and(|t| tables.contains(&t));
+            assert_eq!(
+                op.fused_activation().is_some(),
+                has_field,
+                "{} ({:?})",
+                op.name(),
+                op.options_table()
+            );
+            assert_eq!(op.fused_activation_mut().is_some(), has_field);
+            if let Some(a) = op.fused_activation_mut() {
+                *a = Activation::Relu6;
+                assert_eq!(op.fused_activation(), Some(Activation::Relu6));
+                typed_with_activation += 1;
+            }
+        }
+        assert_eq!(typed_with_activation, 13);
+    }
+
+    #[test]
+    fn typed_defaults_cover_every_typed_builtin() {
+        let codes: Vec<i32> = Op::typed_defaults().iter().map(Op::builtin_code).collect();
+        let expected: Vec<i32> = TYPED_BUILTINS.iter().map(|&(c, _)| c).collect();
+        assert_eq!(codes, expected);
+    }
+
+    #[test]
+    fn call_specs() {
+        let w = Op::While(WhileAttrs {
+            cond_subgraph_index: 1,
+            body_subgraph_index: 2,
+        });
+        let spec = w.call_spec().unwrap();
+        assert_eq!(spec.arg_offset, 0);
+        assert_eq!(
+            spec.callees,
+            [("cond_subgraph_index", 1), ("body_subgraph_index", 2)]
+        );
+        let i = Op::If(IfAttrs {
+            then_subgraph_index: 3,
+            else_subgraph_index: 4,
+        });
+        assert_eq!(i.call_spec().unwrap().arg_offset, 1);
+        assert_eq!(
+            i.called_subgraphs(),
+            [("then_subgraph_index", 3), ("else_subgraph_index", 4)]
+        );
+        let c = Op::CallOnce(CallOnceAttrs {
+            init_subgraph_index: 5,
+        });
+        assert_eq!(
+            c.call_spec(),
+            Some(CallSpec {
+                callees: alloc::vec![("init_subgraph_index", 5)],
+                arg_offset: 0
+            })
+        );
+        let others: Vec<_> = Op::typed_defaults()
+            .into_iter()
+            .filter(|op| op.call_spec().is_some())
+            .map(|op| op.name())
+            .collect();
+        assert_eq!(others, ["WHILE", "IF", "CALL_ONCE"]);
+        assert_eq!(Op::Opaque(OpaqueOp::builtin(200)).call_spec(), None);
+    }
+
+    #[test]
+    fn reshape_like_ops() {
+        let names: Vec<_> = Op::typed_defaults()
+            .into_iter()
+            .filter(Op::is_reshape_like)
+            .map(|op| op.name())
+            .collect();
+        assert_eq!(names, ["SQUEEZE", "RESHAPE", "EXPAND_DIMS"]);
+    }
 }

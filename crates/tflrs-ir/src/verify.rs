@@ -4,6 +4,7 @@ use crate::dtype::DType;
 use crate::graph::{Graph, Subgraph, ValueId};
 use crate::infer::{infer_default_outputs, infer_outputs, input_arity, output_count};
 use crate::quant::QuantScheme;
+use crate::refs::RefSite;
 use crate::shape::Dim;
 use alloc::format;
 use alloc::string::String;
@@ -207,6 +208,24 @@ pub enum VerifyError {
         /// What is wrong.
         problem: String,
     },
+    /// A quantized value's zero point lies outside the range of its element type (int4, int8,
+    /// uint8, int16), which no kernel can represent and which would overflow their 32-bit
+    /// arithmetic.
+    #[error(
+        "subgraph {subgraph}, value %{value} ({name}): zero point {zero_point} is outside the range of {dtype}"
+    )]
+    ZeroPointOutOfRange {
+        /// Subgraph index.
+        subgraph: usize,
+        /// The value.
+        value: u32,
+        /// Its name.
+        name: String,
+        /// Its element type.
+        dtype: DType,
+        /// The first zero point out of range.
+        zero_point: i64,
+    },
     /// A control-flow node or a signature names a subgraph that does not exist.
     #[error("{at}: refers to subgraph {index}, but there are only {len}")]
     DanglingSubgraph {
@@ -244,7 +263,8 @@ impl Graph<'_> {
     /// Checks that the graph is well formed: every reference in range, every value defined
     /// once and before it is read (no cycle), operators with the inputs and outputs they need,
     /// output types and shapes as shape inference gives them, constants as large as their
-    /// shape needs, quantization matching shapes, control flow naming existing subgraphs
+    /// shape needs, quantization matching shapes with zero points in the element type's
+    /// range, control flow naming existing subgraphs
     /// without recursion.
     pub fn verify(&self) -> Result<(), VerifyError> {
         if self.subgraphs.is_empty() {
@@ -254,24 +274,31 @@ impl Graph<'_> {
             verify_subgraph(s, sg, self.subgraphs.len())?;
         }
         for sig in &self.signatures {
-            let Some(sg) = self.subgraphs.get(sig.subgraph) else {
+            if sig.subgraph >= self.subgraphs.len() {
                 return Err(VerifyError::DanglingSubgraph {
                     at: format!("signature {:?}", sig.key),
                     index: sig.subgraph as i64,
                     len: self.subgraphs.len(),
                 });
+            }
+        }
+        // The subgraphs' own references were checked above.
+        for (s, site, v) in self.value_refs() {
+            let (RefSite::SignatureInput { signature, .. }
+            | RefSite::SignatureOutput { signature, .. }) = site
+            else {
+                continue;
             };
-            for t in sig.inputs.iter().chain(&sig.outputs) {
-                if t.value.index() >= sg.values.len() {
-                    return Err(VerifyError::DanglingValue {
-                        subgraph: sig.subgraph,
-                        used_as: ValueUse::Signature {
-                            key: sig.key.clone(),
-                        },
-                        value: t.value.0,
-                        len: sg.values.len(),
-                    });
-                }
+            let len = self.subgraphs[s].values.len();
+            if v.index() >= len {
+                return Err(VerifyError::DanglingValue {
+                    subgraph: s,
+                    used_as: ValueUse::Signature {
+                        key: self.signatures[signature].key.clone(),
+                    },
+                    value: v.0,
+                    len,
+                });
             }
         }
         check_recursion(self)
@@ -385,6 +412,26 @@ fn verify_values(s: usize, sg: &Subgraph<'_>) -> Result<(), VerifyError> {
                 )));
             }
         }
+        if let Some(q) = &value.quant {
+            let range = match value.dtype {
+                DType::Int8 => Some((-128, 127)),
+                DType::UInt8 => Some((0, 255)),
+                DType::Int16 => Some((-32768, 32767)),
+                DType::Int4 => Some((-8, 7)),
+                _ => None,
+            };
+            if let Some((lo, hi)) = range
+                && let Some(&zp) = q.zero_points().iter().find(|&&z| z < lo || z > hi)
+            {
+                return Err(VerifyError::ZeroPointOutOfRange {
+                    subgraph: s,
+                    value: v as u32,
+                    name: value.name.clone(),
+                    dtype: value.dtype,
+                    zero_point: zp,
+                });
+            }
+        }
         if let (Some(data), None) = (&value.data, &value.sparsity)
             && let Some(need) = shape.num_elements().and_then(|n| value.dtype.bytes_for(n))
             && (data.len() as u64) < need
@@ -409,34 +456,21 @@ fn verify_subgraph(s: usize, sg: &Subgraph<'_>, n_subgraphs: usize) -> Result<()
     let op_name = |n: usize| String::from(sg.nodes[n].op.name());
 
     // References.
-    for &v in &sg.inputs {
+    for (site, v) in sg.value_refs() {
         if v.index() >= len {
-            return Err(dangling(ValueUse::SubgraphInput, v));
-        }
-    }
-    for &v in &sg.outputs {
-        if v.index() >= len {
-            return Err(dangling(ValueUse::SubgraphOutput, v));
+            let used_as = match site {
+                RefSite::SubgraphInput(_) => ValueUse::SubgraphInput,
+                RefSite::SubgraphOutput(_) => ValueUse::SubgraphOutput,
+                RefSite::NodeInput { node, index } => ValueUse::NodeInput { node, index },
+                RefSite::NodeOutput { node, index } => ValueUse::NodeOutput { node, index },
+                RefSite::Intermediate { node, .. } => ValueUse::Intermediate { node },
+                // Signatures are the graph's; `Subgraph::value_refs` has none.
+                RefSite::SignatureInput { .. } | RefSite::SignatureOutput { .. } => continue,
+            };
+            return Err(dangling(used_as, v));
         }
     }
     for (n, node) in sg.nodes.iter().enumerate() {
-        for (i, v) in node.inputs.iter().enumerate() {
-            if let Some(v) = v
-                && v.index() >= len
-            {
-                return Err(dangling(ValueUse::NodeInput { node: n, index: i }, *v));
-            }
-        }
-        for (i, &v) in node.outputs.iter().enumerate() {
-            if v.index() >= len {
-                return Err(dangling(ValueUse::NodeOutput { node: n, index: i }, v));
-            }
-        }
-        for &v in &node.intermediates {
-            if v.index() >= len {
-                return Err(dangling(ValueUse::Intermediate { node: n }, v));
-            }
-        }
         for (attr, idx) in node.op.called_subgraphs() {
             if usize::try_from(idx).map_or(true, |i| i >= n_subgraphs) {
                 return Err(VerifyError::DanglingSubgraph {

@@ -18,6 +18,7 @@ use crate::error::ExportError;
 use crate::graph::*;
 use crate::ops::Op;
 use crate::quant::*;
+use crate::refs::RefSite;
 use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::string::ToString;
@@ -322,7 +323,7 @@ impl<'g> Plan<'g> {
 }
 
 fn check_references(graph: &Graph<'_>) -> Result<(), ExportError> {
-    for (s, sg) in graph.subgraphs.iter().enumerate() {
+    for sg in &graph.subgraphs {
         let len = sg.values.len();
         if u32::try_from(len).is_err() || len > i32::MAX as usize {
             return Err(ExportError::TooMany {
@@ -330,54 +331,48 @@ fn check_references(graph: &Graph<'_>) -> Result<(), ExportError> {
                 count: len,
             });
         }
-        let check = |what: &dyn Fn() -> alloc::string::String, v: ValueId| {
-            if v.index() >= len {
-                Err(ExportError::DanglingValue {
-                    subgraph: s,
-                    what: what(),
-                    value: v.0,
-                    len,
-                })
-            } else {
-                Ok(())
-            }
-        };
-        for &v in &sg.inputs {
-            check(&|| "a subgraph input".to_string(), v)?;
-        }
-        for &v in &sg.outputs {
-            check(&|| "a subgraph output".to_string(), v)?;
-        }
-        for (n, node) in sg.nodes.iter().enumerate() {
-            for &v in node.inputs.iter().flatten() {
-                check(&|| format!("node {n}'s input"), v)?;
-            }
-            for &v in &node.outputs {
-                check(&|| format!("node {n}'s output"), v)?;
-            }
-            for &v in &node.intermediates {
-                check(&|| format!("node {n}'s intermediate"), v)?;
-            }
-        }
     }
     for sig in &graph.signatures {
-        let Some(sg) = graph.subgraphs.get(sig.subgraph) else {
+        if sig.subgraph >= graph.subgraphs.len() {
             return Err(ExportError::DanglingSubgraph {
                 key: sig.key.clone(),
                 subgraph: sig.subgraph,
                 len: graph.subgraphs.len(),
             });
-        };
-        for t in sig.inputs.iter().chain(&sig.outputs) {
-            if t.value.index() >= sg.values.len() {
-                return Err(ExportError::DanglingValue {
-                    subgraph: sig.subgraph,
-                    what: format!("signature {:?} tensor {:?}", sig.key, t.name),
-                    value: t.value.0,
-                    len: sg.values.len(),
-                });
-            }
         }
+    }
+    for (s, site, v) in graph.value_refs() {
+        let len = graph.subgraphs[s].values.len();
+        if v.index() < len {
+            continue;
+        }
+        let what = match site {
+            RefSite::SubgraphInput(_) => "a subgraph input".to_string(),
+            RefSite::SubgraphOutput(_) => "a subgraph output".to_string(),
+            RefSite::NodeInput { node, .. } => format!("node {node}'s input"),
+            RefSite::NodeOutput { node, .. } => format!("node {node}'s output"),
+            RefSite::Intermediate { node, .. } => format!("node {node}'s intermediate"),
+            RefSite::SignatureInput { signature, index } => {
+                let sig = &graph.signatures[signature];
+                format!(
+                    "signature {:?} tensor {:?}",
+                    sig.key, sig.inputs[index].name
+                )
+            }
+            RefSite::SignatureOutput { signature, index } => {
+                let sig = &graph.signatures[signature];
+                format!(
+                    "signature {:?} tensor {:?}",
+                    sig.key, sig.outputs[index].name
+                )
+            }
+        };
+        return Err(ExportError::DanglingValue {
+            subgraph: s,
+            what,
+            value: v.0,
+            len,
+        });
     }
     Ok(())
 }
