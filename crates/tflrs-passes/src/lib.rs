@@ -1,5 +1,31 @@
 //! Optimization passes over the tflrs graph IR.
 //!
-//! This crate will hold `Pass` and `PassManager` and the backend-agnostic graph rewrites:
-//! quantization, pruning and operator fusion. Passes depend on `tflrs-ir` only, never on
-//! kernels or the runtime.
+//! A [`Pass`] edits a [`Graph`](tflrs_ir::Graph) in place with the IR's editing API (use
+//! lists, [`Patch`](tflrs_ir::Patch), [`Graph::compact`](tflrs_ir::Graph::compact)); a
+//! [`PassManager`] runs passes in order and verifies the graph after each, so that a pass that
+//! leaves a broken graph is named at once. Passes depend on `tflrs-ir` only, never on kernels
+//! or the runtime: what needs computing (folding constants) goes through the
+//! [`ConstEval`](tflrs_ir::ConstEval) a caller puts in the [`PassCtx`].
+//!
+//! ```
+//! use tflrs_ir::{AddAttrs, DType, GraphBuilder, Op};
+//! use tflrs_passes::{DeadCodeElimination, PassCtx, PassManager};
+//!
+//! let mut b = GraphBuilder::new();
+//! let x = b.input("x", DType::Float32, [4]);
+//! let unused = b.op(Op::Tanh, &[x]).unwrap();
+//! let y = b.op(Op::Relu, &[x]).unwrap();
+//! b.output(y);
+//! let mut graph = b.finish().unwrap();
+//!
+//! let passes = PassManager::new().with(DeadCodeElimination);
+//! assert!(passes.run(&mut graph, &PassCtx::new()).unwrap());
+//! assert_eq!(graph.subgraphs[0].nodes.len(), 1);
+//! # let _ = unused;
+//! ```
+
+mod dce;
+mod manager;
+
+pub use dce::DeadCodeElimination;
+pub use manager::{ManagerError, Pass, PassCtx, PassError, PassManager};
