@@ -14,6 +14,13 @@
 //!   ([`tflite::min_version`] says the rule), buffer offsets past 2 GB.
 //! - [`Graph::verify`] with typed [`VerifyError`]s, shape inference ([`infer_outputs`],
 //!   [`Graph::infer_shapes`]), the stable text form [`Graph::dump`], and [`GraphBuilder`].
+//! - Editing for passes: one walker over every value reference ([`Graph::value_refs`],
+//!   [`RefSite`]), use lists ([`UseMap`]), [`Subgraph::replace_all_uses`],
+//!   [`Subgraph::add_constant`] and [`Value::constant_as`] (typed by [`Element`]),
+//!   [`Subgraph::insert_node_before`], [`Subgraph::remove_nodes`], [`Graph::compact`] (drops
+//!   unreferenced values and renumbers), and [`Patch`] for several edits in one step; op
+//!   properties ([`Op::fused_activation`], [`Op::call_spec`], [`Op::is_reshape_like`],
+//!   [`Op::has_side_effects`]); [`ConstEval`] for computing constant nodes outside the IR.
 //!
 //! Adding a typed operator is one entry in the op table (`src/op_table.rs`), plus its shape
 //! rule in `src/infer.rs` and, when it has one, its version rule in `src/tflite/version.rs`.

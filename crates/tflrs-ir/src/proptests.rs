@@ -371,3 +371,62 @@ proptest! {
         prop_assert!(again == graph);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// `compact` drops exactly the values nothing refers to, renumbers every reference, and
+    /// leaves a graph that verifies and survives export.
+    #[test]
+    fn compact_renumbers_every_reference(words in proptest::collection::vec(any::<u32>(), 8..64)) {
+        let mut graph = random_graph(words);
+        // A value nothing refers to, at the front, so that every id moves.
+        graph.subgraphs[0].values.insert(0, crate::Value::new("orphan", DType::Int8, [1]));
+        for (s, _, v) in graph.value_refs_mut() {
+            if s == 0 {
+                v.0 += 1;
+            }
+        }
+        for value in &mut graph.subgraphs[0].values {
+            if let Some(q) = value.quant.as_mut()
+                && let QuantDetails::Blockwise { scales, zero_points, .. }
+                | QuantDetails::MultiAxis { scales, zero_points, .. } = &mut q.details
+            {
+                *scales += 1;
+                *zero_points += 1;
+            }
+        }
+        let before = graph.clone();
+        let remaps = graph.compact();
+        prop_assert_eq!(graph.verify(), Ok(()), "{}", graph.dump());
+        prop_assert_eq!(remaps[0].get(crate::ValueId(0)), None);
+        let mapped: Vec<_> = before
+            .value_refs()
+            .map(|(s, site, v)| (s, site, remaps[s].get(v)))
+            .collect();
+        let after: Vec<_> = graph.value_refs().map(|(s, site, v)| (s, site, Some(v))).collect();
+        prop_assert_eq!(mapped, after);
+        for (s, sg) in before.subgraphs.iter().enumerate() {
+            for (i, old) in sg.values.iter().enumerate() {
+                match remaps[s].get(crate::ValueId(i as u32)) {
+                    Some(n) => {
+                        let new = &graph.subgraphs[s].values[n.index()];
+                        prop_assert_eq!(
+                            (&new.name, new.dtype, &new.shape, &new.data),
+                            (&old.name, old.dtype, &old.shape, &old.data)
+                        );
+                    }
+                    None => prop_assert!(
+                        !before.value_refs().any(|(b, _, v)| b == s && v.index() == i),
+                        "value {} of subgraph {} was referenced", i, s
+                    ),
+                }
+            }
+        }
+        prop_assert!(graph.compact().iter().all(|r| r.removed() == 0));
+        let bytes = crate::export(&graph).unwrap();
+        let again = import(&tflrs_schema::Model::from_bytes(&bytes).unwrap()).unwrap();
+        graph.resolve_versions();
+        prop_assert!(again == graph);
+    }
+}
