@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use tflrs_testdata::{Case, Npy, manifest, testdata_dir};
+use tflrs_testdata::conformance::{CaseRun, Suite};
+use tflrs_testdata::{Npy, testdata_dir};
 
 fn tflrs() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tflrs"))
@@ -18,47 +19,42 @@ fn scratch_dir(test: &str) -> PathBuf {
 
 #[test]
 fn run_writes_litert_reference_outputs_for_every_testdata_model() {
-    // Cases where LiteRT's reference itself is wrong; see the runtime's golden test.
-    let gaps: Vec<&str> = include_str!("../../tflrs-runtime/tests/known_gaps.txt")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
     let root = testdata_dir();
     let dir = scratch_dir("all");
-    let mut failures = Vec::new();
-    let mut ran = 0;
-    for entry in &manifest().unwrap().cases {
-        if gaps.contains(&entry.name.as_str()) {
-            continue;
-        }
-        let case = Case::from_entry(&root, entry).unwrap();
-        let out_dir = dir.join(&entry.name);
-        let mut cmd = tflrs();
-        cmd.arg("run").arg(root.join(&entry.model));
-        for input in &entry.inputs {
-            cmd.arg("-i").arg(root.join(&input.file));
-        }
-        let out = cmd.arg("-o").arg(&out_dir).output().unwrap();
-        if !out.status.success() {
-            failures.push(format!(
-                "{}: {}",
-                entry.name,
-                String::from_utf8_lossy(&out.stderr)
-            ));
-            continue;
-        }
-        let outputs: Vec<Npy> = (0..entry.outputs.len())
-            .map(|k| Npy::read(&out_dir.join(format!("output_{k}.npy"))).unwrap())
-            .collect();
-        if let Err(e) = case.check_ref_outputs(&outputs) {
-            failures.push(e.to_string());
-        }
-        ran += 1;
-    }
+    // The scalar suite, through the binary: the runtime's golden test checks the plans, so this
+    // one checks outputs and known gaps only.
+    let report = Suite::new("scalar")
+        .run(|case| {
+            let entry = &case.entry;
+            let out_dir = dir.join(&entry.name);
+            let mut cmd = tflrs();
+            cmd.arg("run").arg(root.join(&entry.model));
+            for input in &entry.inputs {
+                cmd.arg("-i").arg(root.join(&input.file));
+            }
+            let out = cmd
+                .arg("-o")
+                .arg(&out_dir)
+                .output()
+                .map_err(|e| e.to_string())?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+            let outputs = (0..entry.outputs.len())
+                .map(|k| Npy::read(&out_dir.join(format!("output_{k}.npy"))))
+                .collect::<Result<_, _>>()
+                .map_err(|e| e.to_string())?;
+            Ok(CaseRun {
+                outputs,
+                plan: Vec::new(),
+            })
+        })
+        .unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert!(ran > 400, "only {ran} cases ran");
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(report.passed() > 400, "only {} cases pass", report.passed());
+    if let Err(e) = report.check() {
+        panic!("{e}");
+    }
 }
 
 #[test]

@@ -25,6 +25,7 @@ mod kernel;
 pub mod math;
 pub mod prep;
 pub mod scalar;
+pub mod standalone;
 mod tensor;
 pub mod testing;
 

@@ -1,21 +1,31 @@
 //! Every model in `testdata/` through the interpreter, compared with LiteRT's reference
 //! kernels (`BUILTIN_REF`): integer outputs bit for bit, float outputs within the manifest's
-//! tolerance.
+//! tolerance; once per backend, with `tflrs_testdata::conformance`.
 //!
-//! Cases that do not pass yet are listed, one name a line, in `tests/known_gaps.txt`. The test
-//! fails when a case outside that list fails, and when a listed case passes (so the list only
-//! shrinks). Run with `-- --nocapture` for a table of every case.
+//! Cases that do not pass yet are listed, one name a line, in tflrs-testdata's
+//! `known_gaps/<backend>.txt`. A suite fails when a case outside its list fails, when a listed
+//! case passes (so the lists only shrink), and when the backend under test did not plan the
+//! nodes it must claim. The scalar suite's plans also check DESIGN's first invariant (every
+//! typed operator in the manifest has a scalar kernel) and the kernel-name grammar. Run with
+//! `-- --nocapture` for a table of every case.
 
+use std::sync::OnceLock;
+use tflrs_example_counting_backend::CountingBackend;
+use tflrs_kernels::Backend;
 use tflrs_runtime::{Interpreter, Model};
+use tflrs_testdata::conformance::{self, ALIAS_KERNEL, CaseRun, PlannedNode, Report, Suite};
 use tflrs_testdata::{Case, Npy, manifest, npy};
 
-/// Runs a case through the scalar interpreter, returning its outputs and arena size.
-fn run_case(case: &Case) -> Result<(Vec<Npy>, usize), String> {
+/// Runs a case through an interpreter asking `backends` in order (the scalar backend last),
+/// returning its outputs and plan.
+fn run_case(case: &Case, backends: Vec<Box<dyn Backend>>) -> Result<CaseRun, String> {
     let bytes = case.model_bytes().map_err(|e| e.to_string())?;
     let model = Model::from_bytes(&bytes).map_err(|e| e.to_string())?;
-    let mut interp = Interpreter::builder(&model)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let mut builder = Interpreter::builder(&model);
+    for b in backends {
+        builder = builder.boxed_backend(b);
+    }
+    let mut interp = builder.build().map_err(|e| e.to_string())?;
     if interp.num_inputs() != case.inputs.len() {
         return Err(format!(
             "model has {} inputs, the case {}",
@@ -50,58 +60,179 @@ fn run_case(case: &Case) -> Result<(Vec<Npy>, usize), String> {
         let data = interp.output_bytes(k).map_err(|e| e.to_string())?.to_vec();
         outputs.push(Npy::new(dtype, shape, data).map_err(|e| e.to_string())?);
     }
-    Ok((outputs, interp.arena_bytes()))
+    // After invoke: plans made while running (resized inputs) are in the report too.
+    let plan = interp
+        .plan_report()
+        .into_iter()
+        .map(|e| PlannedNode {
+            subgraph: e.subgraph,
+            node: e.node,
+            op: e.op,
+            kernel: e.kernel,
+            backend: e.backend,
+        })
+        .collect();
+    Ok(CaseRun { outputs, plan })
+}
+
+/// The scalar suite, run once for the tests that read it.
+fn scalar_suite() -> &'static Report {
+    static REPORT: OnceLock<Report> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        Suite::new("scalar")
+            // Every node the runtime does not alias runs a scalar kernel.
+            .must_claim(|_, node| node.kernel != ALIAS_KERNEL)
+            .run(|case| run_case(case, Vec::new()))
+            .expect("testdata loads")
+    })
 }
 
 #[test]
 fn testdata_models_match_litert_reference() {
+    let report = scalar_suite();
+    if let Err(e) = report.check() {
+        panic!("{e}");
+    }
+}
+
+/// Reshape-like operators that every golden case has the runtime alias, so that no plan shows
+/// their scalar kernel; [`scalar_kernel_for`] asks the scalar backend for one directly. The test
+/// fails when a golden plan shows one of them with a kernel (then remove it here).
+const ALIASED_IN_EVERY_CASE: &[&str] = &["SQUEEZE", "EXPAND_DIMS"];
+
+/// The scalar backend's kernel name for a small node of `op` (one of [`ALIASED_IN_EVERY_CASE`]).
+fn scalar_kernel_for(op: &str) -> Option<String> {
+    use tflrs_ir::{DType, Op, SqueezeAttrs};
+    use tflrs_kernels::testing::{TestInput, make_kernel};
+    use tflrs_kernels::{ScalarBackend, TensorInfo};
+    let x = |shape: &[usize]| {
+        Some(TestInput::from_slice(
+            TensorInfo::new("x", DType::Float32, shape),
+            &[1f32, 2.0],
+        ))
+    };
+    let (op, inputs) = match op {
+        "SQUEEZE" => (
+            Op::Squeeze(SqueezeAttrs { squeeze_dims: None }),
+            vec![x(&[1, 2])],
+        ),
+        "EXPAND_DIMS" => (
+            Op::ExpandDims,
+            vec![
+                x(&[2, 1]),
+                Some(TestInput::const_from_slice(
+                    TensorInfo::new("axis", DType::Int32, []),
+                    &[0i32],
+                )),
+            ],
+        ),
+        _ => return None,
+    };
+    let out_shape: &[usize] = if matches!(op, Op::Squeeze(_)) {
+        &[2]
+    } else {
+        &[1, 2, 1]
+    };
+    let out = TensorInfo::new("y", DType::Float32, out_shape);
+    let kernel = make_kernel(&ScalarBackend, &op, &inputs, &[out]).ok()??;
+    Some(kernel.name().to_owned())
+}
+
+/// DESIGN's first invariant, on the golden models: every typed operator the manifest uses runs
+/// a scalar kernel (not only the runtime's alias) in some case.
+#[test]
+fn every_typed_op_in_the_manifest_gets_a_scalar_kernel() {
     let manifest = manifest().expect("testdata/manifest.json loads");
-    let gaps_text = include_str!("known_gaps.txt");
-    let gaps: Vec<&str> = gaps_text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    let root = tflrs_testdata::testdata_dir();
-    let mut unexpected_failures = Vec::new();
-    let mut unexpected_passes = Vec::new();
-    let mut passed = 0;
-    for entry in &manifest.cases {
-        let case = Case::from_entry(&root, entry).expect("case files load");
-        let result = run_case(&case).and_then(|(outputs, arena)| {
-            case.check_ref_outputs(&outputs)
-                .map(|()| arena)
-                .map_err(|e| e.to_string())
-        });
-        let known_gap = gaps.contains(&entry.name.as_str());
-        match &result {
-            Ok(arena) => {
-                println!("PASS {:<48} arena {arena} bytes", entry.name);
-                passed += 1;
-                if known_gap {
-                    unexpected_passes.push(entry.name.clone());
-                }
-            }
-            Err(e) => {
-                println!("FAIL {:<48} {e}", entry.name);
-                if !known_gap {
-                    unexpected_failures.push(format!("{}: {e}", entry.name));
-                }
+    let report = scalar_suite();
+    let mut present = 0;
+    let mut missing = Vec::new();
+    for &(_, op) in tflrs_ir::TYPED_BUILTINS {
+        if !manifest.cases.iter().any(|c| c.uses_op(op)) {
+            continue;
+        }
+        present += 1;
+        let has_kernel = report
+            .planned_nodes()
+            .any(|(_, n)| n.op == op && n.backend == "scalar" && n.kernel != ALIAS_KERNEL);
+        let aliased_only = ALIASED_IN_EVERY_CASE.contains(&op);
+        if has_kernel && aliased_only {
+            missing.push(format!(
+                "{op} now has a kernel in a golden plan: remove it from ALIASED_IN_EVERY_CASE"
+            ));
+        } else if !has_kernel && !aliased_only {
+            missing.push(format!("{op}: no scalar kernel in any golden plan"));
+        } else if aliased_only {
+            let aliased = report
+                .planned_nodes()
+                .any(|(_, n)| n.op == op && n.kernel == ALIAS_KERNEL);
+            match scalar_kernel_for(op) {
+                Some(name) if aliased && name.starts_with(&op.to_ascii_lowercase()) => {}
+                got => missing.push(format!(
+                    "{op}: aliased in a golden plan: {aliased}, scalar kernel: {got:?}"
+                )),
             }
         }
     }
-    println!("{passed} of {} cases pass", manifest.cases.len());
     assert!(
-        unexpected_failures.is_empty(),
-        "cases failing that are not in tests/known_gaps.txt:\n{}",
-        unexpected_failures.join("\n")
+        present > 80,
+        "only {present} typed operators in the manifest"
     );
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
+
+/// Every kernel of every golden plan is named `{op}_{dtype}__{backend}[_{variant}]`
+/// (`conformance::check_kernel_name` has the details).
+#[test]
+fn kernel_names_follow_the_grammar() {
+    let report = scalar_suite();
+    let mut bad: Vec<String> = report
+        .planned_nodes()
+        .filter_map(|(case, n)| {
+            conformance::check_kernel_name(n)
+                .err()
+                .map(|e| format!("{case}: {e}"))
+        })
+        .collect();
+    bad.sort();
+    bad.dedup();
+    assert!(report.planned_nodes().count() > 1000);
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// The example backend of `examples/counting-backend` under the same suite: it must plan, and
+/// run, every same-shape float32 ADD without a fused activation.
+#[test]
+fn counting_backend_matches_litert_reference_and_claims_its_adds() {
+    let counting = CountingBackend::new();
+    let report = Suite::new("counting")
+        .must_claim(|case, node| node.op == "ADD" && COUNTING_ADDS.contains(&case.name.as_str()))
+        .run(|case| run_case(case, vec![Box::new(counting.clone())]))
+        .expect("testdata loads");
+    if let Err(e) = report.check() {
+        panic!("{e}");
+    }
+    let claimed = report
+        .planned_nodes()
+        .filter(|(_, n)| n.backend == "counting")
+        .count();
+    // Each case is invoked once, so each claimed node ran at least once.
     assert!(
-        unexpected_passes.is_empty(),
-        "cases passing that tests/known_gaps.txt still lists (remove them):\n{}",
-        unexpected_passes.join("\n")
+        counting.calls() >= claimed && claimed >= COUNTING_ADDS.len(),
+        "{} runs of {claimed} claimed nodes",
+        counting.calls()
     );
 }
+
+/// Cases whose every ADD is a same-shape float32 ADD without activation (the float models'
+/// residual connections).
+const COUNTING_ADDS: &[&str] = &[
+    "cnn_small_dynamic_range",
+    "cnn_small_float16",
+    "cnn_small_float32",
+    "mobilenet_v2_035_96_dynamic_range",
+    "mobilenet_v2_035_96_float16",
+    "mobilenet_v2_035_96_float32",
+];
 
 /// With `preserve_inputs(false)` the arena is never larger, and the whole-model cases still
 /// match LiteRT (inputs are written before the one invoke).

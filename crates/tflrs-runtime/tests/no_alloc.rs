@@ -1,5 +1,5 @@
 //! `invoke()` allocates nothing: a counting global allocator watches every invoke of every
-//! testdata case that passes (tests/known_gaps.txt lists the others), and of graphs with
+//! testdata case that passes (tflrs-testdata's known_gaps/scalar.txt lists the others), and of graphs with
 //! control flow and variables; and a model refused by the limits is refused before its
 //! tensors are allocated.
 
@@ -76,16 +76,12 @@ fn counted<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
 #[test]
 fn invoke_allocates_nothing_on_passing_testdata_cases() {
     let manifest = manifest().expect("testdata/manifest.json loads");
-    let gaps: Vec<&str> = include_str!("known_gaps.txt")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let gaps = tflrs_testdata::conformance::known_gaps("scalar").unwrap();
     let root = tflrs_testdata::testdata_dir();
     let mut checked = 0;
     let mut allocating = Vec::new();
     for entry in &manifest.cases {
-        if gaps.contains(&entry.name.as_str()) {
+        if gaps.contains(&entry.name) {
             continue;
         }
         let case = Case::from_entry(&root, entry).expect("case files load");

@@ -16,6 +16,8 @@
 //! This crate reads them without Python: [`Manifest`] is the typed manifest, [`Npy`] a small
 //! `.npy` reader, [`Case`] one case with its arrays loaded, and [`compare()`] checks an output
 //! against a golden one under the manifest's [`Tolerance`], reporting the worst element.
+//! [`conformance`] runs the whole suite through an interpreter the caller builds, per backend,
+//! with each backend's known gaps.
 //!
 //! ```no_run
 //! use tflrs_testdata::{Case, Npy};
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod compare;
+pub mod conformance;
 pub mod manifest;
 pub use tflrs_npy as npy;
 

@@ -394,7 +394,8 @@ impl Kernel for AssignVariable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::{RawTensor, TensorMut};
+    use crate::tensor::TensorMut;
+    use crate::testing::{Harness, HarnessError, TestInput};
     use alloc::vec;
     use alloc::vec::Vec;
     use tflrs_ir::{CallOnceAttrs, IfAttrs, VarHandleAttrs, WhileAttrs};
@@ -507,38 +508,14 @@ mod tests {
             intermediates: &[],
         };
         let mut kernel = kernel_for(&ctx)?.ok_or(err("declined"))?;
-        let mut in_bufs: Vec<Vec<u8>> = inputs.iter().map(|(_, b)| b.clone()).collect();
-        let mut out_bufs: Vec<Vec<u8>> = outputs
+        let mut inputs: Vec<Option<TestInput>> = inputs
             .iter()
-            .map(|o| vec![0xA5; o.byte_len().unwrap_or(4)])
+            .map(|(i, b)| Some(TestInput::new(i.clone(), b.clone())))
             .collect();
-        let raw_in: Vec<Option<RawTensor>> = inputs
-            .iter()
-            .zip(&mut in_bufs)
-            .map(|((i, _), b)| {
-                Some(RawTensor {
-                    info: i,
-                    ptr: b.as_mut_ptr(),
-                    len: b.len(),
-                    writable: false,
-                })
-            })
-            .collect();
-        let raw_out: Vec<RawTensor> = outputs
-            .iter()
-            .zip(&mut out_bufs)
-            .map(|(o, b)| RawTensor {
-                info: o,
-                ptr: b.as_mut_ptr(),
-                len: b.len(),
-                writable: true,
-            })
-            .collect();
-        // SAFETY: every RawTensor points into its own buffer of `len` bytes owned here, which
-        // outlives `io`; the infos are borrowed for the whole call.
-        let mut io = unsafe { KernelIo::new(&raw_in, &raw_out, &mut [], mock) };
-        kernel.run(&mut io)?;
-        Ok(out_bufs)
+        Harness::new()
+            .services(mock)
+            .run(kernel.as_mut(), &mut inputs, outputs)
+            .map_err(HarnessError::into_kernel_error)
     }
 
     #[test]

@@ -5,10 +5,9 @@
 
 use super::fixed16;
 use super::slot;
-use crate::kernel::{KernelIo, NoServices};
 use crate::scalar::ScalarBackend;
-use crate::tensor::{RawTensor, TensorInfo};
-use crate::testing::{TestInput, make_kernel, run_node};
+use crate::tensor::TensorInfo;
+use crate::testing::{Harness, TestInput, make_kernel, run_node};
 use crate::{Kernel, KernelError};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -583,70 +582,10 @@ pub(super) fn run_with_state(
     inputs: &mut [Option<TestInput>],
     outputs: &[TensorInfo],
 ) -> Vec<Vec<u8>> {
-    let mut bufs: Vec<Option<Vec<u128>>> = inputs
-        .iter()
-        .map(|i| {
-            i.as_ref().map(|i| {
-                let mut b = vec![0u128; i.bytes.len().div_ceil(16)];
-                bytemuck::cast_slice_mut::<u128, u8>(&mut b)[..i.bytes.len()]
-                    .copy_from_slice(&i.bytes);
-                b
-            })
-        })
-        .collect();
-    let raw_in: Vec<Option<RawTensor>> = inputs
-        .iter()
-        .zip(bufs.iter_mut())
-        .enumerate()
-        .map(|(k, (i, b))| match (i, b) {
-            (Some(i), Some(b)) => Some(RawTensor {
-                info: &i.info,
-                ptr: b.as_mut_ptr().cast(),
-                len: i.bytes.len(),
-                writable: k == slot::OUTPUT_STATE || k == slot::CELL_STATE,
-            }),
-            _ => None,
-        })
-        .collect();
-    let lens: Vec<usize> = outputs.iter().map(|o| o.byte_len().unwrap()).collect();
-    let mut out_bufs: Vec<Vec<u128>> = lens.iter().map(|&n| vec![0u128; n.div_ceil(16)]).collect();
-    let raw_out: Vec<RawTensor> = outputs
-        .iter()
-        .zip(out_bufs.iter_mut())
-        .zip(&lens)
-        .map(|((o, b), &len)| RawTensor {
-            info: o,
-            ptr: b.as_mut_ptr().cast(),
-            len,
-            writable: true,
-        })
-        .collect();
-    let mut scratch = vec![0u128; kernel.scratch_bytes().div_ceil(16)];
-    let mut services = NoServices;
-    // SAFETY: every RawTensor points into its own buffer owned here, alive for the call, with
-    // `len` initialized bytes; the two writable inputs are distinct buffers that nothing else
-    // touches during the call.
-    let mut io = unsafe {
-        KernelIo::new(
-            &raw_in,
-            &raw_out,
-            bytemuck::cast_slice_mut(&mut scratch),
-            &mut services,
-        )
-    };
-    kernel.run(&mut io).unwrap();
-    for k in [slot::OUTPUT_STATE, slot::CELL_STATE] {
-        let input = inputs[k].as_mut().unwrap();
-        let n = input.bytes.len();
-        input
-            .bytes
-            .copy_from_slice(&bytemuck::cast_slice::<u128, u8>(bufs[k].as_ref().unwrap())[..n]);
-    }
-    out_bufs
-        .iter()
-        .zip(&lens)
-        .map(|(b, &n)| bytemuck::cast_slice::<u128, u8>(b)[..n].to_vec())
-        .collect()
+    Harness::new()
+        .state(&[slot::OUTPUT_STATE, slot::CELL_STATE])
+        .run(kernel, inputs, outputs)
+        .unwrap()
 }
 
 #[test]
