@@ -1,1 +1,210 @@
-//! Plans of the pool family (see [the module docs](super)).
+//! Plans of the pool family (see [the module docs](super)): MAX_POOL_2D and AVERAGE_POOL_2D
+//! over NHWC tensors.
+
+use crate::kernel::NodeCtx;
+use crate::scalar::qmath::{activation_range_f32, activation_range_quantized};
+use crate::{KernelError, TensorInfo};
+use tflrs_ir::{DType, Op, Pool2dAttrs, window};
+
+/// Which reduction a pool applies over its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// MAX_POOL_2D.
+    Max,
+    /// AVERAGE_POOL_2D: the mean of the window's elements inside the input (padding is never
+    /// counted).
+    Average,
+}
+
+/// A MAX_POOL_2D or AVERAGE_POOL_2D, validated: shapes, window, padding and clamp range.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolPlan {
+    /// Max or average.
+    pub kind: PoolKind,
+    /// The element type of input and output (float32, int8, int16 or uint8).
+    pub dtype: DType,
+    /// Input shape `[batches, height, width, channels]`.
+    pub input: [usize; 4],
+    /// Output height.
+    pub out_h: usize,
+    /// Output width.
+    pub out_w: usize,
+    /// Window height.
+    pub filter_h: usize,
+    /// Window width.
+    pub filter_w: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Padding before the first row (LiteRT's `ComputePaddingHeightWidth`).
+    pub pad_h: usize,
+    /// Padding before the first column.
+    pub pad_w: usize,
+    /// Output clamp of a float32 pool (fused activation).
+    pub float_range: (f32, f32),
+    /// Output clamp of an integer pool, in the output's quantized values: the fused activation
+    /// over the type's range (the type's range when the output is not quantized).
+    pub quant_range: (i32, i32),
+}
+
+impl PoolPlan {
+    /// The window of output `(oy, ox)` clipped to the input, as `[y0, y1) x [x0, x1)` (empty
+    /// ranges never occur: [`pool2d`] refuses windows that lie in the padding).
+    #[inline]
+    pub fn window(&self, oy: usize, ox: usize) -> (usize, usize, usize, usize) {
+        let [_, ih, iw, _] = self.input;
+        let (y0, y1) = clip(oy * self.stride_h, self.pad_h, self.filter_h, ih);
+        let (x0, x1) = clip(ox * self.stride_w, self.pad_w, self.filter_w, iw);
+        (y0, y1, x0, x1)
+    }
+
+    /// Elements of the input.
+    pub fn in_len(&self) -> usize {
+        self.input.iter().product()
+    }
+
+    /// Elements of the output.
+    pub fn out_len(&self) -> usize {
+        self.input[0] * self.out_h * self.out_w * self.input[3]
+    }
+}
+
+/// The window starting at `start - pad` of `filter` taps, clipped to `0..n`.
+#[inline]
+fn clip(start: usize, pad: usize, filter: usize, n: usize) -> (usize, usize) {
+    let lo = start.saturating_sub(pad).min(n);
+    let hi = (start + filter).saturating_sub(pad).min(n);
+    (lo, hi.max(lo))
+}
+
+/// The plan of a MAX_POOL_2D or AVERAGE_POOL_2D node. Errors are those the scalar kernel
+/// reports: an op of another kind, wrong arity, types or shapes, non-positive strides or
+/// filters, and windows that lie entirely in the padding (LiteRT fails those at invoke).
+pub fn pool2d(node: &NodeCtx<'_>) -> Result<PoolPlan, KernelError> {
+    let (a, kind) = match node.op {
+        Op::MaxPool2d(a) => (a, PoolKind::Max),
+        Op::AveragePool2d(a) => (a, PoolKind::Average),
+        op => {
+            return Err(KernelError::invalid(alloc::format!(
+                "{} is not a 2-D pool",
+                op.name()
+            )));
+        }
+    };
+    plan(node, a, kind)
+}
+
+fn plan(node: &NodeCtx<'_>, a: &Pool2dAttrs, kind: PoolKind) -> Result<PoolPlan, KernelError> {
+    let op = match kind {
+        PoolKind::Max => "MAX_POOL_2D",
+        PoolKind::Average => "AVERAGE_POOL_2D",
+    };
+    node.expect_inputs(1, 1)?;
+    node.expect_outputs(1)?;
+    let (input, output) = (node.input(0)?, node.output(0)?);
+    crate::ensure!(
+        input.dtype == output.dtype,
+        "{op}: tensor '{}' is {} but tensor '{}' is {}",
+        input.name,
+        input.dtype,
+        output.name,
+        output.dtype
+    );
+    crate::ensure!(
+        input.rank() == 4,
+        "{op}: input '{}' must be 4-D (NHWC), got {:?}",
+        input.name,
+        input.shape
+    );
+    crate::ensure!(
+        a.stride_h > 0 && a.stride_w > 0 && a.filter_height > 0 && a.filter_width > 0,
+        "{op}: strides ({}, {}) and filter ({}, {}) must be positive",
+        a.stride_h,
+        a.stride_w,
+        a.filter_height,
+        a.filter_width
+    );
+    let [n, ih, iw, c] = [
+        input.shape[0],
+        input.shape[1],
+        input.shape[2],
+        input.shape[3],
+    ];
+    let (sh, sw, fh, fw) = (
+        a.stride_h as usize,
+        a.stride_w as usize,
+        a.filter_height as usize,
+        a.filter_width as usize,
+    );
+    // Pools saturate a VALID window larger than the input to an empty output.
+    let (Some((oh, ph)), Some((ow, pw))) = (
+        window::pool_axis(a.padding, ih, fh, sh),
+        window::pool_axis(a.padding, iw, fw, sw),
+    ) else {
+        return Err(KernelError::invalid(alloc::format!(
+            "{op}: window {fh}x{fw}, stride {sh}x{sw} over input {ih}x{iw} overflows"
+        )));
+    };
+    require_output_shape(op, output, &[n, oh, ow, c])?;
+    let act = a.fused_activation_function;
+    let (qmin, qmax) = match input.dtype {
+        DType::Float32 => (0, 0),
+        DType::Int8 => (-128, 127),
+        DType::Int16 => (-32768, 32767),
+        DType::UInt8 => (0, 255),
+        other => {
+            return Err(KernelError::unsupported(alloc::format!(
+                "{op}: type {other} of '{}'",
+                input.name
+            )));
+        }
+    };
+    let quant_range = match output.per_tensor_quant() {
+        Some((scale, zp)) => activation_range_quantized(act, scale, zp, qmin, qmax),
+        None => (qmin, qmax),
+    };
+    let plan = PoolPlan {
+        kind,
+        dtype: input.dtype,
+        input: [n, ih, iw, c],
+        out_h: oh,
+        out_w: ow,
+        filter_h: fh,
+        filter_w: fw,
+        stride_h: sh,
+        stride_w: sw,
+        pad_h: ph.before,
+        pad_w: pw.before,
+        float_range: activation_range_f32(act),
+        quant_range,
+    };
+    // Every window must hold an input element (LiteRT fails the invoke otherwise); rows and
+    // columns clip independently.
+    for oy in 0..oh {
+        let (y0, y1, _, _) = plan.window(oy, 0);
+        crate::ensure!(
+            y1 > y0,
+            "{op}: the window of output row {oy} lies in the padding"
+        );
+    }
+    for ox in 0..ow {
+        let (_, _, x0, x1) = plan.window(0, ox);
+        crate::ensure!(
+            x1 > x0,
+            "{op}: the window of output column {ox} lies in the padding"
+        );
+    }
+    Ok(plan)
+}
+
+fn require_output_shape(op: &str, info: &TensorInfo, shape: &[usize]) -> Result<(), KernelError> {
+    crate::ensure!(
+        info.shape == shape,
+        "{op}: output '{}' has shape {:?}, but the operands give {:?}",
+        info.name,
+        info.shape,
+        shape
+    );
+    Ok(())
+}

@@ -13,7 +13,7 @@ use crate::kernel::{KernelIo, NodeCtx};
 use crate::scalar::qmath::clamp_f32;
 use crate::{Kernel, KernelError, TensorInfo};
 use alloc::boxed::Box;
-use tflrs_ir::{CUSTOM_CODE, DType, Op};
+use tflrs_ir::{CUSTOM_CODE, DType, Op, Padding, window};
 
 /// The family's factory: kernels for the three MediaPipe operators, `Ok(None)` for any other.
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
@@ -338,10 +338,10 @@ struct PoolGeom {
     pad_w: i64,
 }
 
-/// LiteRT's `ComputePadding` (without the odd remainder).
+/// LiteRT's `ComputePadding` (without the odd remainder), through [`window::padding`].
 fn compute_padding(stride: usize, in_size: usize, filter: usize, out_size: usize) -> i64 {
-    let total = (out_size as i64 - 1) * stride as i64 + filter as i64 - in_size as i64;
-    total.max(0) / 2
+    // Sizes come from tensor shapes, far below overflow; an overflow pads nothing.
+    window::padding(stride, 1, in_size, filter, out_size).map_or(0, |p| p.before as i64)
 }
 
 /// Index outputs MediaPipe writes as float (`index + 0.1`, so that truncation recovers it);
@@ -386,12 +386,20 @@ impl MaxPoolArgmax {
         let (input, values, indices) = (node.input(0)?, node.output(0)?, node.output(1)?);
         let [n, in_h, in_w, c] = dims4(op, input)?;
         require(op, input, DType::Float32, None)?;
-        // MediaPipe's `compute_out_size`.
-        let out = |i: usize, f: usize, s: usize| match pad {
-            Pad::Same => i.div_ceil(s),
-            Pad::Valid => (i + s).saturating_sub(f) / s,
+        // MediaPipe's `compute_out_size`: a pool's, a VALID window larger than the input
+        // giving an empty output.
+        let mode = match pad {
+            Pad::Same => Padding::Same,
+            Pad::Valid => Padding::Valid,
         };
-        let (out_h, out_w) = (out(in_h, f_h, stride_h), out(in_w, f_w, stride_w));
+        let out = |i: usize, f: usize, s: usize| {
+            window::out_size_saturating(mode, i, f, s, 1).ok_or_else(|| {
+                KernelError::invalid(alloc::format!(
+                    "{op}: window {f} with stride {s} over {i} overflows"
+                ))
+            })
+        };
+        let (out_h, out_w) = (out(in_h, f_h, stride_h)?, out(in_w, f_w, stride_w)?);
         let shape = [n, out_h, out_w, c];
         require(op, values, DType::Float32, Some(&shape))?;
         let index = index_type(op, indices)?;
