@@ -25,8 +25,8 @@ use crate::scalar::qmath::{self, activation_range_f32, activation_range_quantize
 use crate::{KernelError, TensorInfo, TensorRef};
 use alloc::vec::Vec;
 use tflrs_ir::{
-    Activation, BatchMatMulAttrs, Conv2dAttrs, DType, DepthwiseConv2dAttrs, FullyConnectedAttrs,
-    Op, Padding, QuantScheme, TransposeConvAttrs, WeightsFormat, window,
+    Activation, BatchMatMulAttrs, DType, FullyConnectedAttrs, Op, Padding, QuantScheme,
+    TransposeConvAttrs, WeightsFormat, window,
 };
 
 /// The geometry of a 2-D window op over NHWC tensors, fixed at preparation.
@@ -68,6 +68,38 @@ pub struct Geom {
 }
 
 impl Geom {
+    /// A geometry from its parts: `input` and `output` as `[height, width, channels]`,
+    /// `filter` as `[height, width, depth]`, `(vertical, horizontal)` strides, dilations and
+    /// leading paddings.
+    pub fn new(
+        n: usize,
+        [in_h, in_w, in_c]: [usize; 3],
+        [out_h, out_w, out_c]: [usize; 3],
+        [k_h, k_w, k_c]: [usize; 3],
+        (stride_h, stride_w): (usize, usize),
+        (dil_h, dil_w): (usize, usize),
+        (pad_h, pad_w): (i64, i64),
+    ) -> Self {
+        Self {
+            n,
+            in_h,
+            in_w,
+            in_c,
+            out_h,
+            out_w,
+            out_c,
+            k_h,
+            k_w,
+            k_c,
+            stride_h,
+            stride_w,
+            dil_h,
+            dil_w,
+            pad_h,
+            pad_w,
+        }
+    }
+
     /// Elements of the input.
     pub fn in_len(&self) -> usize {
         self.n * self.in_h * self.in_w * self.in_c
@@ -521,18 +553,38 @@ fn require_shape(info: &TensorInfo, shape: &[usize], what: &str) -> Result<(), K
     Ok(())
 }
 
-/// The tensors of a convolution-like node and the rules its (input, filter) types follow.
-struct Operands<'a> {
-    op: &'static str,
-    /// "filter" or "weights", as the op's error messages say.
-    filter_word: &'static str,
+/// The tensors of a convolution-like node.
+struct Tensors<'a> {
     input: &'a TensorInfo,
     filter: &'a TensorInfo,
     bias: Option<&'a TensorInfo>,
     output: &'a TensorInfo,
-    act: Activation,
-    /// Output channels (one multiplier each).
-    channels: usize,
+}
+
+impl<'a> Tensors<'a> {
+    /// Checks the arity (`inputs` inputs, the last one an optional bias, one output) and takes
+    /// the data input from slot `data` and the filter from slot 1.
+    fn of(node: &NodeCtx<'a>, inputs: usize, data: usize) -> Result<Self, KernelError> {
+        node.expect_inputs(inputs - 1, inputs)?;
+        node.expect_outputs(1)?;
+        // Missing inputs are reported in slot order.
+        for i in 0..inputs - 1 {
+            node.input(i)?;
+        }
+        Ok(Self {
+            input: node.input(data)?,
+            filter: node.input(1)?,
+            bias: node.optional_input(inputs - 1),
+            output: node.output(0)?,
+        })
+    }
+}
+
+/// The rules an op's (input, filter) types follow.
+struct Rules {
+    op: &'static str,
+    /// "filter" or "weights", as the op's error messages say.
+    filter_word: &'static str,
     /// The filter's channel axis.
     axis: usize,
     /// Whether int8 and int16 kernels require a filter with zero points of 0.
@@ -542,13 +594,26 @@ struct Operands<'a> {
     i16_bias_type: Option<DType>,
 }
 
-impl Operands<'_> {
+impl Tensors<'_> {
+    /// The plan of a convolution-like op over `geom` (one multiplier per output channel).
+    fn plan(&self, rules: &Rules, act: Activation, geom: Geom) -> Result<ConvPlan, KernelError> {
+        Ok(ConvPlan {
+            geom,
+            quant: self.quant(rules, act, geom.out_c)?,
+            bias: BiasKind::of(self.bias),
+        })
+    }
+
     /// The (input, filter) type match of CONV_2D, DEPTHWISE_CONV_2D and TRANSPOSE_CONV, with
     /// the output type, bias and quantization checks of each branch. Hybrid kernels come out
     /// per channel with asymmetric input quantization; CONV_2D narrows that afterwards.
-    fn quant(&self) -> Result<ConvQuant, KernelError> {
+    fn quant(
+        &self,
+        rules: &Rules,
+        act: Activation,
+        channels: usize,
+    ) -> Result<ConvQuant, KernelError> {
         let (input, filter, output, bias) = (self.input, self.filter, self.output, self.bias);
-        let (act, channels) = (self.act, self.channels);
         let q = match (input.dtype, filter.dtype) {
             (DType::Float32, DType::Float32) => {
                 require_dtype(output, DType::Float32, "output")?;
@@ -560,7 +625,7 @@ impl Operands<'_> {
                 require_dtype(output, DType::Float32, "output")?;
                 check_bias(bias, channels, &[DType::Float32])?;
                 let (lo, hi) = activation_range_f32(act);
-                let scales = channel_scales(filter, self.axis, channels)?;
+                let scales = channel_scales(filter, rules.axis, channels)?;
                 let h = HybridQuant {
                     scales,
                     per_channel: true,
@@ -571,17 +636,17 @@ impl Operands<'_> {
             (DType::Int8, DType::Int8) => {
                 require_dtype(output, DType::Int8, "output")?;
                 check_bias(bias, channels, &[DType::Int32])?;
-                if self.symmetric_filter {
+                if rules.symmetric_filter {
                     require_zero_points_zero(filter)?;
                 }
                 let range = (i8::MIN.into(), i8::MAX.into());
                 Quant::I8(int_params(
-                    input, filter, output, act, channels, self.axis, range, 30,
+                    input, filter, output, act, channels, rules.axis, range, 30,
                 )?)
             }
             (DType::Int16, DType::Int8) => {
                 require_dtype(output, DType::Int16, "output")?;
-                let wide = match self.i16_bias_type {
+                let wide = match rules.i16_bias_type {
                     None => {
                         check_bias(bias, channels, &[DType::Int64])?;
                         true
@@ -591,18 +656,18 @@ impl Operands<'_> {
                         int16_wide_accumulator(bias, attr)
                     }
                 };
-                if self.symmetric_filter {
+                if rules.symmetric_filter {
                     require_zero_points_zero(filter)?;
                 }
                 let range = (i16::MIN.into(), i16::MAX.into());
                 let max_shift = if wide { 14 } else { 30 };
                 let p = int_params(
-                    input, filter, output, act, channels, self.axis, range, max_shift,
+                    input, filter, output, act, channels, rules.axis, range, max_shift,
                 )?;
                 crate::ensure!(
                     p.in_offset == 0 && p.out_zp == 0,
                     "{} int16 needs zero points of 0 on input and output",
-                    self.op
+                    rules.op
                 );
                 Quant::I16 { p, wide }
             }
@@ -614,8 +679,8 @@ impl Operands<'_> {
             (i, f) => {
                 return Err(KernelError::unsupported(alloc::format!(
                     "{} with {i} input and {f} {}",
-                    self.op,
-                    self.filter_word
+                    rules.op,
+                    rules.filter_word
                 )));
             }
         };
@@ -626,10 +691,10 @@ impl Operands<'_> {
 /// The attributes of a forward window op.
 struct Window {
     padding: Padding,
-    stride_h: i32,
-    stride_w: i32,
-    dilation_h: i32,
-    dilation_w: i32,
+    /// `(stride_h, stride_w)`.
+    strides: (i32, i32),
+    /// `(dilation_h_factor, dilation_w_factor)`.
+    dilations: (i32, i32),
 }
 
 /// The geometry of CONV_2D and DEPTHWISE_CONV_2D: strides and dilations checked, output size
@@ -643,10 +708,10 @@ fn forward_geom(
     a: &Window,
     output: &TensorInfo,
 ) -> Result<Geom, KernelError> {
-    let stride_h = positive(a.stride_h, "stride_h")?;
-    let stride_w = positive(a.stride_w, "stride_w")?;
-    let dil_h = positive(a.dilation_h, "dilation_h_factor")?;
-    let dil_w = positive(a.dilation_w, "dilation_w_factor")?;
+    let stride_h = positive(a.strides.0, "stride_h")?;
+    let stride_w = positive(a.strides.1, "stride_w")?;
+    let dil_h = positive(a.dilations.0, "dilation_h_factor")?;
+    let dil_w = positive(a.dilations.1, "dilation_w_factor")?;
     let (Some((out_h, pad_h)), Some((out_w, pad_w))) = (
         window::conv_axis(a.padding, in_h, k_h, stride_h, dil_h),
         window::conv_axis(a.padding, in_w, k_w, stride_w, dil_w),
@@ -656,24 +721,15 @@ fn forward_geom(
         )));
     };
     require_shape(output, &[n, out_h, out_w, out_c], "output")?;
-    Ok(Geom {
+    Ok(Geom::new(
         n,
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        k_h,
-        k_w,
-        k_c,
-        stride_h,
-        stride_w,
-        dil_h,
-        dil_w,
-        pad_h: pad_h.before as i64,
-        pad_w: pad_w.before as i64,
-    })
+        [in_h, in_w, in_c],
+        [out_h, out_w, out_c],
+        [k_h, k_w, k_c],
+        (stride_h, stride_w),
+        (dil_h, dil_w),
+        (pad_h.before as i64, pad_w.before as i64),
+    ))
 }
 
 fn wrong_op(node: &NodeCtx<'_>, want: &str) -> KernelError {
@@ -687,23 +743,14 @@ pub fn conv2d(node: &NodeCtx<'_>) -> Result<ConvPlan, KernelError> {
     let Op::Conv2d(a) = node.op else {
         return Err(wrong_op(node, "CONV_2D"));
     };
-    conv2d_with(node, a)
-}
-
-fn conv2d_with(node: &NodeCtx<'_>, a: &Conv2dAttrs) -> Result<ConvPlan, KernelError> {
-    node.expect_inputs(2, 3)?;
-    node.expect_outputs(1)?;
-    let input = node.input(0)?;
-    let filter = node.input(1)?;
-    let bias = node.optional_input(2);
-    let output = node.output(0)?;
-    let in_dims @ [_, in_h, in_w, in_c] = dims::<4>(input, "input")?;
-    let [out_c, k_h, k_w, k_c] = dims::<4>(filter, "filter")?;
+    let t = Tensors::of(node, 3, 0)?;
+    let in_dims @ [_, in_h, in_w, in_c] = dims::<4>(t.input, "input")?;
+    let [out_c, k_h, k_w, k_c] = dims::<4>(t.filter, "filter")?;
     crate::ensure!(
         in_h > 0 && in_w > 0 && in_c > 0 && out_c > 0 && k_h > 0 && k_w > 0 && k_c > 0,
         "CONV_2D needs non-empty input {:?} and filter {:?}",
-        input.shape,
-        filter.shape
+        t.input.shape,
+        t.filter.shape
     );
     crate::ensure!(
         in_c % k_c == 0 && out_c % (in_c / k_c) == 0,
@@ -711,39 +758,27 @@ fn conv2d_with(node: &NodeCtx<'_>, a: &Conv2dAttrs) -> Result<ConvPlan, KernelEr
     );
     let w = Window {
         padding: a.padding,
-        stride_h: a.stride_h,
-        stride_w: a.stride_w,
-        dilation_h: a.dilation_h_factor,
-        dilation_w: a.dilation_w_factor,
+        strides: (a.stride_h, a.stride_w),
+        dilations: (a.dilation_h_factor, a.dilation_w_factor),
     };
-    let geom = forward_geom("CONV_2D", in_dims, (k_h, k_w, k_c), out_c, &w, output)?;
-    let mut quant = Operands {
+    let geom = forward_geom("CONV_2D", in_dims, (k_h, k_w, k_c), out_c, &w, t.output)?;
+    let rules = Rules {
         op: "CONV_2D",
         filter_word: "filter",
-        input,
-        filter,
-        bias,
-        output,
-        act: a.fused_activation_function,
-        channels: out_c,
         axis: 0,
         symmetric_filter: true,
         i16_bias_type: Some(a.quantized_bias_type),
-    }
-    .quant()?;
-    if let Quant::Hybrid { h, .. } = &mut quant {
+    };
+    let mut plan = t.plan(&rules, a.fused_activation_function, geom)?;
+    if let Quant::Hybrid { h, .. } = &mut plan.quant {
         // LiteRT takes the per-channel path (with asymmetric input quantization) only when the
         // scales differ, or for groups; equal scales run the per-tensor kernel with the first.
         let s = &h.scales;
         h.per_channel =
-            geom.groups() != 1 || (filter.scales().len() > 1 && s.iter().any(|&v| v != s[0]));
+            geom.groups() != 1 || (t.filter.scales().len() > 1 && s.iter().any(|&v| v != s[0]));
         h.asymmetric = h.per_channel;
     }
-    Ok(ConvPlan {
-        geom,
-        quant,
-        bias: BiasKind::of(bias),
-    })
+    Ok(plan)
 }
 
 /// The plan of a DEPTHWISE_CONV_2D node: float32, int8 (per-channel), int16x8 (64-bit bias
@@ -754,29 +789,20 @@ pub fn depthwise(node: &NodeCtx<'_>) -> Result<ConvPlan, KernelError> {
     let Op::DepthwiseConv2d(a) = node.op else {
         return Err(wrong_op(node, "DEPTHWISE_CONV_2D"));
     };
-    depthwise_with(node, a)
-}
-
-fn depthwise_with(node: &NodeCtx<'_>, a: &DepthwiseConv2dAttrs) -> Result<ConvPlan, KernelError> {
-    node.expect_inputs(2, 3)?;
-    node.expect_outputs(1)?;
-    let input = node.input(0)?;
-    let filter = node.input(1)?;
-    let bias = node.optional_input(2);
-    let output = node.output(0)?;
-    let in_dims @ [_, in_h, in_w, in_c] = dims::<4>(input, "input")?;
-    let [one, k_h, k_w, out_c] = dims::<4>(filter, "filter")?;
+    let t = Tensors::of(node, 3, 0)?;
+    let in_dims @ [_, in_h, in_w, in_c] = dims::<4>(t.input, "input")?;
+    let [one, k_h, k_w, out_c] = dims::<4>(t.filter, "filter")?;
     crate::ensure!(
         one == 1,
         "DEPTHWISE_CONV_2D filter '{}' must be [1, H, W, C], is {:?}",
-        filter.name,
-        filter.shape
+        t.filter.name,
+        t.filter.shape
     );
     crate::ensure!(
         in_h > 0 && in_w > 0 && in_c > 0 && k_h > 0 && k_w > 0 && out_c > 0,
         "DEPTHWISE_CONV_2D needs non-empty input {:?} and filter {:?}",
-        input.shape,
-        filter.shape
+        t.input.shape,
+        t.filter.shape
     );
     crate::ensure!(
         out_c % in_c == 0,
@@ -784,10 +810,8 @@ fn depthwise_with(node: &NodeCtx<'_>, a: &DepthwiseConv2dAttrs) -> Result<ConvPl
     );
     let w = Window {
         padding: a.padding,
-        stride_h: a.stride_h,
-        stride_w: a.stride_w,
-        dilation_h: a.dilation_h_factor,
-        dilation_w: a.dilation_w_factor,
+        strides: (a.stride_h, a.stride_w),
+        dilations: (a.dilation_h_factor, a.dilation_w_factor),
     };
     let geom = forward_geom(
         "DEPTHWISE_CONV_2D",
@@ -795,28 +819,17 @@ fn depthwise_with(node: &NodeCtx<'_>, a: &DepthwiseConv2dAttrs) -> Result<ConvPl
         (k_h, k_w, 1),
         out_c,
         &w,
-        output,
+        t.output,
     )?;
-    let quant = Operands {
+    let rules = Rules {
         op: "DEPTHWISE_CONV_2D",
         filter_word: "filter",
-        input,
-        filter,
-        bias,
-        output,
-        act: a.fused_activation_function,
-        channels: out_c,
         axis: 3,
         symmetric_filter: true,
         // LiteRT's int16 depthwise kernel takes only 64-bit biases.
         i16_bias_type: None,
-    }
-    .quant()?;
-    Ok(ConvPlan {
-        geom,
-        quant,
-        bias: BiasKind::of(bias),
-    })
+    };
+    t.plan(&rules, a.fused_activation_function, geom)
 }
 
 /// The plan of a TRANSPOSE_CONV node (inputs `output_shape`, weights OHWI, input, optional
@@ -828,20 +841,9 @@ pub fn transpose_conv(node: &NodeCtx<'_>) -> Result<ConvPlan, KernelError> {
     let Op::TransposeConv(a) = node.op else {
         return Err(wrong_op(node, "TRANSPOSE_CONV"));
     };
-    transpose_conv_with(node, a)
-}
-
-fn transpose_conv_with(
-    node: &NodeCtx<'_>,
-    a: &TransposeConvAttrs,
-) -> Result<ConvPlan, KernelError> {
-    node.expect_inputs(3, 4)?;
-    node.expect_outputs(1)?;
+    let t = Tensors::of(node, 4, 2)?;
+    let (filter, input, output) = (t.filter, t.input, t.output);
     let shape_in = node.input(0)?;
-    let filter = node.input(1)?;
-    let input = node.input(2)?;
-    let bias = node.optional_input(3);
-    let output = node.output(0)?;
     crate::ensure!(
         shape_in.rank() == 1 && shape_in.num_elements() == 4,
         "TRANSPOSE_CONV output_shape '{}' must hold 4 values, has shape {:?}",
@@ -901,43 +903,23 @@ fn transpose_conv_with(
     if (bh, bw) != (in_h, in_w) {
         return Err(not_from_input(a, (out_h, out_w), (k_h, k_w), (in_h, in_w)));
     }
-    let geom = Geom {
+    let geom = Geom::new(
         n,
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        k_h,
-        k_w,
-        k_c,
-        stride_h,
-        stride_w,
-        dil_h: 1,
-        dil_w: 1,
-        pad_h: pad_h.before as i64,
-        pad_w: pad_w.before as i64,
-    };
-    let quant = Operands {
+        [in_h, in_w, in_c],
+        [out_h, out_w, out_c],
+        [k_h, k_w, k_c],
+        (stride_h, stride_w),
+        (1, 1),
+        (pad_h.before as i64, pad_w.before as i64),
+    );
+    let rules = Rules {
         op: "TRANSPOSE_CONV",
         filter_word: "weights",
-        input,
-        filter,
-        bias,
-        output,
-        act: a.fused_activation_function,
-        channels: out_c,
         axis: 0,
         symmetric_filter: false,
         i16_bias_type: Some(a.quantized_bias_type),
-    }
-    .quant()?;
-    Ok(ConvPlan {
-        geom,
-        quant,
-        bias: BiasKind::of(bias),
-    })
+    };
+    t.plan(&rules, a.fused_activation_function, geom)
 }
 
 fn not_from_input(
@@ -1479,7 +1461,7 @@ fn litert_hybrid_bases(l: &[usize], r: &[usize], m: usize, n: usize) -> Vec<(usi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tflrs_ir::QuantParams;
+    use tflrs_ir::{Conv2dAttrs, QuantParams};
 
     /// A NodeCtx over `op`, `inputs` and `outputs` (as `testing::make_kernel` assembles one),
     /// handed to `f`.

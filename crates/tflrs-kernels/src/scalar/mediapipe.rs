@@ -10,6 +10,7 @@
 //! reference kernels (`mediapipe/util/tflite/operations`), which XNNPACK matches.
 
 use crate::kernel::{KernelIo, NodeCtx};
+use crate::prep::conv::Geom;
 use crate::scalar::qmath::clamp_f32;
 use crate::{Kernel, KernelError, TensorInfo};
 use alloc::boxed::Box;
@@ -170,19 +171,7 @@ fn slice_mut<'a, T: bytemuck::Pod>(
 /// `Convolution2DTransposeBias`: a transposed convolution (weights OHWI) whose output starts
 /// at the bias, as MediaPipe's kernel computes it.
 struct TransposeConvBias {
-    n: usize,
-    in_h: usize,
-    in_w: usize,
-    in_c: usize,
-    out_h: usize,
-    out_w: usize,
-    out_c: usize,
-    k_h: usize,
-    k_w: usize,
-    stride_h: usize,
-    stride_w: usize,
-    pad_h: i64,
-    pad_w: i64,
+    g: Geom,
 }
 
 impl TransposeConvBias {
@@ -240,21 +229,16 @@ impl TransposeConvBias {
             total(out_h, in_h, k_h, stride_h),
             total(out_w, in_w, k_w, stride_w),
         );
-        Ok(Self {
+        let g = Geom::new(
             n,
-            in_h,
-            in_w,
-            in_c,
-            out_h,
-            out_w,
-            out_c,
-            k_h,
-            k_w,
-            stride_h,
-            stride_w,
-            pad_h: (tot_h / 2) as i64,
-            pad_w: (tot_w / 2) as i64,
-        })
+            [in_h, in_w, in_c],
+            [out_h, out_w, out_c],
+            [k_h, k_w, k_c],
+            (stride_h, stride_w),
+            (1, 1),
+            ((tot_h / 2) as i64, (tot_w / 2) as i64),
+        );
+        Ok(Self { g })
     }
 }
 
@@ -268,46 +252,34 @@ impl Kernel for TransposeConvBias {
         let (x_t, w_t, b_t) = (inputs.get(0)?, inputs.get(1)?, inputs.get(2)?);
         let out_t = outputs.get(0)?;
         let info = out_t.info;
-        let x = slice::<f32>(
-            x_t.bytes,
-            x_t.info,
-            self.n * self.in_h * self.in_w * self.in_c,
-        )?;
-        let w = slice::<f32>(
-            w_t.bytes,
-            w_t.info,
-            self.out_c * self.k_h * self.k_w * self.in_c,
-        )?;
-        let bias = slice::<f32>(b_t.bytes, b_t.info, self.out_c)?;
-        let out = slice_mut::<f32>(
-            out_t.bytes,
-            info,
-            self.n * self.out_h * self.out_w * self.out_c,
-        )?;
-        for px in out.chunks_exact_mut(self.out_c) {
+        let g = &self.g;
+        let x = slice::<f32>(x_t.bytes, x_t.info, g.in_len())?;
+        let w = slice::<f32>(w_t.bytes, w_t.info, g.filter_len())?;
+        let bias = slice::<f32>(b_t.bytes, b_t.info, g.out_c)?;
+        let out = slice_mut::<f32>(out_t.bytes, info, g.out_len())?;
+        for px in out.chunks_exact_mut(g.out_c) {
             px.copy_from_slice(bias);
         }
-        for b in 0..self.n {
-            for iy in 0..self.in_h {
-                let oy0 = (iy * self.stride_h) as i64 - self.pad_h;
-                for ix in 0..self.in_w {
-                    let ox0 = (ix * self.stride_w) as i64 - self.pad_w;
-                    let xs = &x[((b * self.in_h + iy) * self.in_w + ix) * self.in_c..][..self.in_c];
-                    for fy in 0..self.k_h {
+        for b in 0..g.n {
+            for iy in 0..g.in_h {
+                let oy0 = (iy * g.stride_h) as i64 - g.pad_h;
+                for ix in 0..g.in_w {
+                    let ox0 = (ix * g.stride_w) as i64 - g.pad_w;
+                    let xs = &x[((b * g.in_h + iy) * g.in_w + ix) * g.in_c..][..g.in_c];
+                    for fy in 0..g.k_h {
                         let oy = oy0 + fy as i64;
-                        if oy < 0 || oy >= self.out_h as i64 {
+                        if oy < 0 || oy >= g.out_h as i64 {
                             continue;
                         }
-                        for fx in 0..self.k_w {
+                        for fx in 0..g.k_w {
                             let ox = ox0 + fx as i64;
-                            if ox < 0 || ox >= self.out_w as i64 {
+                            if ox < 0 || ox >= g.out_w as i64 {
                                 continue;
                             }
-                            let base = ((b * self.out_h + oy as usize) * self.out_w + ox as usize)
-                                * self.out_c;
-                            for (oc, o) in out[base..base + self.out_c].iter_mut().enumerate() {
-                                let ws = &w[((oc * self.k_h + fy) * self.k_w + fx) * self.in_c..]
-                                    [..self.in_c];
+                            let base =
+                                ((b * g.out_h + oy as usize) * g.out_w + ox as usize) * g.out_c;
+                            for (oc, o) in out[base..base + g.out_c].iter_mut().enumerate() {
+                                let ws = &w[((oc * g.k_h + fy) * g.k_w + fx) * g.in_c..][..g.in_c];
                                 for (&xv, &wv) in xs.iter().zip(ws) {
                                     *o += xv * wv;
                                 }

@@ -12,7 +12,7 @@ use super::common::{
 use super::hybrid::quantize_row;
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::prep::conv::{MatMulDims as Dims, MatMulPlan, MatMulQuant as Kind, batch_matmul};
-use crate::{Kernel, KernelError};
+use crate::{Kernel, KernelError, TensorRef};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use tflrs_ir::DType;
@@ -40,6 +40,26 @@ enum RhsCache {
     I8(Vec<i8>),
     I16(Vec<i16>),
 }
+
+/// Element types a right operand can be cached in.
+trait Cached: bytemuck::Pod {
+    /// The cached operand, if `c` holds one of this type.
+    fn cached(c: &RhsCache) -> Option<&[Self]>;
+}
+
+macro_rules! cached {
+    ($($t:ty => $v:ident),*) => {$(
+        impl Cached for $t {
+            fn cached(c: &RhsCache) -> Option<&[Self]> {
+                match c {
+                    RhsCache::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+cached!(f32 => F32, i8 => I8, i16 => I16);
 
 /// The scalar executor of a [`MatMulPlan`], with the right operand transposed once when it
 /// is a constant.
@@ -145,6 +165,25 @@ fn for_each_dot<L, R>(d: &Dims, l: &[L], r: &[R], mut emit: impl FnMut(usize, &[
 }
 
 impl BatchMatMul {
+    /// Both operands as rows of `K` (`[M, K]` and `[N, K]` per matrix): lengths checked, the
+    /// transposition scratch carved (left, then right), the cached right operand used when
+    /// there is one.
+    fn operand_rows<'s, L: bytemuck::Pod, R: Cached>(
+        &'s self,
+        x_t: &TensorRef<'s>,
+        y_t: &TensorRef<'s>,
+        scratch: &mut &'s mut [u8],
+    ) -> Result<(&'s [L], &'s [R]), KernelError> {
+        let d = &self.d;
+        let x = check_len(x_t.as_slice::<L>()?, d.lhs_len(), x_t.info)?;
+        let y = check_len(y_t.as_slice::<R>()?, d.rhs_len(), y_t.info)?;
+        let cached = R::cached(&self.rhs);
+        let need_r = !d.adj_y && cached.is_none();
+        let lb = take::<L>(scratch, if d.adj_x { d.lhs_len() } else { 0 })?;
+        let rb = take::<R>(scratch, if need_r { d.rhs_len() } else { 0 })?;
+        Ok((lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb)))
+    }
+
     fn lhs_elem_size(&self) -> usize {
         match self.kind {
             Kind::F32 | Kind::Hybrid { .. } => 4,
@@ -216,22 +255,11 @@ impl Kernel for BatchMatMul {
         let y_t = inputs.get(1)?;
         let mut out_t = outputs.get(0)?;
         let out_info = out_t.info;
-        let (l_len, r_len, o_len) = (d.lhs_len(), d.rhs_len(), d.out_len());
-        let need_l = d.adj_x;
-        let need_r = !d.adj_y && matches!(self.rhs, RhsCache::None);
+        let (l_len, o_len) = (d.lhs_len(), d.out_len());
         match &self.kind {
             Kind::F32 => {
-                let x = check_len(x_t.as_slice::<f32>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<f32>()?, r_len, y_t.info)?;
+                let (l, r) = self.operand_rows::<f32, f32>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<f32>()?, o_len, out_info)?;
-                let lb = take::<f32>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<f32>(&mut scratch, if need_r { r_len } else { 0 })?;
-                let cached = if let RhsCache::F32(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 for_each_dot(d, l, r, |o, lr, rr| {
                     let mut acc = 0.0f32;
                     for (&a, &b) in lr.iter().zip(rr) {
@@ -247,17 +275,8 @@ impl Kernel for BatchMatMul {
                 mult,
                 shift,
             } => {
-                let x = check_len(x_t.as_slice::<i8>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
+                let (l, r) = self.operand_rows::<i8, i8>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i8>()?, o_len, out_info)?;
-                let lb = take::<i8>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
-                let cached = if let RhsCache::I8(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 for_each_dot(d, l, r, |o, lr, rr| {
                     let acc: i32 = int_dot(lr, rr, -lhs_zp, -rhs_zp);
                     let v = acc.requant(*mult, *shift).wrapping_add(*out_zp);
@@ -265,17 +284,8 @@ impl Kernel for BatchMatMul {
                 });
             }
             Kind::I8ToI32 => {
-                let x = check_len(x_t.as_slice::<i8>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
+                let (l, r) = self.operand_rows::<i8, i8>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i32>()?, o_len, out_info)?;
-                let lb = take::<i8>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
-                let cached = if let RhsCache::I8(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 for_each_dot(d, l, r, |o, lr, rr| {
                     out[o] = int_dot::<i8, i8, i32>(lr, rr, 0, 0);
                 });
@@ -285,53 +295,27 @@ impl Kernel for BatchMatMul {
                 mult,
                 shift,
             } => {
-                let x = check_len(x_t.as_slice::<i16>()?, l_len, x_t.info)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i16>()?, o_len, out_info)?;
-                let lb = take::<i16>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let l = lhs_rows(d, x, lb);
                 let finish = |acc: i64| {
                     acc.requant(*mult, *shift)
                         .clamp(i16::MIN.into(), i16::MAX.into()) as i16
                 };
                 if *rhs_i8 {
-                    let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
-                    let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
-                    let cached = if let RhsCache::I8(c) = &self.rhs {
-                        Some(c.as_slice())
-                    } else {
-                        None
-                    };
-                    let r = rhs_rows(d, cached, y, rb);
+                    let (l, r) = self.operand_rows::<i16, i8>(&x_t, &y_t, &mut scratch)?;
                     for_each_dot(d, l, r, |o, lr, rr| out[o] = finish(int_dot(lr, rr, 0, 0)));
                 } else {
-                    let y = check_len(y_t.as_slice::<i16>()?, r_len, y_t.info)?;
-                    let rb = take::<i16>(&mut scratch, if need_r { r_len } else { 0 })?;
-                    let cached = if let RhsCache::I16(c) = &self.rhs {
-                        Some(c.as_slice())
-                    } else {
-                        None
-                    };
-                    let r = rhs_rows(d, cached, y, rb);
+                    let (l, r) = self.operand_rows::<i16, i16>(&x_t, &y_t, &mut scratch)?;
                     for_each_dot(d, l, r, |o, lr, rr| out[o] = finish(int_dot(lr, rr, 0, 0)));
                 }
             }
             Kind::Hybrid { h, bases } => {
-                let x = check_len(x_t.as_slice::<f32>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
+                let (l, r) = self.operand_rows::<f32, i8>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<f32>()?, o_len, out_info)?;
-                let lb = take::<f32>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
                 let q = take::<i8>(&mut scratch, l_len)?;
                 let rows = d.lhs_batches * d.m;
                 let sfs = take::<f32>(&mut scratch, rows)?;
                 let zps = take::<i32>(&mut scratch, rows)?;
                 let row_sums = take::<i32>(&mut scratch, d.rhs_batches * d.n)?;
-                let cached = if let RhsCache::I8(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 // LiteRT quantizes each row of the left operand on its own.
                 for (row, (xs, qs)) in l
                     .chunks_exact(d.k)

@@ -6,6 +6,8 @@ use crate::scalar::qmath;
 use crate::{KernelError, TensorInfo, TensorMut, TensorRef};
 use alloc::vec::Vec;
 
+use super::hybrid::quantize_row;
+use crate::prep::conv::HybridQuant;
 pub(super) use crate::prep::conv::{Bias, Geom, IntParams};
 
 /// The kernel name of `$op` for a plan's quantization: `conv_2d_i8__scalar`, and so on.
@@ -207,6 +209,42 @@ pub(super) const fn scratch_piece<T>(count: usize) -> usize {
 /// quantized to int8, then one scaling factor and one input offset per batch.
 pub(super) fn hybrid_scratch_bytes(g: &Geom) -> usize {
     scratch_piece::<i8>(g.in_len()) + scratch_piece::<f32>(g.n) + scratch_piece::<i32>(g.n)
+}
+
+/// The input of a hybrid convolution quantized into scratch ([`quantize_input`]).
+pub(super) struct HybridInput<'s> {
+    /// The input as int8.
+    pub q: &'s [i8],
+    /// Each batch's scaling factor (times the filter scale on the per-tensor path).
+    pub sf: &'s [f32],
+    /// Each batch's zero point (0 for symmetric quantization).
+    pub zp: &'s [i32],
+}
+
+/// Quantizes each batch of a hybrid convolution's input into the scratch of
+/// [`hybrid_scratch_bytes`], as `h` says (symmetric or asymmetric; the filter scale folded into
+/// the scaling factors unless the kernel is per channel).
+pub(super) fn quantize_input<'s>(
+    g: &Geom,
+    x: &[f32],
+    h: &HybridQuant,
+    scratch: &mut &'s mut [u8],
+) -> Result<HybridInput<'s>, KernelError> {
+    let q = take::<i8>(scratch, g.in_len())?;
+    let sf = take::<f32>(scratch, g.n)?;
+    let zp = take::<i32>(scratch, g.n)?;
+    let batch_len = g.in_batch_len();
+    for b in 0..g.n {
+        let rows = b * batch_len..(b + 1) * batch_len;
+        let (s, z) = quantize_row(&x[rows.clone()], &mut q[rows], h.asymmetric);
+        sf[b] = if h.per_channel {
+            s
+        } else {
+            s * h.filter_scale()
+        };
+        zp[b] = z;
+    }
+    Ok(HybridInput { q, sf, zp })
 }
 
 /// Takes the next piece of `count` elements of `T` off the front of `buf` (see

@@ -3,9 +3,9 @@
 //! compute them.
 
 use super::common::{
-    Acc, Bias, Geom, IntParams, QType, dot_i8, hybrid_scratch_bytes, operands, scalar_name, take,
+    Acc, Bias, Geom, IntParams, QType, dot_i8, hybrid_scratch_bytes, operands, quantize_input,
+    scalar_name,
 };
-use super::hybrid::quantize_row;
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::prep::conv::{ConvPlan, ConvQuant, Quant, conv2d};
 use crate::scalar::qmath::clamp_f32;
@@ -291,21 +291,8 @@ impl Kernel for Conv2d {
             }
             Quant::Hybrid { h, lo, hi } => {
                 let (x, w, out) = operands::<f32, i8, f32>(&x_t, &w_t, &mut out_t, lens)?;
-                let in_len = g.in_len();
-                let q = take::<i8>(&mut scratch, in_len)?;
-                let sfs = take::<f32>(&mut scratch, g.n)?;
-                let zps = take::<i32>(&mut scratch, g.n)?;
-                let batch_len = g.in_batch_len();
-                for b in 0..g.n {
-                    let rows = b * batch_len..(b + 1) * batch_len;
-                    let (sf, zp) = quantize_row(&x[rows.clone()], &mut q[rows], h.asymmetric);
-                    sfs[b] = if h.per_channel {
-                        sf
-                    } else {
-                        sf * h.filter_scale()
-                    };
-                    zps[b] = zp;
-                }
+                let hx = quantize_input(g, x, h, &mut scratch)?;
+                let (q, sfs, zps) = (hx.q, hx.sf, hx.zp);
                 let bias = bias.float();
                 for b in 0..g.n {
                     let (sf, zp) = (sfs[b], zps[b]);

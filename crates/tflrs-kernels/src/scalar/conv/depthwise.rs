@@ -3,10 +3,9 @@
 //! multiplier, dilation and fused activations.
 
 use super::common::{
-    Acc, Bias, Geom, IntParams, QType, hybrid_scratch_bytes, mac_i8, operands, scalar_name, take,
-    taps,
+    Acc, Bias, Geom, IntParams, QType, hybrid_scratch_bytes, mac_i8, operands, quantize_input,
+    scalar_name, taps,
 };
-use super::hybrid::quantize_asymmetric;
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::prep::conv::{ConvPlan, Quant, depthwise};
 use crate::scalar::qmath::clamp_f32;
@@ -213,15 +212,8 @@ impl Kernel for Depthwise {
             }
             Quant::Hybrid { h, lo, hi } => {
                 let (x, w, out) = operands::<f32, i8, f32>(&x_t, &w_t, &mut out_t, lens)?;
-                let in_len = g.in_len();
-                let q = take::<i8>(&mut scratch, in_len)?;
-                let sfs = take::<f32>(&mut scratch, g.n)?;
-                let zps = take::<i32>(&mut scratch, g.n)?;
-                let batch_len = g.in_batch_len();
-                for b in 0..g.n {
-                    let rows = b * batch_len..(b + 1) * batch_len;
-                    (sfs[b], zps[b]) = quantize_asymmetric(&x[rows.clone()], &mut q[rows]);
-                }
+                let hx = quantize_input(g, x, h, &mut scratch)?;
+                let (q, sfs, zps) = (hx.q, hx.sf, hx.zp);
                 let bias = bias.float();
                 let (lo, hi, scales) = (*lo, *hi, &h.scales);
                 for b in 0..g.n {

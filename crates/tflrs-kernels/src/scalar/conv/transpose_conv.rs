@@ -7,10 +7,9 @@
 //! order, so that float sums are added in the same sequence.
 
 use super::common::{
-    Acc, Bias, Geom, IntParams, QType, hybrid_scratch_bytes, operands, scalar_name, scratch_piece,
-    take, taps,
+    Acc, Bias, Geom, IntParams, QType, hybrid_scratch_bytes, operands, quantize_input, scalar_name,
+    scratch_piece, take, taps,
 };
-use super::hybrid::quantize_asymmetric;
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::prep::conv::{ConvPlan, Quant, transpose_conv};
 use crate::scalar::qmath::clamp_f32;
@@ -149,15 +148,8 @@ impl Kernel for TransposeConv {
             }
             Quant::Hybrid { h, lo, hi } => {
                 let (x, w, out) = operands::<f32, i8, f32>(&x_t, &w_t, &mut out_t, lens)?;
-                let in_len = g.in_len();
-                let q = take::<i8>(&mut scratch, in_len)?;
-                let sfs = take::<f32>(&mut scratch, g.n)?;
-                let zps = take::<i32>(&mut scratch, g.n)?;
-                let batch_len = g.in_batch_len();
-                for b in 0..g.n {
-                    let rows = b * batch_len..(b + 1) * batch_len;
-                    (sfs[b], zps[b]) = quantize_asymmetric(&x[rows.clone()], &mut q[rows]);
-                }
+                let hx = quantize_input(g, x, h, &mut scratch)?;
+                let (q, sfs, zps) = (hx.q, hx.sf, hx.zp);
                 out.fill(0.0);
                 let scales = &h.scales;
                 for b in 0..g.n {
