@@ -1,9 +1,10 @@
 //! Plans of the pool family (see [the module docs](super)): MAX_POOL_2D and AVERAGE_POOL_2D
 //! over NHWC tensors.
 
+use crate::KernelError;
 use crate::kernel::NodeCtx;
 use crate::scalar::qmath::{activation_range_f32, activation_range_quantized};
-use crate::{KernelError, TensorInfo};
+use crate::scalar::shape_ops::util::{expect_shape, same_dtype};
 use tflrs_ir::{DType, Op, Pool2dAttrs, window};
 
 /// Which reduction a pool applies over its window.
@@ -103,14 +104,7 @@ fn plan(node: &NodeCtx<'_>, a: &Pool2dAttrs, kind: PoolKind) -> Result<PoolPlan,
     node.expect_inputs(1, 1)?;
     node.expect_outputs(1)?;
     let (input, output) = (node.input(0)?, node.output(0)?);
-    crate::ensure!(
-        input.dtype == output.dtype,
-        "{op}: tensor '{}' is {} but tensor '{}' is {}",
-        input.name,
-        input.dtype,
-        output.name,
-        output.dtype
-    );
+    same_dtype(op, input, output)?;
     crate::ensure!(
         input.rank() == 4,
         "{op}: input '{}' must be 4-D (NHWC), got {:?}",
@@ -146,7 +140,7 @@ fn plan(node: &NodeCtx<'_>, a: &Pool2dAttrs, kind: PoolKind) -> Result<PoolPlan,
             "{op}: window {fh}x{fw}, stride {sh}x{sw} over input {ih}x{iw} overflows"
         )));
     };
-    require_output_shape(op, output, &[n, oh, ow, c])?;
+    expect_shape(op, output, &[n, oh, ow, c])?;
     let act = a.fused_activation_function;
     let (qmin, qmax) = match input.dtype {
         DType::Float32 => (0, 0),
@@ -196,15 +190,4 @@ fn plan(node: &NodeCtx<'_>, a: &Pool2dAttrs, kind: PoolKind) -> Result<PoolPlan,
         );
     }
     Ok(plan)
-}
-
-fn require_output_shape(op: &str, info: &TensorInfo, shape: &[usize]) -> Result<(), KernelError> {
-    crate::ensure!(
-        info.shape == shape,
-        "{op}: output '{}' has shape {:?}, but the operands give {:?}",
-        info.name,
-        info.shape,
-        shape
-    );
-    Ok(())
 }

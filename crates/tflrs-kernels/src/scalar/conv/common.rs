@@ -3,12 +3,12 @@
 //! computed once from a node (geometry, multipliers, bias checks) is in [`crate::prep::conv`].
 
 use crate::scalar::qmath;
-use crate::{KernelError, TensorInfo, TensorMut, TensorRef};
+use crate::{Inputs, KernelError, TensorInfo, TensorMut, TensorRef};
 use alloc::vec::Vec;
 
 use super::hybrid::quantize_row;
-use crate::prep::conv::HybridQuant;
 pub(super) use crate::prep::conv::{Bias, Geom, IntParams};
+use crate::prep::conv::{ConvPlan, HybridQuant, Quant};
 
 /// The kernel name of `$op` for a plan's quantization: `conv_2d_i8__scalar`, and so on.
 macro_rules! scalar_name {
@@ -245,6 +245,39 @@ pub(super) fn quantize_input<'s>(
         zp[b] = z;
     }
     Ok(HybridInput { q, sf, zp })
+}
+
+/// Scratch of CONV_2D and DEPTHWISE_CONV_2D: [`hybrid_scratch_bytes`] for hybrid plans, none
+/// otherwise.
+pub(super) fn conv_scratch_bytes(plan: &ConvPlan) -> usize {
+    match plan.quant {
+        Quant::Hybrid { .. } => hybrid_scratch_bytes(&plan.geom),
+        _ => 0,
+    }
+}
+
+/// The run-time inputs of a convolution: data, filter (slot 1) and optional bias.
+pub(super) struct ConvArgs<'a> {
+    /// The data input.
+    pub x: TensorRef<'a>,
+    /// The filter.
+    pub w: TensorRef<'a>,
+    /// The bias, `g.out_c` elements.
+    pub bias: Bias<'a>,
+}
+
+/// Takes the data input from slot `data`, the filter from slot 1 and the bias from slot
+/// `bias`.
+pub(super) fn conv_args<'a>(
+    inputs: &Inputs<'a>,
+    g: &Geom,
+    data: usize,
+    bias: usize,
+) -> Result<ConvArgs<'a>, KernelError> {
+    let x = inputs.get(data)?;
+    let w = inputs.get(1)?;
+    let bias = Bias::view(inputs.optional(bias), g.out_c)?;
+    Ok(ConvArgs { x, w, bias })
 }
 
 /// Takes the next piece of `count` elements of `T` off the front of `buf` (see

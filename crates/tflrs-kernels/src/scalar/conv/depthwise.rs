@@ -3,8 +3,8 @@
 //! multiplier, dilation and fused activations.
 
 use super::common::{
-    Acc, Bias, Geom, IntParams, QType, hybrid_scratch_bytes, mac_i8, operands, quantize_input,
-    scalar_name, taps,
+    Acc, Bias, ConvArgs, Geom, IntParams, QType, conv_args, conv_scratch_bytes, mac_i8, operands,
+    quantize_input, scalar_name, taps,
 };
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::prep::conv::{ConvPlan, Quant, depthwise};
@@ -162,18 +162,17 @@ impl Kernel for Depthwise {
     }
 
     fn scratch_bytes(&self) -> usize {
-        match self.plan.quant {
-            Quant::Hybrid { .. } => hybrid_scratch_bytes(&self.plan.geom),
-            _ => 0,
-        }
+        conv_scratch_bytes(&self.plan)
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
         let (inputs, mut outputs, mut scratch, _) = io.split();
         let g = &self.plan.geom;
-        let x_t = inputs.get(0)?;
-        let w_t = inputs.get(1)?;
-        let bias = Bias::view(inputs.optional(2), g.out_c)?;
+        let ConvArgs {
+            x: x_t,
+            w: w_t,
+            bias,
+        } = conv_args(&inputs, g, 0, 2)?;
         let mut out_t = outputs.get(0)?;
         let lens = (g.in_len(), g.filter_len(), g.out_len());
         match &self.plan.quant {

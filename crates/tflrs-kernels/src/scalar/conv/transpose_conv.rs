@@ -7,8 +7,8 @@
 //! order, so that float sums are added in the same sequence.
 
 use super::common::{
-    Acc, Bias, Geom, IntParams, QType, hybrid_scratch_bytes, operands, quantize_input, scalar_name,
-    scratch_piece, take, taps,
+    Acc, Bias, ConvArgs, Geom, IntParams, QType, conv_args, hybrid_scratch_bytes, operands,
+    quantize_input, scalar_name, scratch_piece, take, taps,
 };
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::prep::conv::{ConvPlan, Quant, transpose_conv};
@@ -111,9 +111,11 @@ impl Kernel for TransposeConv {
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
         let (inputs, mut outputs, mut scratch, _) = io.split();
         let g = &self.plan.geom;
-        let w_t = inputs.get(1)?;
-        let x_t = inputs.get(2)?;
-        let bias = Bias::view(inputs.optional(3), g.out_c)?;
+        let ConvArgs {
+            x: x_t,
+            w: w_t,
+            bias,
+        } = conv_args(&inputs, g, 2, 3)?;
         let mut out_t = outputs.get(0)?;
         let out_len = g.out_len();
         let lens = (g.in_len(), g.filter_len(), out_len);
