@@ -310,6 +310,56 @@ struct PoolGeom {
     pad_w: i64,
 }
 
+impl PoolGeom {
+    /// The geometry of pooling `input` (height, width) to `output` with `filter` and `stride`;
+    /// `backward` takes the padding of the pooling from the output back to the input
+    /// (MediaPipe's unpooling).
+    fn new(
+        n: usize,
+        c: usize,
+        (in_h, in_w): (usize, usize),
+        (out_h, out_w): (usize, usize),
+        (f_h, f_w): (usize, usize),
+        (stride_h, stride_w): (usize, usize),
+        backward: bool,
+    ) -> Self {
+        let pad = |s, i, f, o| {
+            if backward {
+                compute_padding(s, o, f, i)
+            } else {
+                compute_padding(s, i, f, o)
+            }
+        };
+        Self {
+            n,
+            in_h,
+            in_w,
+            c,
+            out_h,
+            out_w,
+            f_h,
+            f_w,
+            stride_h,
+            stride_w,
+            pad_h: pad(stride_h, in_h, f_h, out_h),
+            pad_w: pad(stride_w, in_w, f_w, out_w),
+        }
+    }
+}
+
+/// Padding, `(stride_h, stride_w)` and `(filter_h, filter_w)` of a pooling operator.
+type PoolWindow = (Pad, (usize, usize), (usize, usize));
+
+/// The window fields of `TfLitePoolParams`, read in field order.
+fn pool_options(op: &str, options: &[u8]) -> Result<PoolWindow, KernelError> {
+    let pad = padding(op, options)?;
+    let stride_w = positive_field(op, options, 1, "stride_width")?;
+    let stride_h = positive_field(op, options, 2, "stride_height")?;
+    let f_w = positive_field(op, options, 3, "filter_width")?;
+    let f_h = positive_field(op, options, 4, "filter_height")?;
+    Ok((pad, (stride_h, stride_w), (f_h, f_w)))
+}
+
 /// LiteRT's `ComputePadding` (without the odd remainder), through [`window::padding`].
 fn compute_padding(stride: usize, in_size: usize, filter: usize, out_size: usize) -> i64 {
     // Sizes come from tensor shapes, far below overflow; an overflow pads nothing.
@@ -347,11 +397,7 @@ struct MaxPoolArgmax {
 impl MaxPoolArgmax {
     fn new(node: &NodeCtx<'_>, options: &[u8]) -> Result<Self, KernelError> {
         let op = MAX_POOL_ARGMAX;
-        let pad = padding(op, options)?;
-        let stride_w = positive_field(op, options, 1, "stride_width")?;
-        let stride_h = positive_field(op, options, 2, "stride_height")?;
-        let f_w = positive_field(op, options, 3, "filter_width")?;
-        let f_h = positive_field(op, options, 4, "filter_height")?;
+        let (pad, (stride_h, stride_w), (f_h, f_w)) = pool_options(op, options)?;
         let (lo, hi) = pool_activation(op, options)?;
         node.expect_inputs(1, 1)?;
         node.expect_outputs(2)?;
@@ -382,20 +428,8 @@ impl MaxPoolArgmax {
                 indices.shape
             )));
         }
-        let g = PoolGeom {
-            n,
-            in_h,
-            in_w,
-            c,
-            out_h,
-            out_w,
-            f_h,
-            f_w,
-            stride_h,
-            stride_w,
-            pad_h: compute_padding(stride_h, in_h, f_h, out_h),
-            pad_w: compute_padding(stride_w, in_w, f_w, out_w),
-        };
+        let (input, output) = ((in_h, in_w), (out_h, out_w));
+        let g = PoolGeom::new(n, c, input, output, (f_h, f_w), (stride_h, stride_w), false);
         Ok(Self { g, lo, hi, index })
     }
 }
@@ -511,11 +545,7 @@ impl MaxUnpool {
     fn new(node: &NodeCtx<'_>, options: &[u8]) -> Result<Self, KernelError> {
         let op = MAX_UNPOOL;
         // MediaPipe ignores the padding mode here, but it must still be a valid one.
-        padding(op, options)?;
-        let stride_w = positive_field(op, options, 1, "stride_width")?;
-        let stride_h = positive_field(op, options, 2, "stride_height")?;
-        let f_w = positive_field(op, options, 3, "filter_width")?;
-        let f_h = positive_field(op, options, 4, "filter_height")?;
+        let (_, (stride_h, stride_w), (f_h, f_w)) = pool_options(op, options)?;
         node.expect_inputs(2, 2)?;
         node.expect_outputs(1)?;
         let (values, indices, output) = (node.input(0)?, node.input(1)?, node.output(0)?);
@@ -532,21 +562,9 @@ impl MaxUnpool {
         }
         let (out_h, out_w) = (in_h * f_h, in_w * f_w);
         require(op, output, DType::Float32, Some(&[n, out_h, out_w, c]))?;
-        let g = PoolGeom {
-            n,
-            in_h,
-            in_w,
-            c,
-            out_h,
-            out_w,
-            f_h,
-            f_w,
-            stride_h,
-            stride_w,
-            // MediaPipe's padding: that of a pooling from the output back to the input.
-            pad_h: compute_padding(stride_h, out_h, f_h, in_h),
-            pad_w: compute_padding(stride_w, out_w, f_w, in_w),
-        };
+        // MediaPipe's padding: that of a pooling from the output back to the input.
+        let (input, output) = ((in_h, in_w), (out_h, out_w));
+        let g = PoolGeom::new(n, c, input, output, (f_h, f_w), (stride_h, stride_w), true);
         Ok(Self { g, index })
     }
 }

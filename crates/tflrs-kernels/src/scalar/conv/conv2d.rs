@@ -3,7 +3,7 @@
 //! compute them.
 
 use super::common::{
-    Acc, Bias, ConvArgs, Geom, IntParams, QType, conv_args, conv_scratch_bytes, dot_i8, operands,
+    Acc, Bias, Geom, IntParams, QType, conv_args, conv_scratch_bytes, dot_i8, operands,
     quantize_input, scalar_name,
 };
 use crate::kernel::{KernelIo, NodeCtx};
@@ -245,17 +245,14 @@ impl Kernel for Conv2d {
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
         let (inputs, mut outputs, mut scratch, _) = io.split();
         let g = &self.plan.geom;
-        let ConvArgs {
-            x: x_t,
-            w: w_t,
-            bias,
-        } = conv_args(&inputs, g, 0, 2)?;
+        let args = conv_args(&inputs, g, 0, 2)?;
+        let bias = args.bias;
         let mut out_t = outputs.get(0)?;
         let lens = (g.in_len(), g.filter_len(), g.out_len());
         let (quant, patch): (&ConvQuant, _) = (&self.plan.quant, &mut self.patch);
         match quant {
             Quant::F32 { lo, hi } => {
-                let (x, w, out) = operands::<f32, f32, f32>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<f32, f32, f32>(&args.x, &args.w, &mut out_t, lens)?;
                 let bias = bias.float();
                 for b in 0..g.n {
                     conv_batch(
@@ -273,15 +270,15 @@ impl Kernel for Conv2d {
                 }
             }
             Quant::I8(p) => {
-                let (x, w, out) = operands::<i8, i8, i8>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<i8, i8, i8>(&args.x, &args.w, &mut out_t, lens)?;
                 run_i8(g, x, w, bias, p, patch, out);
             }
             Quant::U8(p) => {
-                let (x, w, out) = operands::<u8, u8, u8>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<u8, u8, u8>(&args.x, &args.w, &mut out_t, lens)?;
                 run_int::<u8, u8, u8, i32>(g, x, w, bias, p, out);
             }
             Quant::I16 { p, wide } => {
-                let (x, w, out) = operands::<i16, i8, i16>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<i16, i8, i16>(&args.x, &args.w, &mut out_t, lens)?;
                 if *wide {
                     run_int::<i16, i8, i16, i64>(g, x, w, bias, p, out);
                 } else {
@@ -289,7 +286,7 @@ impl Kernel for Conv2d {
                 }
             }
             Quant::Hybrid { h, lo, hi } => {
-                let (x, w, out) = operands::<f32, i8, f32>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<f32, i8, f32>(&args.x, &args.w, &mut out_t, lens)?;
                 let hx = quantize_input(g, x, h, &mut scratch)?;
                 let (q, sfs, zps) = (hx.q, hx.sf, hx.zp);
                 let bias = bias.float();

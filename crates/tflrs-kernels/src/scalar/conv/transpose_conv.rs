@@ -7,8 +7,8 @@
 //! order, so that float sums are added in the same sequence.
 
 use super::common::{
-    Acc, Bias, ConvArgs, Geom, IntParams, QType, conv_args, hybrid_scratch_bytes, operands,
-    quantize_input, scalar_name, scratch_piece, take, taps,
+    Acc, Bias, Geom, IntParams, QType, conv_args, hybrid_scratch_bytes, operands, quantize_input,
+    scalar_name, scratch_piece, take, taps,
 };
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::prep::conv::{ConvPlan, Quant, transpose_conv};
@@ -111,17 +111,14 @@ impl Kernel for TransposeConv {
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
         let (inputs, mut outputs, mut scratch, _) = io.split();
         let g = &self.plan.geom;
-        let ConvArgs {
-            x: x_t,
-            w: w_t,
-            bias,
-        } = conv_args(&inputs, g, 2, 3)?;
+        let args = conv_args(&inputs, g, 2, 3)?;
+        let bias = args.bias;
         let mut out_t = outputs.get(0)?;
         let out_len = g.out_len();
         let lens = (g.in_len(), g.filter_len(), out_len);
         match &self.plan.quant {
             Quant::F32 { lo, hi } => {
-                let (x, w, out) = operands::<f32, f32, f32>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<f32, f32, f32>(&args.x, &args.w, &mut out_t, lens)?;
                 out.fill(0.0);
                 for b in 0..g.n {
                     scatter_batch(g, b, x, w, out, |a, xv, wv, _| a + xv * wv);
@@ -129,17 +126,17 @@ impl Kernel for TransposeConv {
                 finish_float(out, bias.float(), g.out_c, *lo, *hi);
             }
             Quant::I8(p) => {
-                let (x, w, out) = operands::<i8, i8, i8>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<i8, i8, i8>(&args.x, &args.w, &mut out_t, lens)?;
                 let acc = take::<i32>(&mut scratch, out_len)?;
                 run_int::<i8, i8, i8, i32>(g, x, w, bias, p, acc, out);
             }
             Quant::U8(p) => {
-                let (x, w, out) = operands::<u8, u8, u8>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<u8, u8, u8>(&args.x, &args.w, &mut out_t, lens)?;
                 let acc = take::<i32>(&mut scratch, out_len)?;
                 run_int::<u8, u8, u8, i32>(g, x, w, bias, p, acc, out);
             }
             Quant::I16 { p, wide } => {
-                let (x, w, out) = operands::<i16, i8, i16>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<i16, i8, i16>(&args.x, &args.w, &mut out_t, lens)?;
                 if *wide {
                     let acc = take::<i64>(&mut scratch, out_len)?;
                     run_int::<i16, i8, i16, i64>(g, x, w, bias, p, acc, out);
@@ -149,7 +146,7 @@ impl Kernel for TransposeConv {
                 }
             }
             Quant::Hybrid { h, lo, hi } => {
-                let (x, w, out) = operands::<f32, i8, f32>(&x_t, &w_t, &mut out_t, lens)?;
+                let (x, w, out) = operands::<f32, i8, f32>(&args.x, &args.w, &mut out_t, lens)?;
                 let hx = quantize_input(g, x, h, &mut scratch)?;
                 let (q, sfs, zps) = (hx.q, hx.sf, hx.zp);
                 out.fill(0.0);
