@@ -191,3 +191,77 @@ fn plan(node: &NodeCtx<'_>, a: &Pool2dAttrs, kind: PoolKind) -> Result<PoolPlan,
     }
     Ok(plan)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TensorInfo;
+    use tflrs_ir::{Activation, Padding};
+
+    fn plan_of(op: &Op<'_>, x: &TensorInfo, y: &TensorInfo) -> Result<PoolPlan, KernelError> {
+        let inputs = [Some(x)];
+        let node = NodeCtx {
+            subgraph: 0,
+            index: 0,
+            op,
+            inputs: &inputs,
+            constants: &[None],
+            outputs: &[y],
+            intermediates: &[],
+        };
+        pool2d(&node)
+    }
+
+    fn attrs(padding: Padding, stride: i32, filter: i32) -> Pool2dAttrs {
+        Pool2dAttrs {
+            padding,
+            stride_w: stride,
+            stride_h: stride,
+            filter_width: filter,
+            filter_height: filter,
+            fused_activation_function: Activation::Relu6,
+        }
+    }
+
+    #[test]
+    fn pool_plan_has_litert_geometry_and_clamp() {
+        let op = Op::AveragePool2d(attrs(Padding::Same, 2, 3));
+        let x = TensorInfo::new("x", DType::Int8, [1, 5, 6, 3]).with_quant(0.1, -10);
+        let y = TensorInfo::new("y", DType::Int8, [1, 3, 3, 3]).with_quant(0.1, -10);
+        let p = plan_of(&op, &x, &y).unwrap();
+        assert_eq!(p.kind, PoolKind::Average);
+        assert_eq!((p.out_h, p.out_w), (3, 3));
+        // Height 5: total padding (3-1)*2+3-5 = 2; width 6: 1, all of it after.
+        assert_eq!((p.pad_h, p.pad_w), (1, 0));
+        // The first row's window starts in the padding and is clipped; the last column's too.
+        assert_eq!(p.window(0, 2), (0, 2, 4, 6));
+        // RELU6 in the output's quantized values: zero point -10, 6 / 0.1 = 60 steps above it.
+        assert_eq!(p.quant_range, (-10, 50));
+        assert_eq!((p.in_len(), p.out_len()), (90, 27));
+    }
+
+    #[test]
+    fn pool_plan_errors_are_typed() {
+        let x = TensorInfo::new("x", DType::Float32, [1, 2, 2, 1]);
+        // A VALID window larger than the input gives an empty output, which the output
+        // tensor must then have.
+        let op = Op::MaxPool2d(attrs(Padding::Valid, 1, 5));
+        let empty = TensorInfo::new("y", DType::Float32, [1, 0, 0, 1]);
+        assert_eq!(plan_of(&op, &x, &empty).unwrap().out_h, 0);
+        let y = TensorInfo::new("y", DType::Float32, [1, 1, 1, 1]);
+        let e = plan_of(&op, &x, &y).unwrap_err();
+        assert!(
+            matches!(&e, KernelError::Invalid(m) if m.contains("shape")),
+            "{e:?}"
+        );
+        let e = plan_of(&Op::Relu, &x, &y).unwrap_err();
+        assert!(matches!(e, KernelError::Invalid(_)), "{e:?}");
+        let xi = TensorInfo::new("x", DType::Int32, [1, 2, 2, 1]);
+        let yi = TensorInfo::new("y", DType::Int32, [1, 2, 2, 1]);
+        let op = Op::MaxPool2d(attrs(Padding::Same, 1, 1));
+        assert!(matches!(
+            plan_of(&op, &xi, &yi),
+            Err(KernelError::Unsupported(_))
+        ));
+    }
+}
