@@ -25,8 +25,7 @@ use crate::scalar::qmath::{self, activation_range_f32, activation_range_quantize
 use crate::{KernelError, TensorInfo, TensorRef};
 use alloc::vec::Vec;
 use tflrs_ir::{
-    Activation, BatchMatMulAttrs, DType, FullyConnectedAttrs, Op, Padding, QuantScheme,
-    TransposeConvAttrs, WeightsFormat, window,
+    Activation, DType, Op, Padding, QuantScheme, TransposeConvAttrs, WeightsFormat, window,
 };
 
 /// The geometry of a 2-D window op over NHWC tensors, fixed at preparation.
@@ -980,13 +979,6 @@ pub fn fully_connected(node: &NodeCtx<'_>) -> Result<FcPlan, KernelError> {
     let Op::FullyConnected(a) = node.op else {
         return Err(wrong_op(node, "FULLY_CONNECTED"));
     };
-    fully_connected_with(node, a)
-}
-
-fn fully_connected_with(
-    node: &NodeCtx<'_>,
-    a: &FullyConnectedAttrs,
-) -> Result<FcPlan, KernelError> {
     node.expect_inputs(2, 3)?;
     node.expect_outputs(1)?;
     if a.weights_format != WeightsFormat::Default {
@@ -1228,10 +1220,6 @@ pub fn batch_matmul(node: &NodeCtx<'_>) -> Result<MatMulPlan, KernelError> {
     let Op::BatchMatMul(a) = node.op else {
         return Err(wrong_op(node, "BATCH_MATMUL"));
     };
-    batch_matmul_with(node, a)
-}
-
-fn batch_matmul_with(node: &NodeCtx<'_>, a: &BatchMatMulAttrs) -> Result<MatMulPlan, KernelError> {
     node.expect_inputs(2, 2)?;
     node.expect_outputs(1)?;
     let lhs = node.input(0)?;
