@@ -9,6 +9,7 @@ use crate::dtype::DType;
 use crate::graph::{Node, Subgraph, Value};
 use crate::ops::*;
 use crate::shape::{Dim, Shape};
+use crate::window;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -281,7 +282,9 @@ pub(crate) fn broadcast(a: &[Dim], b: &[Dim]) -> R<Vec<Dim>> {
     Ok(out)
 }
 
-/// Output size of a convolution or pool along one spatial axis.
+/// Output size of a convolution or pool along one spatial axis ([`window::out_size`]).
+/// Stricter than the kernels: any VALID window larger than its input is refused here, where
+/// CONV_2D accepts LiteRT's truncated 0 and pools saturate to 0 (see [`crate::window`]).
 fn window(input: Dim, filter: i64, stride: i32, dilation: i32, padding: Padding) -> R<Dim> {
     if stride <= 0 || dilation <= 0 || filter <= 0 {
         return Err(format!(
@@ -291,20 +294,21 @@ fn window(input: Dim, filter: i64, stride: i32, dilation: i32, padding: Padding)
     let Dim::Static(n) = input else {
         return Ok(Dim::Dynamic);
     };
-    let (n, s) = (i64::from(n), i64::from(stride));
-    let effective = (filter - 1) * i64::from(dilation) + 1;
-    let out = match padding {
-        Padding::Same => (n + s - 1) / s,
-        Padding::Valid => {
-            if n < effective {
-                return Err(format!(
-                    "filter of effective size {effective} does not fit input size {n} without padding"
-                ));
-            }
-            (n - effective + s) / s
-        }
-    };
-    stat(out)
+    let too_large =
+        || format!("window of filter size {filter} and dilation {dilation} is too large");
+    let (n, f) = (
+        n as usize,
+        usize::try_from(filter).map_err(|_| too_large())?,
+    );
+    let (s, d) = (stride as usize, dilation as usize);
+    let effective = window::effective_size(f, d).ok_or_else(too_large)?;
+    if padding == Padding::Valid && n < effective {
+        return Err(format!(
+            "filter of effective size {effective} does not fit input size {n} without padding"
+        ));
+    }
+    let out = window::out_size(padding, n, f, s, d).ok_or_else(too_large)?;
+    stat(i64::try_from(out).map_err(|_| too_large())?)
 }
 
 fn rank_is(dims: &[Dim], rank: usize, what: &str) -> R<()> {

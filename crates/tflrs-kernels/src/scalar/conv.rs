@@ -35,11 +35,11 @@ use tflrs_ir::Op;
 /// The family's factory: a kernel for the operators above, `Ok(None)` for any other.
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
     let k = match node.op {
-        Op::Conv2d(a) => conv2d::make(node, a)?,
-        Op::DepthwiseConv2d(a) => depthwise::make(node, a)?,
-        Op::FullyConnected(a) => fully_connected::make(node, a)?,
-        Op::TransposeConv(a) => transpose_conv::make(node, a)?,
-        Op::BatchMatMul(a) => batch_matmul::make(node, a)?,
+        Op::Conv2d(_) => conv2d::make(node)?,
+        Op::DepthwiseConv2d(_) => depthwise::make(node)?,
+        Op::FullyConnected(_) => fully_connected::make(node)?,
+        Op::TransposeConv(_) => transpose_conv::make(node)?,
+        Op::BatchMatMul(_) => batch_matmul::make(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))

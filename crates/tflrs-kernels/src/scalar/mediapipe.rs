@@ -10,10 +10,11 @@
 //! reference kernels (`mediapipe/util/tflite/operations`), which XNNPACK matches.
 
 use crate::kernel::{KernelIo, NodeCtx};
+use crate::prep::conv::Geom;
 use crate::scalar::qmath::clamp_f32;
 use crate::{Kernel, KernelError, TensorInfo};
 use alloc::boxed::Box;
-use tflrs_ir::{CUSTOM_CODE, DType, Op};
+use tflrs_ir::{CUSTOM_CODE, DType, Op, Padding, window};
 
 /// The family's factory: kernels for the three MediaPipe operators, `Ok(None)` for any other.
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
@@ -170,19 +171,7 @@ fn slice_mut<'a, T: bytemuck::Pod>(
 /// `Convolution2DTransposeBias`: a transposed convolution (weights OHWI) whose output starts
 /// at the bias, as MediaPipe's kernel computes it.
 struct TransposeConvBias {
-    n: usize,
-    in_h: usize,
-    in_w: usize,
-    in_c: usize,
-    out_h: usize,
-    out_w: usize,
-    out_c: usize,
-    k_h: usize,
-    k_w: usize,
-    stride_h: usize,
-    stride_w: usize,
-    pad_h: i64,
-    pad_w: i64,
+    g: Geom,
 }
 
 impl TransposeConvBias {
@@ -240,21 +229,16 @@ impl TransposeConvBias {
             total(out_h, in_h, k_h, stride_h),
             total(out_w, in_w, k_w, stride_w),
         );
-        Ok(Self {
+        let g = Geom::new(
             n,
-            in_h,
-            in_w,
-            in_c,
-            out_h,
-            out_w,
-            out_c,
-            k_h,
-            k_w,
-            stride_h,
-            stride_w,
-            pad_h: (tot_h / 2) as i64,
-            pad_w: (tot_w / 2) as i64,
-        })
+            [in_h, in_w, in_c],
+            [out_h, out_w, out_c],
+            [k_h, k_w, k_c],
+            (stride_h, stride_w),
+            (1, 1),
+            ((tot_h / 2) as i64, (tot_w / 2) as i64),
+        );
+        Ok(Self { g })
     }
 }
 
@@ -268,46 +252,34 @@ impl Kernel for TransposeConvBias {
         let (x_t, w_t, b_t) = (inputs.get(0)?, inputs.get(1)?, inputs.get(2)?);
         let out_t = outputs.get(0)?;
         let info = out_t.info;
-        let x = slice::<f32>(
-            x_t.bytes,
-            x_t.info,
-            self.n * self.in_h * self.in_w * self.in_c,
-        )?;
-        let w = slice::<f32>(
-            w_t.bytes,
-            w_t.info,
-            self.out_c * self.k_h * self.k_w * self.in_c,
-        )?;
-        let bias = slice::<f32>(b_t.bytes, b_t.info, self.out_c)?;
-        let out = slice_mut::<f32>(
-            out_t.bytes,
-            info,
-            self.n * self.out_h * self.out_w * self.out_c,
-        )?;
-        for px in out.chunks_exact_mut(self.out_c) {
+        let g = &self.g;
+        let x = slice::<f32>(x_t.bytes, x_t.info, g.in_len())?;
+        let w = slice::<f32>(w_t.bytes, w_t.info, g.filter_len())?;
+        let bias = slice::<f32>(b_t.bytes, b_t.info, g.out_c)?;
+        let out = slice_mut::<f32>(out_t.bytes, info, g.out_len())?;
+        for px in out.chunks_exact_mut(g.out_c) {
             px.copy_from_slice(bias);
         }
-        for b in 0..self.n {
-            for iy in 0..self.in_h {
-                let oy0 = (iy * self.stride_h) as i64 - self.pad_h;
-                for ix in 0..self.in_w {
-                    let ox0 = (ix * self.stride_w) as i64 - self.pad_w;
-                    let xs = &x[((b * self.in_h + iy) * self.in_w + ix) * self.in_c..][..self.in_c];
-                    for fy in 0..self.k_h {
+        for b in 0..g.n {
+            for iy in 0..g.in_h {
+                let oy0 = (iy * g.stride_h) as i64 - g.pad_h;
+                for ix in 0..g.in_w {
+                    let ox0 = (ix * g.stride_w) as i64 - g.pad_w;
+                    let xs = &x[((b * g.in_h + iy) * g.in_w + ix) * g.in_c..][..g.in_c];
+                    for fy in 0..g.k_h {
                         let oy = oy0 + fy as i64;
-                        if oy < 0 || oy >= self.out_h as i64 {
+                        if oy < 0 || oy >= g.out_h as i64 {
                             continue;
                         }
-                        for fx in 0..self.k_w {
+                        for fx in 0..g.k_w {
                             let ox = ox0 + fx as i64;
-                            if ox < 0 || ox >= self.out_w as i64 {
+                            if ox < 0 || ox >= g.out_w as i64 {
                                 continue;
                             }
-                            let base = ((b * self.out_h + oy as usize) * self.out_w + ox as usize)
-                                * self.out_c;
-                            for (oc, o) in out[base..base + self.out_c].iter_mut().enumerate() {
-                                let ws = &w[((oc * self.k_h + fy) * self.k_w + fx) * self.in_c..]
-                                    [..self.in_c];
+                            let base =
+                                ((b * g.out_h + oy as usize) * g.out_w + ox as usize) * g.out_c;
+                            for (oc, o) in out[base..base + g.out_c].iter_mut().enumerate() {
+                                let ws = &w[((oc * g.k_h + fy) * g.k_w + fx) * g.in_c..][..g.in_c];
                                 for (&xv, &wv) in xs.iter().zip(ws) {
                                     *o += xv * wv;
                                 }
@@ -338,10 +310,60 @@ struct PoolGeom {
     pad_w: i64,
 }
 
-/// LiteRT's `ComputePadding` (without the odd remainder).
+impl PoolGeom {
+    /// The geometry of pooling `input` (height, width) to `output` with `filter` and `stride`;
+    /// `backward` takes the padding of the pooling from the output back to the input
+    /// (MediaPipe's unpooling).
+    fn new(
+        n: usize,
+        c: usize,
+        (in_h, in_w): (usize, usize),
+        (out_h, out_w): (usize, usize),
+        (f_h, f_w): (usize, usize),
+        (stride_h, stride_w): (usize, usize),
+        backward: bool,
+    ) -> Self {
+        let pad = |s, i, f, o| {
+            if backward {
+                compute_padding(s, o, f, i)
+            } else {
+                compute_padding(s, i, f, o)
+            }
+        };
+        Self {
+            n,
+            in_h,
+            in_w,
+            c,
+            out_h,
+            out_w,
+            f_h,
+            f_w,
+            stride_h,
+            stride_w,
+            pad_h: pad(stride_h, in_h, f_h, out_h),
+            pad_w: pad(stride_w, in_w, f_w, out_w),
+        }
+    }
+}
+
+/// Padding, `(stride_h, stride_w)` and `(filter_h, filter_w)` of a pooling operator.
+type PoolWindow = (Pad, (usize, usize), (usize, usize));
+
+/// The window fields of `TfLitePoolParams`, read in field order.
+fn pool_options(op: &str, options: &[u8]) -> Result<PoolWindow, KernelError> {
+    let pad = padding(op, options)?;
+    let stride_w = positive_field(op, options, 1, "stride_width")?;
+    let stride_h = positive_field(op, options, 2, "stride_height")?;
+    let f_w = positive_field(op, options, 3, "filter_width")?;
+    let f_h = positive_field(op, options, 4, "filter_height")?;
+    Ok((pad, (stride_h, stride_w), (f_h, f_w)))
+}
+
+/// LiteRT's `ComputePadding` (without the odd remainder), through [`window::padding`].
 fn compute_padding(stride: usize, in_size: usize, filter: usize, out_size: usize) -> i64 {
-    let total = (out_size as i64 - 1) * stride as i64 + filter as i64 - in_size as i64;
-    total.max(0) / 2
+    // Sizes come from tensor shapes, far below overflow; an overflow pads nothing.
+    window::padding(stride, 1, in_size, filter, out_size).map_or(0, |p| p.before as i64)
 }
 
 /// Index outputs MediaPipe writes as float (`index + 0.1`, so that truncation recovers it);
@@ -375,23 +397,27 @@ struct MaxPoolArgmax {
 impl MaxPoolArgmax {
     fn new(node: &NodeCtx<'_>, options: &[u8]) -> Result<Self, KernelError> {
         let op = MAX_POOL_ARGMAX;
-        let pad = padding(op, options)?;
-        let stride_w = positive_field(op, options, 1, "stride_width")?;
-        let stride_h = positive_field(op, options, 2, "stride_height")?;
-        let f_w = positive_field(op, options, 3, "filter_width")?;
-        let f_h = positive_field(op, options, 4, "filter_height")?;
+        let (pad, (stride_h, stride_w), (f_h, f_w)) = pool_options(op, options)?;
         let (lo, hi) = pool_activation(op, options)?;
         node.expect_inputs(1, 1)?;
         node.expect_outputs(2)?;
         let (input, values, indices) = (node.input(0)?, node.output(0)?, node.output(1)?);
         let [n, in_h, in_w, c] = dims4(op, input)?;
         require(op, input, DType::Float32, None)?;
-        // MediaPipe's `compute_out_size`.
-        let out = |i: usize, f: usize, s: usize| match pad {
-            Pad::Same => i.div_ceil(s),
-            Pad::Valid => (i + s).saturating_sub(f) / s,
+        // MediaPipe's `compute_out_size`: a pool's, a VALID window larger than the input
+        // giving an empty output.
+        let mode = match pad {
+            Pad::Same => Padding::Same,
+            Pad::Valid => Padding::Valid,
         };
-        let (out_h, out_w) = (out(in_h, f_h, stride_h), out(in_w, f_w, stride_w));
+        let out = |i: usize, f: usize, s: usize| {
+            window::out_size_saturating(mode, i, f, s, 1).ok_or_else(|| {
+                KernelError::invalid(alloc::format!(
+                    "{op}: window {f} with stride {s} over {i} overflows"
+                ))
+            })
+        };
+        let (out_h, out_w) = (out(in_h, f_h, stride_h)?, out(in_w, f_w, stride_w)?);
         let shape = [n, out_h, out_w, c];
         require(op, values, DType::Float32, Some(&shape))?;
         let index = index_type(op, indices)?;
@@ -402,20 +428,8 @@ impl MaxPoolArgmax {
                 indices.shape
             )));
         }
-        let g = PoolGeom {
-            n,
-            in_h,
-            in_w,
-            c,
-            out_h,
-            out_w,
-            f_h,
-            f_w,
-            stride_h,
-            stride_w,
-            pad_h: compute_padding(stride_h, in_h, f_h, out_h),
-            pad_w: compute_padding(stride_w, in_w, f_w, out_w),
-        };
+        let (input, output) = ((in_h, in_w), (out_h, out_w));
+        let g = PoolGeom::new(n, c, input, output, (f_h, f_w), (stride_h, stride_w), false);
         Ok(Self { g, lo, hi, index })
     }
 }
@@ -531,11 +545,7 @@ impl MaxUnpool {
     fn new(node: &NodeCtx<'_>, options: &[u8]) -> Result<Self, KernelError> {
         let op = MAX_UNPOOL;
         // MediaPipe ignores the padding mode here, but it must still be a valid one.
-        padding(op, options)?;
-        let stride_w = positive_field(op, options, 1, "stride_width")?;
-        let stride_h = positive_field(op, options, 2, "stride_height")?;
-        let f_w = positive_field(op, options, 3, "filter_width")?;
-        let f_h = positive_field(op, options, 4, "filter_height")?;
+        let (_, (stride_h, stride_w), (f_h, f_w)) = pool_options(op, options)?;
         node.expect_inputs(2, 2)?;
         node.expect_outputs(1)?;
         let (values, indices, output) = (node.input(0)?, node.input(1)?, node.output(0)?);
@@ -552,21 +562,9 @@ impl MaxUnpool {
         }
         let (out_h, out_w) = (in_h * f_h, in_w * f_w);
         require(op, output, DType::Float32, Some(&[n, out_h, out_w, c]))?;
-        let g = PoolGeom {
-            n,
-            in_h,
-            in_w,
-            c,
-            out_h,
-            out_w,
-            f_h,
-            f_w,
-            stride_h,
-            stride_w,
-            // MediaPipe's padding: that of a pooling from the output back to the input.
-            pad_h: compute_padding(stride_h, out_h, f_h, in_h),
-            pad_w: compute_padding(stride_w, out_w, f_w, in_w),
-        };
+        // MediaPipe's padding: that of a pooling from the output back to the input.
+        let (input, output) = ((in_h, in_w), (out_h, out_w));
+        let g = PoolGeom::new(n, c, input, output, (f_h, f_w), (stride_h, stride_w), true);
         Ok(Self { g, index })
     }
 }

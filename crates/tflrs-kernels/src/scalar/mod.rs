@@ -17,7 +17,7 @@ mod mediapipe;
 mod pool;
 mod reduce;
 mod resize;
-mod shape_ops;
+pub(crate) mod shape_ops;
 mod softmax;
 mod unary;
 

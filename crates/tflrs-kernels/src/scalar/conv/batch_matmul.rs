@@ -7,15 +7,15 @@
 //! output is one contiguous dot product over `K` in order, as LiteRT's reference sums it.
 
 use super::common::{
-    Acc, QType, check_len, check_len_mut, checked_multiplier, checked_quant, f32_to_i32_x86,
-    pod_vec, require_dtype, require_shape, scratch_piece, take,
+    Acc, QType, check_len, check_len_mut, f32_to_i32_x86, pod_vec, scratch_piece, take,
 };
 use super::hybrid::quantize_row;
 use crate::kernel::{KernelIo, NodeCtx};
-use crate::{Kernel, KernelError};
+use crate::prep::conv::{MatMulDims as Dims, MatMulPlan, MatMulQuant as Kind, batch_matmul};
+use crate::{Kernel, KernelError, TensorRef};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use tflrs_ir::{BatchMatMulAttrs, DType};
+use tflrs_ir::DType;
 
 /// `dst[b][c][r] = src[b][r][c]` for `batches` matrices of `rows x cols`.
 fn transpose_last2<T: Copy>(src: &[T], batches: usize, rows: usize, cols: usize, dst: &mut [T]) {
@@ -33,172 +33,6 @@ fn transpose_last2<T: Copy>(src: &[T], batches: usize, rows: usize, cols: usize,
     }
 }
 
-/// The shapes of one BATCH_MATMUL, fixed at preparation.
-#[derive(Debug, Clone)]
-struct Dims {
-    m: usize,
-    n: usize,
-    k: usize,
-    /// Matrices in the left operand.
-    lhs_batches: usize,
-    /// Matrices in the right operand.
-    rhs_batches: usize,
-    /// For each output matrix, the left and right matrices it multiplies (broadcasting).
-    pairs: Vec<(usize, usize)>,
-    adj_x: bool,
-    adj_y: bool,
-}
-
-impl Dims {
-    fn lhs_len(&self) -> usize {
-        self.lhs_batches * self.m * self.k
-    }
-    fn rhs_len(&self) -> usize {
-        self.rhs_batches * self.k * self.n
-    }
-    fn out_len(&self) -> usize {
-        self.pairs.len() * self.m * self.n
-    }
-}
-
-/// Shapes and broadcasting of operands with shapes `l` and `r`; returns the layout and the
-/// output shape.
-fn layout(
-    l: &[usize],
-    r: &[usize],
-    adj_x: bool,
-    adj_y: bool,
-) -> Result<(Dims, Vec<usize>), KernelError> {
-    let (lr, rr) = (l.len(), r.len());
-    crate::ensure!(
-        (2..=5).contains(&lr) && (2..=5).contains(&rr),
-        "BATCH_MATMUL operands must have rank 2 to 5, have {l:?} and {r:?}"
-    );
-    let rank = lr.max(rr);
-    let (l, r) = (extend(l, rank), extend(r, rank));
-    let (m, lk) = if adj_x {
-        (l[rank - 1], l[rank - 2])
-    } else {
-        (l[rank - 2], l[rank - 1])
-    };
-    let (rk, n) = if adj_y {
-        (r[rank - 1], r[rank - 2])
-    } else {
-        (r[rank - 2], r[rank - 1])
-    };
-    crate::ensure!(
-        lk == rk,
-        "BATCH_MATMUL contraction sizes differ: {lk} and {rk}"
-    );
-    let batch_rank = rank - 2;
-    let mut out_shape = Vec::with_capacity(rank);
-    for i in 0..batch_rank {
-        let (ld, rd) = (l[i], r[i]);
-        crate::ensure!(
-            ld == rd || ld == 1 || rd == 1,
-            "BATCH_MATMUL batch dimensions of {l:?} and {r:?} do not broadcast"
-        );
-        out_shape.push(if ld == 1 { rd } else { ld });
-    }
-    out_shape.push(m);
-    out_shape.push(n);
-    let (ls, rs) = (
-        batch_strides(&l[..batch_rank]),
-        batch_strides(&r[..batch_rank]),
-    );
-    let pairs = for_each_batch(&out_shape[..batch_rank])
-        .map(|idx| {
-            let li = idx.iter().zip(&ls).map(|(i, s)| i * s).sum();
-            let ri = idx.iter().zip(&rs).map(|(i, s)| i * s).sum();
-            (li, ri)
-        })
-        .collect();
-    let d = Dims {
-        m,
-        n,
-        k: lk,
-        lhs_batches: l[..batch_rank].iter().product(),
-        rhs_batches: r[..batch_rank].iter().product(),
-        pairs,
-        adj_x,
-        adj_y,
-    };
-    Ok((d, out_shape))
-}
-
-/// `s` with leading 1s up to `rank` dimensions.
-fn extend(s: &[usize], rank: usize) -> Vec<usize> {
-    let mut v = alloc::vec![1; rank - s.len()];
-    v.extend_from_slice(s);
-    v
-}
-
-/// Row-major strides of batch dimensions; broadcast (size 1) dimensions step by 0.
-fn batch_strides(d: &[usize]) -> Vec<usize> {
-    let mut s = alloc::vec![0; d.len()];
-    let mut acc = 1;
-    for i in (0..d.len()).rev() {
-        s[i] = if d[i] == 1 { 0 } else { acc };
-        acc *= d[i];
-    }
-    s
-}
-
-/// Every index of a row-major array of shape `dims`, in order.
-fn for_each_batch(dims: &[usize]) -> impl Iterator<Item = Vec<usize>> + '_ {
-    let total: usize = dims.iter().product();
-    let mut idx = alloc::vec![0usize; dims.len()];
-    (0..total).map(move |t| {
-        if t > 0 {
-            for d in (0..dims.len()).rev() {
-                idx[d] += 1;
-                if idx[d] < dims[d] {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
-        idx.clone()
-    })
-}
-
-/// Where LiteRT's hybrid kernel looks up each output matrix's per-row scaling factors (and
-/// zero points) and the right operand's row sums: `(row of the first scaling factor, first row
-/// sum)`.
-///
-/// LiteRT's reference `BatchMatMul` (hybrid) steps these with one extent per 5-D batch
-/// dimension (`rows` when the dimension is not broadcast, else 0) instead of the product of the
-/// inner dimensions. That is exact for one non-broadcast batch dimension; with several it
-/// reads other rows' scaling factors. LiteRT's answer is the reference here, so the same rows
-/// are read. Both lookups stay inside their arrays (a sum of `dim - 1` never exceeds a product
-/// of `dim`).
-fn litert_hybrid_bases(l: &[usize], r: &[usize], m: usize, n: usize) -> Vec<(usize, usize)> {
-    let lb = extend(&l[..l.len() - 2], 3);
-    let rb = extend(&r[..r.len() - 2], 3);
-    let out: Vec<usize> = lb
-        .iter()
-        .zip(&rb)
-        .map(|(&a, &b)| if a == 1 { b } else { a })
-        .collect();
-    for_each_batch(&out)
-        .map(|idx| {
-            let sf = idx
-                .iter()
-                .zip(&lb)
-                .filter(|(_, d)| **d != 1)
-                .map(|(i, _)| i * m)
-                .sum();
-            let rs = idx
-                .iter()
-                .zip(&rb)
-                .filter(|(_, d)| **d != 1)
-                .map(|(i, _)| i * n)
-                .sum();
-            (sf, rs)
-        })
-        .collect()
-}
-
 /// A right operand transposed to `[N, K]` once, when it is a constant.
 enum RhsCache {
     None,
@@ -207,33 +41,28 @@ enum RhsCache {
     I16(Vec<i16>),
 }
 
-enum Kind {
-    F32,
-    /// int8 x int8 -> int8 (requantized) with the operands' zero points.
-    I8 {
-        lhs_zp: i32,
-        rhs_zp: i32,
-        out_zp: i32,
-        mult: i32,
-        shift: i32,
-    },
-    /// int8 x int8 -> int32: raw products, as LiteRT's kernel computes them.
-    I8ToI32,
-    /// int16 x int16 or int16 x int8 -> int16 with 64-bit accumulators.
-    I16 {
-        rhs_i8: bool,
-        mult: i32,
-        shift: i32,
-    },
-    /// float x int8 -> float; `bases` from [`litert_hybrid_bases`], one per output matrix.
-    Hybrid {
-        scales: Option<Vec<f32>>,
-        filter_scale: f32,
-        asymmetric: bool,
-        bases: Vec<(usize, usize)>,
-    },
+/// Element types a right operand can be cached in.
+trait Cached: bytemuck::Pod {
+    /// The cached operand, if `c` holds one of this type.
+    fn cached(c: &RhsCache) -> Option<&[Self]>;
 }
 
+macro_rules! cached {
+    ($($t:ty => $v:ident),*) => {$(
+        impl Cached for $t {
+            fn cached(c: &RhsCache) -> Option<&[Self]> {
+                match c {
+                    RhsCache::$v(v) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+cached!(f32 => F32, i8 => I8, i16 => I16);
+
+/// The scalar executor of a [`MatMulPlan`], with the right operand transposed once when it
+/// is a constant.
 struct BatchMatMul {
     name: &'static str,
     d: Dims,
@@ -242,111 +71,20 @@ struct BatchMatMul {
 }
 
 /// Makes the BATCH_MATMUL kernel for `node`.
-pub(super) fn make(
-    node: &NodeCtx<'_>,
-    a: &BatchMatMulAttrs,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    node.expect_inputs(2, 2)?;
-    node.expect_outputs(1)?;
-    let lhs = node.input(0)?;
-    let rhs = node.input(1)?;
-    let out = node.output(0)?;
-    let (mut d, out_shape) = layout(&lhs.shape, &rhs.shape, a.adj_x, a.adj_y)?;
-    require_shape(out, &out_shape, "output")?;
-    let (name, kind) = match (lhs.dtype, rhs.dtype, out.dtype) {
-        (DType::Float32, DType::Float32, _) => {
-            require_dtype(out, DType::Float32, "output")?;
-            ("batch_matmul_f32__scalar", Kind::F32)
-        }
-        (DType::Float32, DType::Int8, _) => {
-            require_dtype(out, DType::Float32, "output")?;
-            let scales = rhs.scales();
-            crate::ensure!(
-                !scales.is_empty() && scales.iter().all(|s| s.is_finite() && *s > 0.0),
-                "BATCH_MATMUL hybrid right operand '{}' needs positive scales",
-                rhs.name
-            );
-            let many = scales.len() > 1;
-            crate::ensure!(
-                !many || scales.len() == d.n,
-                "BATCH_MATMUL hybrid right operand '{}' has {} scales for {} output columns",
-                rhs.name,
-                scales.len(),
-                d.n
-            );
-            // LiteRT first folds a right operand's unit third-to-last dimension into the left
-            // operand's rows (`[.., a, m, k] x [.., 1, k, n]` as `[.., a*m, k] x [.., k, n]`),
-            // which changes how its hybrid kernel indexes scaling factors: take the same view.
-            let (mut ls, mut rs) = (lhs.shape.clone(), rhs.shape.clone());
-            if !a.adj_x && ls.len() > 2 && rs.len() > 2 && rs[rs.len() - 3] == 1 {
-                let at = ls.len() - 3;
-                let merged = ls[at] * ls[at + 1];
-                ls.splice(at..at + 2, [merged]);
-                rs.remove(rs.len() - 3);
-                d = layout(&ls, &rs, a.adj_x, a.adj_y)?.0;
-            }
-            let bases = litert_hybrid_bases(&ls, &rs, d.m, d.n);
-            (
-                "batch_matmul_hybrid_i8__scalar",
-                Kind::Hybrid {
-                    filter_scale: scales[0],
-                    scales: many.then(|| scales.to_vec()),
-                    asymmetric: a.asymmetric_quantize_inputs,
-                    bases,
-                },
-            )
-        }
-        (DType::Int8, DType::Int8, DType::Int32) => {
-            ("batch_matmul_i8__scalar_i32_out", Kind::I8ToI32)
-        }
-        (DType::Int8, DType::Int8, _) => {
-            require_dtype(out, DType::Int8, "output")?;
-            let (ls, lz) = checked_quant(lhs)?;
-            let (rs, rz) = checked_quant(rhs)?;
-            let (os, oz) = checked_quant(out)?;
-            // LiteRT's `GetQuantizedConvolutionMultipler`: the scales' product in float.
-            let (mult, shift) = checked_multiplier(f64::from(ls * rs) / f64::from(os), 30)?;
-            (
-                "batch_matmul_i8__scalar",
-                Kind::I8 {
-                    lhs_zp: lz,
-                    rhs_zp: rz,
-                    out_zp: oz,
-                    mult,
-                    shift,
-                },
-            )
-        }
-        (DType::Int16, DType::Int16 | DType::Int8, _) => {
-            require_dtype(out, DType::Int16, "output")?;
-            let (ls, lz) = checked_quant(lhs)?;
-            let (rs, rz) = checked_quant(rhs)?;
-            let (os, oz) = checked_quant(out)?;
-            crate::ensure!(
-                lz == 0 && rz == 0 && oz == 0,
-                "BATCH_MATMUL int16 needs zero points of 0"
-            );
-            let (mult, shift) = checked_multiplier(f64::from(ls * rs) / f64::from(os), 14)?;
-            let rhs_i8 = rhs.dtype == DType::Int8;
-            (
-                if rhs_i8 {
-                    "batch_matmul_i16__scalar_i8_rhs"
-                } else {
-                    "batch_matmul_i16__scalar"
-                },
-                Kind::I16 {
-                    rhs_i8,
-                    mult,
-                    shift,
-                },
-            )
-        }
-        (l, r, _) => {
-            return Err(KernelError::unsupported(alloc::format!(
-                "BATCH_MATMUL with {l} and {r} operands"
-            )));
-        }
+pub(super) fn make(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let MatMulPlan {
+        dims: d,
+        quant: kind,
+    } = batch_matmul(node)?;
+    let name = match &kind {
+        Kind::F32 => "batch_matmul_f32__scalar",
+        Kind::Hybrid { .. } => "batch_matmul_hybrid_i8__scalar",
+        Kind::I8ToI32 => "batch_matmul_i8__scalar_i32_out",
+        Kind::I8 { .. } => "batch_matmul_i8__scalar",
+        Kind::I16 { rhs_i8: true, .. } => "batch_matmul_i16__scalar_i8_rhs",
+        Kind::I16 { rhs_i8: false, .. } => "batch_matmul_i16__scalar",
     };
+    let rhs = node.input(1)?;
     let rhs_cache = match node.constant(1) {
         Some(bytes) if !d.adj_y && bytes.len() == rhs.byte_len().unwrap_or(usize::MAX) => {
             let (b, k, n) = (d.rhs_batches, d.k, d.n);
@@ -427,6 +165,25 @@ fn for_each_dot<L, R>(d: &Dims, l: &[L], r: &[R], mut emit: impl FnMut(usize, &[
 }
 
 impl BatchMatMul {
+    /// Both operands as rows of `K` (`[M, K]` and `[N, K]` per matrix): lengths checked, the
+    /// transposition scratch carved (left, then right), the cached right operand used when
+    /// there is one.
+    fn operand_rows<'s, L: bytemuck::Pod, R: Cached>(
+        &'s self,
+        x_t: &TensorRef<'s>,
+        y_t: &TensorRef<'s>,
+        scratch: &mut &'s mut [u8],
+    ) -> Result<(&'s [L], &'s [R]), KernelError> {
+        let d = &self.d;
+        let x = check_len(x_t.as_slice::<L>()?, d.lhs_len(), x_t.info)?;
+        let y = check_len(y_t.as_slice::<R>()?, d.rhs_len(), y_t.info)?;
+        let cached = R::cached(&self.rhs);
+        let need_r = !d.adj_y && cached.is_none();
+        let lb = take::<L>(scratch, if d.adj_x { d.lhs_len() } else { 0 })?;
+        let rb = take::<R>(scratch, if need_r { d.rhs_len() } else { 0 })?;
+        Ok((lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb)))
+    }
+
     fn lhs_elem_size(&self) -> usize {
         match self.kind {
             Kind::F32 | Kind::Hybrid { .. } => 4,
@@ -498,22 +255,11 @@ impl Kernel for BatchMatMul {
         let y_t = inputs.get(1)?;
         let mut out_t = outputs.get(0)?;
         let out_info = out_t.info;
-        let (l_len, r_len, o_len) = (d.lhs_len(), d.rhs_len(), d.out_len());
-        let need_l = d.adj_x;
-        let need_r = !d.adj_y && matches!(self.rhs, RhsCache::None);
+        let (l_len, o_len) = (d.lhs_len(), d.out_len());
         match &self.kind {
             Kind::F32 => {
-                let x = check_len(x_t.as_slice::<f32>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<f32>()?, r_len, y_t.info)?;
+                let (l, r) = self.operand_rows::<f32, f32>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<f32>()?, o_len, out_info)?;
-                let lb = take::<f32>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<f32>(&mut scratch, if need_r { r_len } else { 0 })?;
-                let cached = if let RhsCache::F32(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 for_each_dot(d, l, r, |o, lr, rr| {
                     let mut acc = 0.0f32;
                     for (&a, &b) in lr.iter().zip(rr) {
@@ -529,17 +275,8 @@ impl Kernel for BatchMatMul {
                 mult,
                 shift,
             } => {
-                let x = check_len(x_t.as_slice::<i8>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
+                let (l, r) = self.operand_rows::<i8, i8>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i8>()?, o_len, out_info)?;
-                let lb = take::<i8>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
-                let cached = if let RhsCache::I8(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 for_each_dot(d, l, r, |o, lr, rr| {
                     let acc: i32 = int_dot(lr, rr, -lhs_zp, -rhs_zp);
                     let v = acc.requant(*mult, *shift).wrapping_add(*out_zp);
@@ -547,17 +284,8 @@ impl Kernel for BatchMatMul {
                 });
             }
             Kind::I8ToI32 => {
-                let x = check_len(x_t.as_slice::<i8>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
+                let (l, r) = self.operand_rows::<i8, i8>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i32>()?, o_len, out_info)?;
-                let lb = take::<i8>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
-                let cached = if let RhsCache::I8(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 for_each_dot(d, l, r, |o, lr, rr| {
                     out[o] = int_dot::<i8, i8, i32>(lr, rr, 0, 0);
                 });
@@ -567,58 +295,27 @@ impl Kernel for BatchMatMul {
                 mult,
                 shift,
             } => {
-                let x = check_len(x_t.as_slice::<i16>()?, l_len, x_t.info)?;
                 let out = check_len_mut(out_t.as_slice_mut::<i16>()?, o_len, out_info)?;
-                let lb = take::<i16>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let l = lhs_rows(d, x, lb);
                 let finish = |acc: i64| {
                     acc.requant(*mult, *shift)
                         .clamp(i16::MIN.into(), i16::MAX.into()) as i16
                 };
                 if *rhs_i8 {
-                    let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
-                    let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
-                    let cached = if let RhsCache::I8(c) = &self.rhs {
-                        Some(c.as_slice())
-                    } else {
-                        None
-                    };
-                    let r = rhs_rows(d, cached, y, rb);
+                    let (l, r) = self.operand_rows::<i16, i8>(&x_t, &y_t, &mut scratch)?;
                     for_each_dot(d, l, r, |o, lr, rr| out[o] = finish(int_dot(lr, rr, 0, 0)));
                 } else {
-                    let y = check_len(y_t.as_slice::<i16>()?, r_len, y_t.info)?;
-                    let rb = take::<i16>(&mut scratch, if need_r { r_len } else { 0 })?;
-                    let cached = if let RhsCache::I16(c) = &self.rhs {
-                        Some(c.as_slice())
-                    } else {
-                        None
-                    };
-                    let r = rhs_rows(d, cached, y, rb);
+                    let (l, r) = self.operand_rows::<i16, i16>(&x_t, &y_t, &mut scratch)?;
                     for_each_dot(d, l, r, |o, lr, rr| out[o] = finish(int_dot(lr, rr, 0, 0)));
                 }
             }
-            Kind::Hybrid {
-                scales,
-                filter_scale,
-                asymmetric,
-                bases,
-            } => {
-                let x = check_len(x_t.as_slice::<f32>()?, l_len, x_t.info)?;
-                let y = check_len(y_t.as_slice::<i8>()?, r_len, y_t.info)?;
+            Kind::Hybrid { h, bases } => {
+                let (l, r) = self.operand_rows::<f32, i8>(&x_t, &y_t, &mut scratch)?;
                 let out = check_len_mut(out_t.as_slice_mut::<f32>()?, o_len, out_info)?;
-                let lb = take::<f32>(&mut scratch, if need_l { l_len } else { 0 })?;
-                let rb = take::<i8>(&mut scratch, if need_r { r_len } else { 0 })?;
                 let q = take::<i8>(&mut scratch, l_len)?;
                 let rows = d.lhs_batches * d.m;
                 let sfs = take::<f32>(&mut scratch, rows)?;
                 let zps = take::<i32>(&mut scratch, rows)?;
                 let row_sums = take::<i32>(&mut scratch, d.rhs_batches * d.n)?;
-                let cached = if let RhsCache::I8(c) = &self.rhs {
-                    Some(c.as_slice())
-                } else {
-                    None
-                };
-                let (l, r) = (lhs_rows(d, x, lb), rhs_rows(d, cached, y, rb));
                 // LiteRT quantizes each row of the left operand on its own.
                 for (row, (xs, qs)) in l
                     .chunks_exact(d.k)
@@ -626,11 +323,11 @@ impl Kernel for BatchMatMul {
                     .enumerate()
                     .take(rows)
                 {
-                    let (sf, zp) = quantize_row(xs, qs, *asymmetric);
-                    sfs[row] = if scales.is_some() {
+                    let (sf, zp) = quantize_row(xs, qs, h.asymmetric);
+                    sfs[row] = if h.per_channel {
                         sf
                     } else {
-                        sf * filter_scale
+                        sf * h.filter_scale()
                     };
                     zps[row] = zp;
                 }
@@ -654,7 +351,7 @@ impl Kernel for BatchMatMul {
                             let total = f32_to_i32_x86(
                                 dot as f32 - row_sums[rs_base + j] as f32 * zp as f32,
                             );
-                            let scale = scales.as_ref().map_or(sf, |s| sf * s[j]);
+                            let scale = if h.per_channel { sf * h.scales[j] } else { sf };
                             out[(ob * m + i) * n + j] = 0.0 + scale * total as f32;
                         }
                     }

@@ -1,74 +1,28 @@
-//! Pieces the convolution family shares: output sizes and padding computed as LiteRT computes
-//! them, quantization parameters prepared once, typed element traits, and scratch carving.
+//! Pieces the convolution family's scalar executors share: typed element traits and
+//! accumulators, run-time length checks, scratch carving and the int8 dot products. What is
+//! computed once from a node (geometry, multipliers, bias checks) is in [`crate::prep::conv`].
 
 use crate::scalar::qmath;
-use crate::scalar::qmath::activation_range_quantized;
-use crate::{KernelError, TensorInfo, TensorRef};
+use crate::{Inputs, KernelError, TensorInfo, TensorMut, TensorRef};
 use alloc::vec::Vec;
-use tflrs_ir::{Activation, DType, Padding, QuantScheme};
 
-/// Elements of `info`'s dense data, or an error naming it (shapes whose element count
-/// overflows were refused by the planner; this guards kernels built by hand).
-pub(super) fn dims<const N: usize>(
-    info: &TensorInfo,
-    what: &str,
-) -> Result<[usize; N], KernelError> {
-    <[usize; N]>::try_from(info.shape.as_slice()).map_err(|_| {
-        KernelError::invalid(alloc::format!(
-            "{what} '{}' must have rank {N}, has shape {:?}",
-            info.name,
-            info.shape
-        ))
-    })
-}
+use super::hybrid::quantize_row;
+pub(super) use crate::prep::conv::{Bias, Geom, IntParams};
+use crate::prep::conv::{ConvPlan, HybridQuant, Quant};
 
-/// A positive attribute (stride, dilation) as `usize`.
-pub(super) fn positive(v: i32, what: &str) -> Result<usize, KernelError> {
-    if v > 0 {
-        Ok(v as usize)
-    } else {
-        Err(KernelError::invalid(alloc::format!(
-            "{what} must be positive, is {v}"
-        )))
-    }
-}
-
-/// LiteRT's `ComputeOutSize`: the spatial output size of a window op. `None` when the window
-/// does not fit (LiteRT refuses the node). Integer division truncates toward zero as in C.
-pub(super) fn out_size(
-    padding: Padding,
-    in_size: usize,
-    filter: usize,
-    stride: usize,
-    dilation: usize,
-) -> Option<usize> {
-    let (in_size, filter, stride, dilation) = (
-        in_size as i64,
-        filter as i64,
-        stride as i64,
-        dilation as i64,
-    );
-    let effective = (filter - 1) * dilation + 1;
-    let v = match padding {
-        Padding::Same => (in_size + stride - 1) / stride,
-        Padding::Valid => (in_size + stride - effective) / stride,
+/// The kernel name of `$op` for a plan's quantization: `conv_2d_i8__scalar`, and so on.
+macro_rules! scalar_name {
+    ($op:literal, $q:expr) => {
+        match $q {
+            $crate::prep::conv::Quant::F32 { .. } => concat!($op, "_f32__scalar"),
+            $crate::prep::conv::Quant::I8(_) => concat!($op, "_i8__scalar"),
+            $crate::prep::conv::Quant::U8(_) => concat!($op, "_u8__scalar"),
+            $crate::prep::conv::Quant::I16 { .. } => concat!($op, "_i16__scalar"),
+            $crate::prep::conv::Quant::Hybrid { .. } => concat!($op, "_hybrid_i8__scalar"),
+        }
     };
-    usize::try_from(v).ok()
 }
-
-/// LiteRT's `ComputePaddingWithOffset`: the padding before the first element, and the odd
-/// remainder that goes after the last one.
-pub(super) fn padding(
-    stride: usize,
-    dilation: usize,
-    in_size: usize,
-    filter: usize,
-    out_size: usize,
-) -> (i64, i64) {
-    let effective = (filter as i64 - 1) * dilation as i64 + 1;
-    let total = ((out_size as i64 - 1) * stride as i64 + effective - in_size as i64).max(0);
-    (total / 2, total % 2)
-}
+pub(super) use scalar_name;
 
 /// The taps `t` in `0..k` with `0 <= origin + dilation * t < n`, as a range (the valid taps of a
 /// window form one run because positions grow with `t`).
@@ -88,120 +42,6 @@ pub(super) fn taps(origin: i64, dilation: usize, k: usize, n: usize) -> (usize, 
     let lo = (lo as usize).min(k);
     let hi = (hi.max(0) as usize).min(k);
     (lo, hi.max(lo))
-}
-
-pub(super) use crate::scalar::qmath::activation_range_f32 as float_range;
-
-/// Per-tensor scale and zero point of a quantized tensor.
-pub(super) fn quant(info: &TensorInfo) -> Result<(f32, i32), KernelError> {
-    info.require_per_tensor_quant()
-}
-
-/// The scales of a filter quantized per tensor or per channel along `axis` with `channels`
-/// channels, one per channel (a single scale is broadcast, as LiteRT does).
-pub(super) fn channel_scales(
-    filter: &TensorInfo,
-    axis: usize,
-    channels: usize,
-) -> Result<Vec<f32>, KernelError> {
-    let q = filter
-        .quant
-        .as_ref()
-        .and_then(|q| q.scheme.as_ref())
-        .ok_or_else(|| {
-            KernelError::invalid(alloc::format!("filter '{}' is not quantized", filter.name))
-        })?;
-    let scales = match q {
-        QuantScheme::PerTensor { scale, .. } => alloc::vec![*scale; channels],
-        QuantScheme::PerAxis {
-            axis: a, scales, ..
-        } => {
-            if scales.len() == 1 {
-                alloc::vec![scales[0]; channels]
-            } else if scales.len() == channels && *a >= 0 && *a as usize == axis {
-                scales.clone()
-            } else {
-                return Err(KernelError::invalid(alloc::format!(
-                    "filter '{}' has {} scales along axis {a}; expected 1, or {channels} along axis {axis}",
-                    filter.name,
-                    scales.len()
-                )));
-            }
-        }
-    };
-    if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-        return Err(KernelError::invalid(alloc::format!(
-            "filter '{}' has a non-positive or non-finite scale {s}",
-            filter.name
-        )));
-    }
-    Ok(scales)
-}
-
-/// Whether a filter has more than one scale (LiteRT's test for per-channel quantization).
-pub(super) fn has_many_scales(filter: &TensorInfo) -> bool {
-    filter.scales().len() > 1
-}
-
-/// Fails unless every zero point of `info` is 0 (LiteRT requires symmetric filters for
-/// per-channel kernels).
-pub(super) fn require_zero_points_zero(info: &TensorInfo) -> Result<(), KernelError> {
-    if info.zero_points().iter().any(|&z| z != 0) {
-        return Err(KernelError::invalid(alloc::format!(
-            "tensor '{}' must have zero points of 0",
-            info.name
-        )));
-    }
-    Ok(())
-}
-
-/// Per-channel quantized multipliers and shifts for `real = in_scale * filter_scale[c] /
-/// out_scale`, computed in double as LiteRT's `PopulateConvolutionQuantizationParams` does.
-/// `max_shift` bounds the left shift the requantization can apply (30 for 32-bit
-/// accumulators, 14 for 64-bit ones).
-pub(super) fn channel_multipliers(
-    in_scale: f32,
-    filter_scales: &[f32],
-    out_scale: f32,
-    max_shift: i32,
-) -> Result<(Vec<i32>, Vec<i32>), KernelError> {
-    let mut mult = Vec::with_capacity(filter_scales.len());
-    let mut shift = Vec::with_capacity(filter_scales.len());
-    for &fs in filter_scales {
-        let real = f64::from(in_scale) * f64::from(fs) / f64::from(out_scale);
-        let (m, s) = checked_multiplier(real, max_shift)?;
-        mult.push(m);
-        shift.push(s);
-    }
-    Ok((mult, shift))
-}
-
-/// `quantize_multiplier` with the result's shift checked against what requantization supports.
-pub(super) fn checked_multiplier(real: f64, max_shift: i32) -> Result<(i32, i32), KernelError> {
-    if !(real.is_finite() && real >= 0.0) {
-        return Err(KernelError::invalid(alloc::format!(
-            "invalid requantization scale {real}"
-        )));
-    }
-    let (m, s) = qmath::quantize_multiplier(real)?;
-    if s > max_shift {
-        return Err(KernelError::invalid(alloc::format!(
-            "requantization scale {real} is too large"
-        )));
-    }
-    Ok((m, s))
-}
-
-/// Checks that a quantized tensor has a usable per-tensor scale.
-pub(super) fn checked_quant(info: &TensorInfo) -> Result<(f32, i32), KernelError> {
-    let (s, z) = quant(info)?;
-    if !(s.is_finite() && s > 0.0) {
-        return Err(KernelError::invalid(alloc::format!(
-            "tensor '{}' has an invalid scale {s}",
-            info.name
-        )));
-    }
-    Ok((s, z))
 }
 
 /// Converts a rounded double to int32 the way an x86 `cvttsd2si` does (LiteRT's reference
@@ -306,114 +146,6 @@ impl Acc for i64 {
     }
 }
 
-/// A bias input as the kernels read it.
-#[derive(Clone, Copy)]
-pub(super) enum Bias<'a> {
-    /// No bias.
-    None,
-    /// Float bias.
-    F32(&'a [f32]),
-    /// int32 bias.
-    I32(&'a [i32]),
-    /// int64 bias.
-    I64(&'a [i64]),
-}
-
-impl<'a> Bias<'a> {
-    /// Views an optional bias input of `len` elements.
-    pub(super) fn view(t: Option<TensorRef<'a>>, len: usize) -> Result<Self, KernelError> {
-        let Some(t) = t else { return Ok(Bias::None) };
-        let b = match t.info.dtype {
-            DType::Float32 => Bias::F32(check_len(t.as_slice()?, len, t.info)?),
-            DType::Int32 => Bias::I32(check_len(t.as_slice()?, len, t.info)?),
-            DType::Int64 => Bias::I64(check_len(t.as_slice()?, len, t.info)?),
-            d => {
-                return Err(KernelError::invalid(alloc::format!(
-                    "bias '{}' has unsupported type {d}",
-                    t.info.name
-                )));
-            }
-        };
-        Ok(b)
-    }
-
-    /// Element `i` of an integer bias (0 without bias).
-    #[inline]
-    pub(super) fn int(&self, i: usize) -> i64 {
-        match self {
-            Bias::I32(b) => i64::from(b[i]),
-            Bias::I64(b) => b[i],
-            Bias::F32(_) | Bias::None => 0,
-        }
-    }
-
-    /// The float bias, if any.
-    pub(super) fn float(&self) -> Option<&'a [f32]> {
-        match self {
-            Bias::F32(b) => Some(b),
-            _ => None,
-        }
-    }
-}
-
-/// Checks that a bias description is consistent: `len` elements of one of `dtypes`.
-pub(super) fn check_bias(
-    bias: Option<&TensorInfo>,
-    len: usize,
-    dtypes: &[DType],
-) -> Result<(), KernelError> {
-    if let Some(b) = bias {
-        if !dtypes.contains(&b.dtype) {
-            return Err(KernelError::invalid(alloc::format!(
-                "bias '{}' has type {}, expected one of {:?}",
-                b.name,
-                b.dtype,
-                dtypes.iter().map(|d| d.name()).collect::<Vec<_>>()
-            )));
-        }
-        if b.num_elements() != len {
-            return Err(KernelError::invalid(alloc::format!(
-                "bias '{}' has {} elements, expected {len}",
-                b.name,
-                b.num_elements()
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Fails unless `info` has type `dtype`.
-pub(super) fn require_dtype(
-    info: &TensorInfo,
-    dtype: DType,
-    what: &str,
-) -> Result<(), KernelError> {
-    if info.dtype != dtype {
-        return Err(KernelError::invalid(alloc::format!(
-            "{what} '{}' has type {}, expected {dtype}",
-            info.name,
-            info.dtype
-        )));
-    }
-    Ok(())
-}
-
-/// Fails unless `info` has shape `shape`.
-pub(super) fn require_shape(
-    info: &TensorInfo,
-    shape: &[usize],
-    what: &str,
-) -> Result<(), KernelError> {
-    if info.shape != shape {
-        return Err(KernelError::invalid(alloc::format!(
-            "{what} '{}' has shape {:?}, expected {shape:?}",
-            info.name,
-            info.shape
-        )));
-    }
-    Ok(())
-}
-
 /// Returns `s` if it has at least `len` elements (run-time guard against a planner handing a
 /// short buffer; kernels index up to `len`).
 #[inline]
@@ -441,6 +173,25 @@ pub(super) fn check_len_mut<'s, T>(
     Ok(&mut s[..len])
 }
 
+/// Typed input, filter and output slices of a kernel (see [`operands`]).
+pub(super) type Operands<'s, X, W, O> = (&'s [X], &'s [W], &'s mut [O]);
+
+/// The input, filter and output of a kernel as typed slices of the lengths its plan says
+/// (`(input, filter, output)` elements), each checked with [`check_len`].
+pub(super) fn operands<'s, X: bytemuck::Pod, W: bytemuck::Pod, O: bytemuck::Pod>(
+    x: &TensorRef<'s>,
+    w: &TensorRef<'s>,
+    out: &'s mut TensorMut<'_>,
+    (x_len, w_len, out_len): (usize, usize, usize),
+) -> Result<Operands<'s, X, W, O>, KernelError> {
+    let info = out.info;
+    Ok((
+        check_len(x.as_slice::<X>()?, x_len, x.info)?,
+        check_len(w.as_slice::<W>()?, w_len, w.info)?,
+        check_len_mut(out.as_slice_mut::<O>()?, out_len, info)?,
+    ))
+}
+
 fn short(info: &TensorInfo, got: usize, want: usize) -> KernelError {
     KernelError::invalid(alloc::format!(
         "tensor '{}' has {got} elements, the kernel needs {want}",
@@ -454,10 +205,79 @@ pub(super) const fn scratch_piece<T>(count: usize) -> usize {
     (count * core::mem::size_of::<T>()).next_multiple_of(16)
 }
 
-/// Scratch of a hybrid convolution (CONV_2D and DEPTHWISE_CONV_2D): the input quantized to
-/// int8, then one scaling factor and one input offset per batch.
+/// Scratch of a hybrid convolution (CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV): the input
+/// quantized to int8, then one scaling factor and one input offset per batch.
 pub(super) fn hybrid_scratch_bytes(g: &Geom) -> usize {
     scratch_piece::<i8>(g.in_len()) + scratch_piece::<f32>(g.n) + scratch_piece::<i32>(g.n)
+}
+
+/// The input of a hybrid convolution quantized into scratch ([`quantize_input`]).
+pub(super) struct HybridInput<'s> {
+    /// The input as int8.
+    pub q: &'s [i8],
+    /// Each batch's scaling factor (times the filter scale on the per-tensor path).
+    pub sf: &'s [f32],
+    /// Each batch's zero point (0 for symmetric quantization).
+    pub zp: &'s [i32],
+}
+
+/// Quantizes each batch of a hybrid convolution's input into the scratch of
+/// [`hybrid_scratch_bytes`], as `h` says (symmetric or asymmetric; the filter scale folded into
+/// the scaling factors unless the kernel is per channel).
+pub(super) fn quantize_input<'s>(
+    g: &Geom,
+    x: &[f32],
+    h: &HybridQuant,
+    scratch: &mut &'s mut [u8],
+) -> Result<HybridInput<'s>, KernelError> {
+    let q = take::<i8>(scratch, g.in_len())?;
+    let sf = take::<f32>(scratch, g.n)?;
+    let zp = take::<i32>(scratch, g.n)?;
+    let batch_len = g.in_batch_len();
+    for b in 0..g.n {
+        let rows = b * batch_len..(b + 1) * batch_len;
+        let (s, z) = quantize_row(&x[rows.clone()], &mut q[rows], h.asymmetric);
+        sf[b] = if h.per_channel {
+            s
+        } else {
+            s * h.filter_scale()
+        };
+        zp[b] = z;
+    }
+    Ok(HybridInput { q, sf, zp })
+}
+
+/// Scratch of CONV_2D and DEPTHWISE_CONV_2D: [`hybrid_scratch_bytes`] for hybrid plans, none
+/// otherwise.
+pub(super) fn conv_scratch_bytes(plan: &ConvPlan) -> usize {
+    match plan.quant {
+        Quant::Hybrid { .. } => hybrid_scratch_bytes(&plan.geom),
+        _ => 0,
+    }
+}
+
+/// The run-time inputs of a convolution: data, filter (slot 1) and optional bias.
+pub(super) struct ConvArgs<'a> {
+    /// The data input.
+    pub x: TensorRef<'a>,
+    /// The filter.
+    pub w: TensorRef<'a>,
+    /// The bias, `g.out_c` elements.
+    pub bias: Bias<'a>,
+}
+
+/// Takes the data input from slot `data`, the filter from slot 1 and the bias from slot
+/// `bias`.
+pub(super) fn conv_args<'a>(
+    inputs: &Inputs<'a>,
+    g: &Geom,
+    data: usize,
+    bias: usize,
+) -> Result<ConvArgs<'a>, KernelError> {
+    let x = inputs.get(data)?;
+    let w = inputs.get(1)?;
+    let bias = Bias::view(inputs.optional(bias), g.out_c)?;
+    Ok(ConvArgs { x, w, bias })
 }
 
 /// Takes the next piece of `count` elements of `T` off the front of `buf` (see
@@ -481,60 +301,6 @@ pub(super) fn take<'a, T: bytemuck::Pod>(
         .map_err(|e| KernelError::invalid(alloc::format!("misaligned scratch: {e:?}")))
 }
 
-/// The geometry of a 2-D window op over NHWC tensors, fixed at preparation.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Geom {
-    /// Batches.
-    pub n: usize,
-    /// Input height.
-    pub in_h: usize,
-    /// Input width.
-    pub in_w: usize,
-    /// Input channels.
-    pub in_c: usize,
-    /// Output height.
-    pub out_h: usize,
-    /// Output width.
-    pub out_w: usize,
-    /// Output channels.
-    pub out_c: usize,
-    /// Filter height.
-    pub k_h: usize,
-    /// Filter width.
-    pub k_w: usize,
-    /// Filter depth (input channels per group for CONV_2D).
-    pub k_c: usize,
-    /// Vertical stride.
-    pub stride_h: usize,
-    /// Horizontal stride.
-    pub stride_w: usize,
-    /// Vertical dilation.
-    pub dil_h: usize,
-    /// Horizontal dilation.
-    pub dil_w: usize,
-    /// Padding before the first row.
-    pub pad_h: i64,
-    /// Padding before the first column.
-    pub pad_w: i64,
-}
-
-impl Geom {
-    /// Elements of the input.
-    pub fn in_len(&self) -> usize {
-        self.n * self.in_h * self.in_w * self.in_c
-    }
-
-    /// Elements of the output.
-    pub fn out_len(&self) -> usize {
-        self.n * self.out_h * self.out_w * self.out_c
-    }
-
-    /// Elements of one batch of the input.
-    pub fn in_batch_len(&self) -> usize {
-        self.in_h * self.in_w * self.in_c
-    }
-}
-
 /// Copies little-endian constant bytes into a typed vector (constants need not be aligned).
 pub(super) fn pod_vec<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     let n = bytes.len() / core::mem::size_of::<T>();
@@ -544,85 +310,10 @@ pub(super) fn pod_vec<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
     v
 }
 
-/// Requantization of an integer convolution: input and filter offsets (negated zero points),
-/// output zero point, one multiplier and shift per output channel, clamp range.
-#[derive(Debug, Clone)]
-pub(super) struct IntParams {
-    /// Added to each input value.
-    pub in_offset: i32,
-    /// Added to each filter value.
-    pub w_offset: i32,
-    /// Added after requantization.
-    pub out_zp: i32,
-    /// Quantized multiplier per output channel.
-    pub mult: Vec<i32>,
-    /// Shift per output channel.
-    pub shift: Vec<i32>,
-    /// Lowest output value (activation included).
-    pub lo: i32,
-    /// Highest output value (activation included).
-    pub hi: i32,
-}
-
-/// Parameters of an int8/int16 kernel with per-channel (or broadcast per-tensor) filter scales
-/// along `axis`, as LiteRT's `PopulateConvolutionQuantizationParams` computes them. The filter
-/// is symmetric (its zero point is not used).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn int_params(
-    input: &TensorInfo,
-    filter: &TensorInfo,
-    output: &TensorInfo,
-    act: Activation,
-    channels: usize,
-    axis: usize,
-    (qmin, qmax): (i32, i32),
-    max_shift: i32,
-) -> Result<IntParams, KernelError> {
-    let (in_s, in_zp) = checked_quant(input)?;
-    let (out_s, out_zp) = checked_quant(output)?;
-    let scales = channel_scales(filter, axis, channels)?;
-    let (mult, shift) = channel_multipliers(in_s, &scales, out_s, max_shift)?;
-    let (lo, hi) = activation_range_quantized(act, out_s, out_zp, qmin, qmax);
-    Ok(IntParams {
-        in_offset: -in_zp,
-        w_offset: 0,
-        out_zp,
-        mult,
-        shift,
-        lo,
-        hi,
-    })
-}
-
-/// Parameters of a uint8 kernel: one multiplier from the float product of the scales (LiteRT's
-/// `GetQuantizedConvolutionMultipler`), and the filter's zero point honoured.
-pub(super) fn uint8_params(
-    input: &TensorInfo,
-    filter: &TensorInfo,
-    output: &TensorInfo,
-    act: Activation,
-    channels: usize,
-) -> Result<IntParams, KernelError> {
-    let (in_s, in_zp) = checked_quant(input)?;
-    let (f_s, f_zp) = checked_quant(filter)?;
-    let (out_s, out_zp) = checked_quant(output)?;
-    let (m, s) = checked_multiplier(f64::from(in_s * f_s) / f64::from(out_s), 30)?;
-    let (lo, hi) = activation_range_quantized(act, out_s, out_zp, 0, 255);
-    Ok(IntParams {
-        in_offset: -in_zp,
-        w_offset: -f_zp,
-        out_zp,
-        mult: alloc::vec![m; channels],
-        shift: alloc::vec![s; channels],
-        lo,
-        hi,
-    })
-}
-
 impl IntParams {
     /// Bias, requantization, output zero point and clamp of one accumulator of channel `oc`.
     #[inline]
-    pub fn finish<A: Acc, O: QType>(&self, acc: A, bias: i64, oc: usize) -> O {
+    pub(super) fn finish<A: Acc, O: QType>(&self, acc: A, bias: i64, oc: usize) -> O {
         let v = acc
             .add_bias(bias)
             .requant(self.mult[oc], self.shift[oc])
@@ -663,7 +354,7 @@ pub(super) fn dot_i8(acc: i32, xs: &[i8], ws: &[i8], in_offset: i16) -> i32 {
 
 impl IntParams {
     /// The input offset as int16, for [`mac_i8`] (int8 zero points negate into `-127..=128`).
-    pub fn in_offset_i16(&self) -> i16 {
+    pub(super) fn in_offset_i16(&self) -> i16 {
         self.in_offset as i16
     }
 }

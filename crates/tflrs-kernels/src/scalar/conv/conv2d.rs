@@ -3,17 +3,15 @@
 //! compute them.
 
 use super::common::{
-    Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
-    dot_i8, float_range, has_many_scales, hybrid_scratch_bytes, int_params, out_size, padding,
-    positive, require_dtype, require_shape, require_zero_points_zero, take, uint8_params,
+    Acc, Bias, Geom, IntParams, QType, conv_args, conv_scratch_bytes, dot_i8, operands,
+    quantize_input, scalar_name,
 };
-use super::hybrid::quantize_row;
 use crate::kernel::{KernelIo, NodeCtx};
+use crate::prep::conv::{ConvPlan, ConvQuant, Quant, conv2d};
 use crate::scalar::qmath::clamp_f32;
 use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use tflrs_ir::{Conv2dAttrs, DType};
 
 /// Walks the output pixels of batch `b` and, for each output channel, accumulates over the
 /// filter taps that fall inside the input (padding contributes nothing, as in LiteRT), in the
@@ -79,196 +77,27 @@ pub(super) fn conv_batch<X: Copy, W: Copy, A: Copy>(
     }
 }
 
-enum Kind {
-    F32 {
-        lo: f32,
-        hi: f32,
-    },
-    I8(IntParams),
-    U8(IntParams),
-    /// int16 activations; `wide` selects the 64-bit accumulator (64-bit bias).
-    I16 {
-        p: IntParams,
-        wide: bool,
-    },
-    /// Float input, int8 weights. `per_channel` holds the channel scales (asymmetric input
-    /// quantization, LiteRT's `HybridConvPerChannel`); otherwise the input is quantized
-    /// symmetrically and `filter_scale` applies to every channel (LiteRT's `HybridConv`).
-    Hybrid {
-        per_channel: Option<Vec<f32>>,
-        filter_scale: f32,
-        lo: f32,
-        hi: f32,
-    },
-}
-
+/// The scalar executor of a CONV_2D [`ConvPlan`].
 struct Conv2d {
     name: &'static str,
-    g: Geom,
-    w_len: usize,
-    kind: Kind,
+    plan: ConvPlan,
     /// One window of int8 input (`k_h * k_w * k_c`), for [`conv_i8_patched`].
     patch: Vec<i8>,
 }
 
 /// Makes the CONV_2D kernel for `node`.
-pub(super) fn make(node: &NodeCtx<'_>, a: &Conv2dAttrs) -> Result<Box<dyn Kernel>, KernelError> {
-    node.expect_inputs(2, 3)?;
-    node.expect_outputs(1)?;
-    let input = node.input(0)?;
-    let filter = node.input(1)?;
-    let bias = node.optional_input(2);
-    let output = node.output(0)?;
-    let [n, in_h, in_w, in_c] = dims::<4>(input, "input")?;
-    let [out_c, k_h, k_w, k_c] = dims::<4>(filter, "filter")?;
-    crate::ensure!(
-        in_h > 0 && in_w > 0 && in_c > 0 && out_c > 0 && k_h > 0 && k_w > 0 && k_c > 0,
-        "CONV_2D needs non-empty input {:?} and filter {:?}",
-        input.shape,
-        filter.shape
-    );
-    crate::ensure!(
-        in_c % k_c == 0 && out_c % (in_c / k_c) == 0,
-        "CONV_2D filter depth {k_c} and {out_c} filters do not divide input depth {in_c} into groups"
-    );
-    let stride_h = positive(a.stride_h, "stride_h")?;
-    let stride_w = positive(a.stride_w, "stride_w")?;
-    let dil_h = positive(a.dilation_h_factor, "dilation_h_factor")?;
-    let dil_w = positive(a.dilation_w_factor, "dilation_w_factor")?;
-    let out_h = out_size(a.padding, in_h, k_h, stride_h, dil_h);
-    let out_w = out_size(a.padding, in_w, k_w, stride_w, dil_w);
-    let (Some(out_h), Some(out_w)) = (out_h, out_w) else {
-        return Err(KernelError::invalid(alloc::format!(
-            "CONV_2D window {k_h}x{k_w} (dilation {dil_h}x{dil_w}) does not fit input {in_h}x{in_w}"
-        )));
+pub(super) fn make(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let plan = conv2d(node)?;
+    let name = match &plan.quant {
+        Quant::Hybrid { h, .. } if h.per_channel => "conv_2d_hybrid_i8__scalar_per_channel",
+        q => scalar_name!("conv_2d", q),
     };
-    require_shape(output, &[n, out_h, out_w, out_c], "output")?;
-    let (pad_h, _) = padding(stride_h, dil_h, in_h, k_h, out_h);
-    let (pad_w, _) = padding(stride_w, dil_w, in_w, k_w, out_w);
-    let g = Geom {
-        n,
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        k_h,
-        k_w,
-        k_c,
-        stride_h,
-        stride_w,
-        dil_h,
-        dil_w,
-        pad_h,
-        pad_w,
-    };
-    let groups = in_c / k_c;
-    let act = a.fused_activation_function;
-    let (name, kind) = match (input.dtype, filter.dtype) {
-        (DType::Float32, DType::Float32) => {
-            require_dtype(output, DType::Float32, "output")?;
-            check_bias(bias, out_c, &[DType::Float32])?;
-            let (lo, hi) = float_range(act);
-            ("conv_2d_f32__scalar", Kind::F32 { lo, hi })
-        }
-        (DType::Float32, DType::Int8) => {
-            require_dtype(output, DType::Float32, "output")?;
-            check_bias(bias, out_c, &[DType::Float32])?;
-            let (lo, hi) = float_range(act);
-            let scales = channel_scales(filter, 0, out_c)?;
-            // LiteRT takes the per-channel path only when the scales differ (or for groups);
-            // equal scales run the per-tensor kernel with the first one.
-            let per_channel =
-                groups != 1 || (has_many_scales(filter) && scales.iter().any(|&s| s != scales[0]));
-            if per_channel {
-                (
-                    "conv_2d_hybrid_i8__scalar_per_channel",
-                    Kind::Hybrid {
-                        filter_scale: scales[0],
-                        per_channel: Some(scales),
-                        lo,
-                        hi,
-                    },
-                )
-            } else {
-                (
-                    "conv_2d_hybrid_i8__scalar",
-                    Kind::Hybrid {
-                        filter_scale: scales[0],
-                        per_channel: None,
-                        lo,
-                        hi,
-                    },
-                )
-            }
-        }
-        (DType::Int8, DType::Int8) => {
-            require_dtype(output, DType::Int8, "output")?;
-            check_bias(bias, out_c, &[DType::Int32])?;
-            require_zero_points_zero(filter)?;
-            let p = int_params(
-                input,
-                filter,
-                output,
-                act,
-                out_c,
-                0,
-                (i8::MIN.into(), i8::MAX.into()),
-                30,
-            )?;
-            ("conv_2d_i8__scalar", Kind::I8(p))
-        }
-        (DType::Int16, DType::Int8) => {
-            require_dtype(output, DType::Int16, "output")?;
-            check_bias(bias, out_c, &[DType::Int32, DType::Int64])?;
-            require_zero_points_zero(filter)?;
-            // LiteRT's int16 kernel accumulates in 64 bits unless the bias is int32 (the
-            // `quantized_bias_type` attribute says int32 when there is no bias).
-            let wide = match bias {
-                Some(b) => b.dtype == DType::Int64,
-                None => a.quantized_bias_type != DType::Int32,
-            };
-            let max_shift = if wide { 14 } else { 30 };
-            let p = int_params(
-                input,
-                filter,
-                output,
-                act,
-                out_c,
-                0,
-                (i16::MIN.into(), i16::MAX.into()),
-                max_shift,
-            )?;
-            crate::ensure!(
-                p.in_offset == 0 && p.out_zp == 0,
-                "CONV_2D int16 needs zero points of 0 on input and output"
-            );
-            ("conv_2d_i16__scalar", Kind::I16 { p, wide })
-        }
-        (DType::UInt8, DType::UInt8) => {
-            require_dtype(output, DType::UInt8, "output")?;
-            check_bias(bias, out_c, &[DType::Int32])?;
-            let p = uint8_params(input, filter, output, act, out_c)?;
-            ("conv_2d_u8__scalar", Kind::U8(p))
-        }
-        (i, f) => {
-            return Err(KernelError::unsupported(alloc::format!(
-                "CONV_2D with {i} input and {f} filter"
-            )));
-        }
-    };
-    let patch = match kind {
-        Kind::I8(_) | Kind::Hybrid { .. } if patched(&g) => alloc::vec![0; k_h * k_w * k_c],
+    let g = &plan.geom;
+    let patch = match plan.quant {
+        Quant::I8(_) | Quant::Hybrid { .. } if patched(g) => alloc::vec![0; g.k_h * g.k_w * g.k_c],
         _ => Vec::new(),
     };
-    Ok(Box::new(Conv2d {
-        name,
-        g,
-        w_len: filter.num_elements(),
-        kind,
-        patch,
-    }))
+    Ok(Box::new(Conv2d { name, plan, patch }))
 }
 
 /// Runs an integer convolution over all batches: accumulate, add the bias, requantize per
@@ -410,27 +239,20 @@ impl Kernel for Conv2d {
     }
 
     fn scratch_bytes(&self) -> usize {
-        match self.kind {
-            Kind::Hybrid { .. } => hybrid_scratch_bytes(&self.g),
-            _ => 0,
-        }
+        conv_scratch_bytes(&self.plan)
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
         let (inputs, mut outputs, mut scratch, _) = io.split();
-        let g = &self.g;
-        let x_t = inputs.get(0)?;
-        let w_t = inputs.get(1)?;
-        let bias = Bias::view(inputs.optional(2), g.out_c)?;
+        let g = &self.plan.geom;
+        let args = conv_args(&inputs, g, 0, 2)?;
+        let bias = args.bias;
         let mut out_t = outputs.get(0)?;
-        let out_info = out_t.info;
-        let (in_len, w_len, out_len) = (g.in_len(), self.w_len, g.out_len());
-        let (kind, patch) = (&self.kind, &mut self.patch);
-        match kind {
-            Kind::F32 { lo, hi } => {
-                let x = check_len(x_t.as_slice::<f32>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<f32>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<f32>()?, out_len, out_info)?;
+        let lens = (g.in_len(), g.filter_len(), g.out_len());
+        let (quant, patch): (&ConvQuant, _) = (&self.plan.quant, &mut self.patch);
+        match quant {
+            Quant::F32 { lo, hi } => {
+                let (x, w, out) = operands::<f32, f32, f32>(&args.x, &args.w, &mut out_t, lens)?;
                 let bias = bias.float();
                 for b in 0..g.n {
                     conv_batch(
@@ -447,73 +269,49 @@ impl Kernel for Conv2d {
                     );
                 }
             }
-            Kind::I8(p) => {
-                let x = check_len(x_t.as_slice::<i8>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<i8>()?, out_len, out_info)?;
+            Quant::I8(p) => {
+                let (x, w, out) = operands::<i8, i8, i8>(&args.x, &args.w, &mut out_t, lens)?;
                 run_i8(g, x, w, bias, p, patch, out);
             }
-            Kind::U8(p) => {
-                let x = check_len(x_t.as_slice::<u8>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<u8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<u8>()?, out_len, out_info)?;
+            Quant::U8(p) => {
+                let (x, w, out) = operands::<u8, u8, u8>(&args.x, &args.w, &mut out_t, lens)?;
                 run_int::<u8, u8, u8, i32>(g, x, w, bias, p, out);
             }
-            Kind::I16 { p, wide } => {
-                let x = check_len(x_t.as_slice::<i16>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<i16>()?, out_len, out_info)?;
+            Quant::I16 { p, wide } => {
+                let (x, w, out) = operands::<i16, i8, i16>(&args.x, &args.w, &mut out_t, lens)?;
                 if *wide {
                     run_int::<i16, i8, i16, i64>(g, x, w, bias, p, out);
                 } else {
                     run_int::<i16, i8, i16, i32>(g, x, w, bias, p, out);
                 }
             }
-            Kind::Hybrid {
-                per_channel,
-                filter_scale,
-                lo,
-                hi,
-            } => {
-                let x = check_len(x_t.as_slice::<f32>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<f32>()?, out_len, out_info)?;
-                let q = take::<i8>(&mut scratch, in_len)?;
-                let sfs = take::<f32>(&mut scratch, g.n)?;
-                let zps = take::<i32>(&mut scratch, g.n)?;
-                let batch_len = g.in_batch_len();
-                for b in 0..g.n {
-                    let rows = b * batch_len..(b + 1) * batch_len;
-                    let (sf, zp) =
-                        quantize_row(&x[rows.clone()], &mut q[rows], per_channel.is_some());
-                    sfs[b] = if per_channel.is_some() {
-                        sf
-                    } else {
-                        sf * filter_scale
-                    };
-                    zps[b] = zp;
-                }
+            Quant::Hybrid { h, lo, hi } => {
+                let (x, w, out) = operands::<f32, i8, f32>(&args.x, &args.w, &mut out_t, lens)?;
+                let hx = quantize_input(g, x, h, &mut scratch)?;
+                let (q, sfs, zps) = (hx.q, hx.sf, hx.zp);
                 let bias = bias.float();
                 for b in 0..g.n {
                     let (sf, zp) = (sfs[b], zps[b]);
                     // The quantized input's zero point is an int8 value.
                     let zp = zp as i8;
-                    match per_channel {
+                    if h.per_channel {
                         // LiteRT's reference: (acc * channel scale) * batch scale, then bias.
-                        Some(scales) => conv_i8(g, b, q, w, zp, patch, |i, oc, acc| {
+                        let scales = &h.scales;
+                        conv_i8(g, b, q, w, zp, patch, |i, oc, acc| {
                             let mut v = acc as f32 * scales[oc] * sf;
                             if let Some(bias) = bias {
                                 v += bias[oc];
                             }
                             out[i] = clamp_f32(v, *lo, *hi);
-                        }),
+                        });
+                    } else {
                         // LiteRT's im2col + GEMM kernel: a zeroed output accumulates
                         // acc * scale, then bias and clamp.
-                        None => conv_i8(g, b, q, w, zp, patch, |i, oc, acc| {
+                        conv_i8(g, b, q, w, zp, patch, |i, oc, acc| {
                             let v = 0.0f32 + acc as f32 * sf;
                             let bv = bias.map_or(0.0, |bias| bias[oc]);
                             out[i] = clamp_f32(v + bv, *lo, *hi);
-                        }),
+                        });
                     }
                 }
             }

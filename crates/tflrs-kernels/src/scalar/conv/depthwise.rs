@@ -3,17 +3,15 @@
 //! multiplier, dilation and fused activations.
 
 use super::common::{
-    Acc, Bias, Geom, IntParams, QType, channel_scales, check_bias, check_len, check_len_mut, dims,
-    float_range, hybrid_scratch_bytes, int_params, mac_i8, out_size, padding, positive,
-    require_dtype, require_shape, require_zero_points_zero, take, taps, uint8_params,
+    Acc, Bias, Geom, IntParams, QType, conv_args, conv_scratch_bytes, mac_i8, operands,
+    quantize_input, scalar_name, taps,
 };
-use super::hybrid::quantize_asymmetric;
 use crate::kernel::{KernelIo, NodeCtx};
+use crate::prep::conv::{ConvPlan, Quant, depthwise};
 use crate::scalar::qmath::clamp_f32;
 use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use tflrs_ir::{DType, DepthwiseConv2dAttrs};
 
 /// Walks the output pixels of batch `b`, accumulating every output channel of a pixel at once
 /// in `acc` (one slot per channel, in the reference order filter row, filter column), then
@@ -79,200 +77,32 @@ fn dw_batch<X: Copy, W: Copy, A: Copy>(
     }
 }
 
-enum Kind {
-    F32 {
-        lo: f32,
-        hi: f32,
-        acc: Vec<f32>,
-    },
-    I8 {
-        p: IntParams,
-        acc: Vec<i32>,
-    },
-    U8 {
-        p: IntParams,
-        acc: Vec<i32>,
-    },
-    I16 {
-        p: IntParams,
-        acc: Vec<i64>,
-    },
-    Hybrid {
-        scales: Vec<f32>,
-        lo: f32,
-        hi: f32,
-        acc: Vec<i32>,
-    },
-}
-
+/// The scalar executor of a DEPTHWISE_CONV_2D [`ConvPlan`], with one accumulator per output
+/// channel of a pixel (of the type the plan's kernel accumulates in; the others stay empty).
 struct Depthwise {
     name: &'static str,
-    g: Geom,
-    kind: Kind,
+    plan: ConvPlan,
+    acc_f32: Vec<f32>,
+    acc_i32: Vec<i32>,
+    acc_i64: Vec<i64>,
 }
 
 /// Makes the DEPTHWISE_CONV_2D kernel for `node`.
-pub(super) fn make(
-    node: &NodeCtx<'_>,
-    a: &DepthwiseConv2dAttrs,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    node.expect_inputs(2, 3)?;
-    node.expect_outputs(1)?;
-    let input = node.input(0)?;
-    let filter = node.input(1)?;
-    let bias = node.optional_input(2);
-    let output = node.output(0)?;
-    let [n, in_h, in_w, in_c] = dims::<4>(input, "input")?;
-    let [one, k_h, k_w, out_c] = dims::<4>(filter, "filter")?;
-    crate::ensure!(
-        one == 1,
-        "DEPTHWISE_CONV_2D filter '{}' must be [1, H, W, C], is {:?}",
-        filter.name,
-        filter.shape
-    );
-    crate::ensure!(
-        in_h > 0 && in_w > 0 && in_c > 0 && k_h > 0 && k_w > 0 && out_c > 0,
-        "DEPTHWISE_CONV_2D needs non-empty input {:?} and filter {:?}",
-        input.shape,
-        filter.shape
-    );
-    crate::ensure!(
-        out_c % in_c == 0,
-        "DEPTHWISE_CONV_2D filter channels {out_c} are not a multiple of input channels {in_c}"
-    );
-    // The output depth comes from the shapes, as LiteRT's float and int8 kernels take it; the
-    // `depth_multiplier` attribute is informational there.
-    let stride_h = positive(a.stride_h, "stride_h")?;
-    let stride_w = positive(a.stride_w, "stride_w")?;
-    let dil_h = positive(a.dilation_h_factor, "dilation_h_factor")?;
-    let dil_w = positive(a.dilation_w_factor, "dilation_w_factor")?;
-    let (Some(out_h), Some(out_w)) = (
-        out_size(a.padding, in_h, k_h, stride_h, dil_h),
-        out_size(a.padding, in_w, k_w, stride_w, dil_w),
-    ) else {
-        return Err(KernelError::invalid(alloc::format!(
-            "DEPTHWISE_CONV_2D window {k_h}x{k_w} (dilation {dil_h}x{dil_w}) does not fit input {in_h}x{in_w}"
-        )));
+pub(super) fn make(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+    let plan = depthwise(node)?;
+    let c = plan.geom.out_c;
+    let (f, i, w) = match plan.quant {
+        Quant::F32 { .. } => (c, 0, 0),
+        Quant::I8(_) | Quant::U8(_) | Quant::Hybrid { .. } => (0, c, 0),
+        Quant::I16 { .. } => (0, 0, c),
     };
-    require_shape(output, &[n, out_h, out_w, out_c], "output")?;
-    let (pad_h, _) = padding(stride_h, dil_h, in_h, k_h, out_h);
-    let (pad_w, _) = padding(stride_w, dil_w, in_w, k_w, out_w);
-    let g = Geom {
-        n,
-        in_h,
-        in_w,
-        in_c,
-        out_h,
-        out_w,
-        out_c,
-        k_h,
-        k_w,
-        k_c: 1,
-        stride_h,
-        stride_w,
-        dil_h,
-        dil_w,
-        pad_h,
-        pad_w,
-    };
-    let act = a.fused_activation_function;
-    let (name, kind) = match (input.dtype, filter.dtype) {
-        (DType::Float32, DType::Float32) => {
-            require_dtype(output, DType::Float32, "output")?;
-            check_bias(bias, out_c, &[DType::Float32])?;
-            let (lo, hi) = float_range(act);
-            (
-                "depthwise_conv_2d_f32__scalar",
-                Kind::F32 {
-                    lo,
-                    hi,
-                    acc: alloc::vec![0.0; out_c],
-                },
-            )
-        }
-        (DType::Float32, DType::Int8) => {
-            require_dtype(output, DType::Float32, "output")?;
-            check_bias(bias, out_c, &[DType::Float32])?;
-            let (lo, hi) = float_range(act);
-            let scales = channel_scales(filter, 3, out_c)?;
-            (
-                "depthwise_conv_2d_hybrid_i8__scalar",
-                Kind::Hybrid {
-                    scales,
-                    lo,
-                    hi,
-                    acc: alloc::vec![0; out_c],
-                },
-            )
-        }
-        (DType::Int8, DType::Int8) => {
-            require_dtype(output, DType::Int8, "output")?;
-            check_bias(bias, out_c, &[DType::Int32])?;
-            require_zero_points_zero(filter)?;
-            let p = int_params(
-                input,
-                filter,
-                output,
-                act,
-                out_c,
-                3,
-                (i8::MIN.into(), i8::MAX.into()),
-                30,
-            )?;
-            (
-                "depthwise_conv_2d_i8__scalar",
-                Kind::I8 {
-                    p,
-                    acc: alloc::vec![0; out_c],
-                },
-            )
-        }
-        (DType::Int16, DType::Int8) => {
-            require_dtype(output, DType::Int16, "output")?;
-            // LiteRT's int16 depthwise kernel takes only 64-bit biases.
-            check_bias(bias, out_c, &[DType::Int64])?;
-            require_zero_points_zero(filter)?;
-            let p = int_params(
-                input,
-                filter,
-                output,
-                act,
-                out_c,
-                3,
-                (i16::MIN.into(), i16::MAX.into()),
-                14,
-            )?;
-            crate::ensure!(
-                p.in_offset == 0 && p.out_zp == 0,
-                "DEPTHWISE_CONV_2D int16 needs zero points of 0 on input and output"
-            );
-            (
-                "depthwise_conv_2d_i16__scalar",
-                Kind::I16 {
-                    p,
-                    acc: alloc::vec![0; out_c],
-                },
-            )
-        }
-        (DType::UInt8, DType::UInt8) => {
-            require_dtype(output, DType::UInt8, "output")?;
-            check_bias(bias, out_c, &[DType::Int32])?;
-            let p = uint8_params(input, filter, output, act, out_c)?;
-            (
-                "depthwise_conv_2d_u8__scalar",
-                Kind::U8 {
-                    p,
-                    acc: alloc::vec![0; out_c],
-                },
-            )
-        }
-        (i, f) => {
-            return Err(KernelError::unsupported(alloc::format!(
-                "DEPTHWISE_CONV_2D with {i} input and {f} filter"
-            )));
-        }
-    };
-    Ok(Box::new(Depthwise { name, g, kind }))
+    Ok(Box::new(Depthwise {
+        name: scalar_name!("depthwise_conv_2d", &plan.quant),
+        plan,
+        acc_f32: alloc::vec![0.0; f],
+        acc_i32: alloc::vec![0; i],
+        acc_i64: alloc::vec![0; w],
+    }))
 }
 
 fn run_int<X: QType, W: QType, O: QType, A: Acc>(
@@ -332,26 +162,19 @@ impl Kernel for Depthwise {
     }
 
     fn scratch_bytes(&self) -> usize {
-        match self.kind {
-            Kind::Hybrid { .. } => hybrid_scratch_bytes(&self.g),
-            _ => 0,
-        }
+        conv_scratch_bytes(&self.plan)
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
         let (inputs, mut outputs, mut scratch, _) = io.split();
-        let g = &self.g;
-        let x_t = inputs.get(0)?;
-        let w_t = inputs.get(1)?;
-        let bias = Bias::view(inputs.optional(2), g.out_c)?;
+        let g = &self.plan.geom;
+        let args = conv_args(&inputs, g, 0, 2)?;
+        let bias = args.bias;
         let mut out_t = outputs.get(0)?;
-        let out_info = out_t.info;
-        let (in_len, w_len, out_len) = (g.in_len(), g.k_h * g.k_w * g.out_c, g.out_len());
-        match &mut self.kind {
-            Kind::F32 { lo, hi, acc } => {
-                let x = check_len(x_t.as_slice::<f32>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<f32>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<f32>()?, out_len, out_info)?;
+        let lens = (g.in_len(), g.filter_len(), g.out_len());
+        match &self.plan.quant {
+            Quant::F32 { lo, hi } => {
+                let (x, w, out) = operands::<f32, f32, f32>(&args.x, &args.w, &mut out_t, lens)?;
                 let bias = bias.float();
                 let (lo, hi) = (*lo, *hi);
                 for b in 0..g.n {
@@ -360,7 +183,7 @@ impl Kernel for Depthwise {
                         b,
                         x,
                         w,
-                        acc,
+                        &mut self.acc_f32,
                         0.0f32,
                         |a, xv, wv| a + xv * wv,
                         |i, oc, a| {
@@ -370,43 +193,25 @@ impl Kernel for Depthwise {
                     );
                 }
             }
-            Kind::I8 { p, acc } => {
-                let x = check_len(x_t.as_slice::<i8>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<i8>()?, out_len, out_info)?;
-                run_i8(g, x, w, bias, p, acc, out);
+            Quant::I8(p) => {
+                let (x, w, out) = operands::<i8, i8, i8>(&args.x, &args.w, &mut out_t, lens)?;
+                run_i8(g, x, w, bias, p, &mut self.acc_i32, out);
             }
-            Kind::U8 { p, acc } => {
-                let x = check_len(x_t.as_slice::<u8>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<u8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<u8>()?, out_len, out_info)?;
-                run_int::<u8, u8, u8, i32>(g, x, w, bias, p, acc, out);
+            Quant::U8(p) => {
+                let (x, w, out) = operands::<u8, u8, u8>(&args.x, &args.w, &mut out_t, lens)?;
+                run_int::<u8, u8, u8, i32>(g, x, w, bias, p, &mut self.acc_i32, out);
             }
-            Kind::I16 { p, acc } => {
-                let x = check_len(x_t.as_slice::<i16>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<i16>()?, out_len, out_info)?;
-                run_int::<i16, i8, i16, i64>(g, x, w, bias, p, acc, out);
+            Quant::I16 { p, .. } => {
+                // LiteRT's int16 depthwise kernel always accumulates in 64 bits.
+                let (x, w, out) = operands::<i16, i8, i16>(&args.x, &args.w, &mut out_t, lens)?;
+                run_int::<i16, i8, i16, i64>(g, x, w, bias, p, &mut self.acc_i64, out);
             }
-            Kind::Hybrid {
-                scales,
-                lo,
-                hi,
-                acc,
-            } => {
-                let x = check_len(x_t.as_slice::<f32>()?, in_len, x_t.info)?;
-                let w = check_len(w_t.as_slice::<i8>()?, w_len, w_t.info)?;
-                let out = check_len_mut(out_t.as_slice_mut::<f32>()?, out_len, out_info)?;
-                let q = take::<i8>(&mut scratch, in_len)?;
-                let sfs = take::<f32>(&mut scratch, g.n)?;
-                let zps = take::<i32>(&mut scratch, g.n)?;
-                let batch_len = g.in_batch_len();
-                for b in 0..g.n {
-                    let rows = b * batch_len..(b + 1) * batch_len;
-                    (sfs[b], zps[b]) = quantize_asymmetric(&x[rows.clone()], &mut q[rows]);
-                }
+            Quant::Hybrid { h, lo, hi } => {
+                let (x, w, out) = operands::<f32, i8, f32>(&args.x, &args.w, &mut out_t, lens)?;
+                let hx = quantize_input(g, x, h, &mut scratch)?;
+                let (q, sfs, zps) = (hx.q, hx.sf, hx.zp);
                 let bias = bias.float();
-                let (lo, hi) = (*lo, *hi);
+                let (lo, hi, scales) = (*lo, *hi, &h.scales);
                 for b in 0..g.n {
                     let (sf, zp) = (sfs[b], zps[b]);
                     // The quantized input's zero point is an int8 value.
@@ -416,7 +221,7 @@ impl Kernel for Depthwise {
                         b,
                         q,
                         w,
-                        acc,
+                        &mut self.acc_i32,
                         0i32,
                         |a, qv: i8, wv: i8| mac_i8(a, qv, wv, off),
                         // LiteRT's `DepthwiseConvHybridPerChannel`: acc * (channel scale *

@@ -20,6 +20,21 @@ fn round_block(x: f32) -> i32 {
     (x + half) as i32
 }
 
+/// `out[i] = store(round(values[i] * inv))`, rounding as the NEON code does: whole blocks of
+/// [`BLOCK`] with [`round_block`], the tail with `roundf`.
+fn scale_round(values: &[f32], out: &mut [i8], inv: f32, store: impl Fn(i32) -> i8) {
+    let blocks = values.len() / BLOCK * BLOCK;
+    for (i, (o, &v)) in out.iter_mut().zip(values).enumerate() {
+        let x = v * inv;
+        let q = if i < blocks {
+            round_block(x)
+        } else {
+            round_f32(x) as i32
+        };
+        *o = store(q);
+    }
+}
+
 /// The smallest and largest value, as `std::minmax_element` finds them for ordinary floats.
 fn min_max(values: &[f32]) -> (f32, f32) {
     let mut lo = values[0];
@@ -48,17 +63,7 @@ pub(super) fn quantize_symmetric(values: &[f32], out: &mut [i8]) -> f32 {
         out.fill(0);
         return 1.0;
     }
-    let inv = 127.0f32 / range;
-    let blocks = values.len() / BLOCK * BLOCK;
-    for (i, (o, &v)) in out.iter_mut().zip(values).enumerate() {
-        let x = v * inv;
-        let q = if i < blocks {
-            round_block(x)
-        } else {
-            round_f32(x) as i32
-        };
-        *o = q.clamp(-127, 127) as i8;
-    }
+    scale_round(values, out, 127.0f32 / range, |q| q.clamp(-127, 127) as i8);
     range / 127.0
 }
 
@@ -100,16 +105,9 @@ pub(super) fn quantize_asymmetric(values: &[f32], out: &mut [i8]) -> (f32, i32) 
     } else {
         (1.0 / f64::from(sf)) as f32
     };
-    let blocks = values.len() / BLOCK * BLOCK;
-    for (i, (o, &v)) in out.iter_mut().zip(values).enumerate() {
-        let x = v * inv;
-        let q = if i < blocks {
-            round_block(x)
-        } else {
-            round_f32(x) as i32
-        };
-        *o = q.saturating_add(zp).clamp(-128, 127) as i8;
-    }
+    scale_round(values, out, inv, |q| {
+        q.saturating_add(zp).clamp(-128, 127) as i8
+    });
     (sf, zp)
 }
 

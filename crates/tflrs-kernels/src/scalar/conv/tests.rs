@@ -243,13 +243,15 @@ fn conv_rejects_inconsistent_nodes() {
 
 #[test]
 fn padding_matches_litert() {
-    use super::common::{out_size, padding, taps};
+    use super::common::taps;
+    use tflrs_ir::window::{out_size, padding};
+    let padding = |s, d, i, f, o| padding(s, d, i, f, o).map(|p| (p.before, p.offset));
     assert_eq!(out_size(Padding::Same, 5, 3, 2, 1), Some(3));
     assert_eq!(out_size(Padding::Valid, 5, 3, 2, 1), Some(2));
     assert_eq!(out_size(Padding::Valid, 5, 3, 1, 2), Some(1));
-    assert_eq!(padding(2, 1, 4, 3, 2), (0, 1));
-    assert_eq!(padding(1, 1, 5, 3, 5), (1, 0));
-    assert_eq!(padding(1, 2, 5, 3, 5), (2, 0));
+    assert_eq!(padding(2, 1, 4, 3, 2), Some((0, 1)));
+    assert_eq!(padding(1, 1, 5, 3, 5), Some((1, 0)));
+    assert_eq!(padding(1, 2, 5, 3, 5), Some((2, 0)));
     // Taps of a dilated window starting above the image.
     assert_eq!(taps(-3, 2, 3, 5), (2, 3));
     assert_eq!(taps(3, 2, 3, 5), (0, 1));
@@ -784,10 +786,9 @@ fn conv_i8_matches_the_reference_loop_over_geometries() {
         cases.iter().enumerate()
     {
         let kc = ic / groups;
-        let oh = super::common::out_size(padding, ih, kh, sh, dh).unwrap();
-        let ow = super::common::out_size(padding, iw, kw, sw, dw).unwrap();
-        let (ph, _) = super::common::padding(sh, dh, ih, kh, oh);
-        let (pw, _) = super::common::padding(sw, dw, iw, kw, ow);
+        let (oh, ph) = tflrs_ir::window::conv_axis(padding, ih, kh, sh, dh).unwrap();
+        let (ow, pw) = tflrs_ir::window::conv_axis(padding, iw, kw, sw, dw).unwrap();
+        let (ph, pw) = (ph.before as i64, pw.before as i64);
         let x = rng.i8s(2 * ih * iw * ic);
         let w: Vec<i8> = rng
             .i8s(oc * kh * kw * kc)
