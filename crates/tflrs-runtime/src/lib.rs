@@ -35,9 +35,12 @@ extern crate alloc;
 mod arena;
 mod element;
 mod error;
+mod exec;
 pub mod fuzz;
 mod interpreter;
+mod io;
 mod model;
+mod plan;
 mod shapes;
 mod variables;
 
