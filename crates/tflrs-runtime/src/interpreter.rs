@@ -2,7 +2,7 @@
 
 use crate::arena;
 use crate::exec::run_subgraph;
-use crate::plan::SubgraphPlan;
+use crate::plan::{Direction, Exec, SubgraphPlan};
 use crate::variables::State;
 use crate::{Error, Model};
 use alloc::borrow::ToOwned;
@@ -10,7 +10,7 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use tflrs_ir::Graph;
-use tflrs_kernels::{Backend, CustomKernelFactory, CustomOps, ScalarBackend};
+use tflrs_kernels::{Backend, CustomKernelFactory, CustomOps, Device, ScalarBackend};
 
 /// Bounds the interpreter enforces before allocating anything, so that a hostile model is
 /// refused with [`Error::LimitExceeded`] instead of exhausting memory.
@@ -128,6 +128,7 @@ impl<'m> InterpreterBuilder<'m> {
             plans: Vec::new(),
             shared_arenas: Vec::new(),
             state: State::default(),
+            devices: Vec::new(),
         };
         interp.plan()?;
         Ok(interp)
@@ -147,6 +148,44 @@ pub struct PlanEntry {
     pub kernel: String,
     /// The backend that made the kernel.
     pub backend: String,
+    /// The device partition the node runs in (its index among its subgraph's partitions in
+    /// [`Interpreter::partition_report`]), if any.
+    pub partition: Option<usize>,
+}
+
+/// A partition in the plan report: consecutive nodes a device-owning backend runs as one
+/// kernel on its device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionEntry {
+    /// Subgraph of the nodes.
+    pub subgraph: usize,
+    /// Index of the partition among its subgraph's.
+    pub index: usize,
+    /// The nodes (indices in the subgraph's execution order).
+    pub nodes: core::ops::Range<usize>,
+    /// The backend that claimed them.
+    pub backend: String,
+    /// Its device's name.
+    pub device: String,
+    /// The partition kernel's name.
+    pub kernel: String,
+}
+
+/// A copy between host memory and a device, made at every run of a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferEntry {
+    /// Subgraph of the tensor.
+    pub subgraph: usize,
+    /// The partition at whose edge it crosses.
+    pub partition: usize,
+    /// Index of the tensor.
+    pub tensor: usize,
+    /// Its name.
+    pub name: String,
+    /// Which way it goes: before the partition runs (to the device) or after (to the host).
+    pub direction: Direction,
+    /// Bytes copied.
+    pub bytes: usize,
 }
 
 /// Runs a model: fill inputs, [`invoke`](Self::invoke), read outputs.
@@ -168,6 +207,8 @@ pub struct Interpreter<'m> {
     pub(crate) shared_arenas: Vec<Vec<u8>>,
     /// Variables and `CALL_ONCE` records, kept across invokes and re-planning.
     pub(crate) state: State,
+    /// The device-owning backends' devices for this plan (partitions name them by index).
+    pub(crate) devices: Vec<Box<dyn Device>>,
 }
 
 impl core::fmt::Debug for Interpreter<'_> {
@@ -220,27 +261,80 @@ impl<'m> Interpreter<'m> {
         own + shared + self.state.vars.bytes()
     }
 
-    /// The kernel and backend chosen for every node.
+    /// The kernel and backend chosen for every node. A node in a device partition names its
+    /// partition's kernel and its index in [`partition_report`](Self::partition_report).
     pub fn plan_report(&self) -> Vec<PlanEntry> {
         let mut out = Vec::new();
         for (s, plan) in self.plans.iter().enumerate() {
             let Some(plan) = plan else { continue };
             for (n, node) in plan.nodes.iter().enumerate() {
+                let (kernel, backend, partition) = match &node.exec {
+                    Exec::Alias => ("alias__runtime".to_string(), "runtime".to_string(), None),
+                    Exec::Kernel(k) => (k.name().to_string(), node.backend.clone(), None),
+                    Exec::Partition(p) => (
+                        plan.partitions[*p].kernel.name().to_string(),
+                        node.backend.clone(),
+                        Some(*p),
+                    ),
+                };
                 out.push(PlanEntry {
                     subgraph: s,
                     node: n,
                     op: node.op.clone(),
-                    kernel: if node.aliased {
-                        "alias__runtime".to_string()
-                    } else {
-                        node.kernel.name().to_string()
-                    },
-                    backend: if node.aliased {
-                        "runtime".to_string()
-                    } else {
-                        node.backend.clone()
-                    },
+                    kernel,
+                    backend,
+                    partition,
                 });
+            }
+        }
+        out
+    }
+
+    /// The partitions device-owning backends claimed, in subgraph and node order.
+    pub fn partition_report(&self) -> Vec<PartitionEntry> {
+        let mut out = Vec::new();
+        for (s, plan) in self.plans.iter().enumerate() {
+            let Some(plan) = plan else { continue };
+            for (p, part) in plan.partitions.iter().enumerate() {
+                out.push(PartitionEntry {
+                    subgraph: s,
+                    index: p,
+                    nodes: part.range.clone(),
+                    backend: part.backend.clone(),
+                    device: self
+                        .devices
+                        .get(part.device)
+                        .map_or_else(String::new, |d| d.name().to_string()),
+                    kernel: part.kernel.name().to_string(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The copies between host and devices that every run of the partitions makes: the
+    /// tensors that cross a partition's edges, and only those.
+    pub fn transfer_report(&self) -> Vec<TransferEntry> {
+        let mut out = Vec::new();
+        for (s, plan) in self.plans.iter().enumerate() {
+            let Some(plan) = plan else { continue };
+            for (p, part) in plan.partitions.iter().enumerate() {
+                let moves = part
+                    .uploads
+                    .iter()
+                    .map(|&(t, _)| (t, Direction::ToDevice))
+                    .chain(part.downloads.iter().map(|&(t, _)| (t, Direction::ToHost)));
+                for (t, direction) in moves {
+                    let info = &plan.tensors[t];
+                    out.push(TransferEntry {
+                        subgraph: s,
+                        partition: p,
+                        tensor: t,
+                        name: info.name.clone(),
+                        direction,
+                        bytes: crate::plan::planned_len(info).unwrap_or(0),
+                    });
+                }
             }
         }
         out
@@ -256,7 +350,14 @@ impl<'m> Interpreter<'m> {
         if self.shape_values_changed() {
             self.replan_for_shape_values()?;
         }
-        run_subgraph(&mut self.plans, &mut self.state, 0, 0, &self.limits)
+        run_subgraph(
+            &mut self.plans,
+            &mut self.state,
+            &mut self.devices,
+            0,
+            0,
+            &self.limits,
+        )
     }
 
     /// The main inputs whose values decide tensor shapes (a `FILL`'s dims or a `RESHAPE`'s

@@ -46,7 +46,10 @@ mod variables;
 
 pub use element::Element;
 pub use error::Error;
-pub use interpreter::{Interpreter, InterpreterBuilder, Limits, PlanEntry};
+pub use interpreter::{
+    Interpreter, InterpreterBuilder, Limits, PartitionEntry, PlanEntry, TransferEntry,
+};
 pub use model::Model;
+pub use plan::Direction;
 pub use tflrs_kernels::{Backend, CustomOps, Kernel, KernelError, ScalarBackend, TensorInfo};
 pub use tflrs_schema::{LoadError, LoadLimits};

@@ -1,12 +1,15 @@
-//! Planning: a kernel per node, a place for every tensor, arena offsets.
+//! Planning: a kernel (or a device partition) per node, a place for every tensor, arena
+//! offsets. `plan_subgraph` runs the steps in order: concrete tensors (`tensors`), backend
+//! choice and partitions (`select`), memory (`memory`); `calls` handles control flow between
+//! subgraphs.
 
 mod calls;
 mod memory;
+mod select;
+mod tensors;
 
 pub(crate) use calls::{call_shapes, check_calls, share_arenas};
-pub(crate) use memory::reshape_alias;
 
-use crate::arena::{self, Request};
 use crate::variables::{State, Variables};
 use crate::{Error, Interpreter, Limits};
 use alloc::boxed::Box;
@@ -14,8 +17,12 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
-use tflrs_ir::{DType, Graph, Op};
-use tflrs_kernels::{Backend, Kernel, KernelError, NodeCtx, RawTensor, TensorInfo, TensorMut};
+use core::ops::Range;
+use tflrs_ir::{Graph, Op};
+use tflrs_kernels::{
+    Backend, BufferId, Device, Kernel, KernelError, PartitionKernel, RawTensor, TensorInfo,
+    TensorMut,
+};
 
 /// Where a tensor's bytes are.
 #[derive(Debug, Clone, Copy)]
@@ -28,23 +35,57 @@ pub(crate) enum Loc {
     Const { ptr: *const u8, len: usize },
     /// A variable's own buffer, kept across invokes.
     Persistent { index: usize, len: usize },
+    /// Only on a device: made and read inside one partition, never on the host.
+    Device,
+}
+
+/// How a node runs.
+pub(crate) enum Exec {
+    /// Its own kernel on host memory.
+    Kernel(Box<dyn Kernel>),
+    /// Nothing to run: the output shares its input's memory (a reshape).
+    Alias,
+    /// Inside partition `.0` of the subgraph plan, which runs all its nodes at once.
+    Partition(usize),
+}
+
+/// Which way a transfer copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Host memory to a device buffer, before the partition runs.
+    ToDevice,
+    /// A device buffer to host memory, after the partition ran.
+    ToHost,
+}
+
+/// Consecutive nodes that one device-owning backend runs as one kernel.
+pub(crate) struct PartitionPlan {
+    pub(crate) range: Range<usize>,
+    /// Index of the device among the interpreter's devices.
+    pub(crate) device: usize,
+    pub(crate) backend: String,
+    pub(crate) kernel: Box<dyn PartitionKernel>,
+    /// Tensors copied to the device before the partition runs, and their buffers.
+    pub(crate) uploads: Vec<(usize, BufferId)>,
+    /// Tensors copied back to the host after it ran.
+    pub(crate) downloads: Vec<(usize, BufferId)>,
 }
 
 pub(crate) struct NodePlan {
-    pub(crate) kernel: Box<dyn Kernel>,
+    pub(crate) exec: Exec,
     pub(crate) backend: String,
     pub(crate) op: String,
+    /// Host views of the inputs and outputs (empty for a node in a partition).
     pub(crate) inputs: Vec<Option<RawTensor>>,
     pub(crate) outputs: Vec<RawTensor>,
     pub(crate) scratch: (usize, usize),
-    /// The node's output shares its input's memory (a reshape): nothing to run.
-    pub(crate) aliased: bool,
 }
 
 pub(crate) struct SubgraphPlan {
     pub(crate) tensors: Vec<TensorInfo>,
     pub(crate) locs: Vec<Loc>,
     pub(crate) nodes: Vec<NodePlan>,
+    pub(crate) partitions: Vec<PartitionPlan>,
     pub(crate) inputs: Vec<usize>,
     pub(crate) outputs: Vec<usize>,
     /// Backing memory of the arena (empty when the plan uses a shared arena of the
@@ -132,7 +173,7 @@ impl SubgraphPlan {
             Loc::Persistent { index, len } => {
                 Some(&bytemuck::cast_slice::<u128, u8>(&self.persistent[*index])[..*len])
             }
-            Loc::None => None,
+            Loc::None | Loc::Device => None,
         }
     }
 
@@ -151,7 +192,7 @@ impl SubgraphPlan {
             Loc::Persistent { index, len } => {
                 &mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.persistent[index])[..len]
             }
-            Loc::Const { .. } | Loc::None => return None,
+            Loc::Const { .. } | Loc::None | Loc::Device => return None,
         };
         Some(TensorMut { info, bytes })
     }
@@ -162,7 +203,7 @@ impl SubgraphPlan {
             Loc::Persistent { index, len } => {
                 Some(&mut bytemuck::cast_slice_mut::<u128, u8>(&mut self.persistent[index])[..len])
             }
-            Loc::Const { .. } | Loc::None => None,
+            Loc::Const { .. } | Loc::None | Loc::Device => None,
         }
     }
 }
@@ -188,6 +229,18 @@ impl Interpreter<'_> {
         }
         check_references(graph)?;
         let n = graph.subgraphs.len();
+        // A fresh device for each device-owning backend: the old plan keeps its own until
+        // this one replaces it.
+        let mut devices: Vec<Box<dyn Device>> = Vec::new();
+        let device_of: Vec<Option<usize>> = self
+            .backends
+            .iter()
+            .map(|b| {
+                let d = b.device()?;
+                devices.push(d);
+                Some(devices.len() - 1)
+            })
+            .collect();
         // Input shapes of each subgraph: the user's for the main one; for a subgraph that
         // control flow runs, its caller's arguments' shapes where they differ from the stored
         // ones (so that a resized batch flows into loop bodies and branches).
@@ -229,10 +282,11 @@ impl Interpreter<'_> {
             let preserve = self.preserve_inputs || s != 0;
             let settings = PlanSettings {
                 backends: &self.backends,
+                device_of: &device_of,
                 limits: &limits,
                 preserve_inputs: preserve,
             };
-            let plan = plan_subgraph(graph, s, given, &known, settings, &mut total)?;
+            let plan = plan_subgraph(graph, s, given, &known, settings, &mut devices, &mut total)?;
             for (node_index, node) in sg.nodes.iter().enumerate() {
                 let (callees, skip) = match &node.op {
                     Op::While(a) => ([a.cond_subgraph_index, a.body_subgraph_index], 0),
@@ -290,6 +344,7 @@ impl Interpreter<'_> {
         self.state = State { vars, initialized };
         self.shared_arenas = share_arenas(graph, &mut plans);
         self.plans = plans;
+        self.devices = devices;
         Ok(())
     }
 }
@@ -307,399 +362,72 @@ pub(crate) fn tensor_error(s: usize, t: usize, name: &str, problem: String) -> E
 #[derive(Clone, Copy)]
 pub(crate) struct PlanSettings<'a> {
     pub(crate) backends: &'a [Box<dyn Backend>],
+    /// Index among the plan's devices of each backend's device.
+    pub(crate) device_of: &'a [Option<usize>],
     pub(crate) limits: &'a Limits,
     /// Keep the subgraph's inputs alive for the whole run.
     pub(crate) preserve_inputs: bool,
 }
 
+/// Plans subgraph `s`: concrete tensors, partitions and kernels, then memory.
 pub(crate) fn plan_subgraph(
     graph: &Graph<'_>,
     s: usize,
     input_shapes: &[Option<Vec<usize>>],
     known: &[(usize, &[u8])],
     settings: PlanSettings<'_>,
+    devices: &mut [Box<dyn Device>],
     total: &mut u64,
 ) -> Result<SubgraphPlan, Error> {
-    let PlanSettings {
-        backends,
-        limits,
-        preserve_inputs,
-    } = settings;
     let sg = &graph.subgraphs[s];
-    let n_values = sg.values.len();
-    // Concrete shapes: the stored ones, with the user's input shapes applied.
-    let mut tensors: Vec<TensorInfo> = Vec::with_capacity(n_values);
-    for (t, v) in sg.values.iter().enumerate() {
-        let mut shape: Vec<usize> = v.shape.dims.iter().map(|&d| d.max(0) as usize).collect();
-        if let Some(pos) = sg.inputs.iter().position(|i| i.index() == t)
-            && let Some(Some(given)) = input_shapes.get(pos)
-        {
-            shape.clone_from(given);
-        }
-        let elements = shape
-            .iter()
-            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
-            .filter(|&n| n <= limits.max_tensor_elements)
-            .ok_or_else(|| Error::LimitExceeded {
-                what: "elements of one tensor",
-                value: shape.iter().fold(1u64, |n, &d| n.saturating_mul(d as u64)),
-                limit: limits.max_tensor_elements,
-            })?;
-        let _ = elements;
-        // Zero points outside the element type's range make no sense and would overflow the
-        // kernels' 32-bit arithmetic; refuse them before any kernel sees them.
-        if let Some(q) = &v.quant {
-            let range = match v.dtype {
-                DType::Int8 => Some((-128, 127)),
-                DType::UInt8 => Some((0, 255)),
-                DType::Int16 => Some((-32768, 32767)),
-                DType::Int4 => Some((-8, 7)),
-                _ => None,
-            };
-            if let Some((lo, hi)) = range
-                && let Some(&zp) = q.zero_points().iter().find(|&&z| z < lo || z > hi)
-            {
-                return Err(tensor_error(
-                    s,
-                    t,
-                    &v.name,
-                    format!("zero point {zp} is outside the range of {}", v.dtype.name()),
-                ));
-            }
-        }
-        tensors.push(TensorInfo {
-            name: v.name.clone(),
-            dtype: v.dtype,
-            shape,
-            quant: v.quant.clone(),
-            sparsity: v.sparsity.clone(),
-        });
+    let limits = settings.limits;
+    let tensors = tensors::concrete(graph, s, input_shapes, known, limits)?;
+    select::check_overlaps(sg, s)?;
+    let ctxs = select::Contexts::new(sg, &tensors);
+    let claims = select::claims(sg, s, &ctxs, &tensors, settings)?;
+    let mut in_partition: Vec<Option<usize>> = vec![None; sg.nodes.len()];
+    for (p, c) in claims.iter().enumerate() {
+        in_partition[c.range.clone()].fill(Some(p));
     }
-    // Propagate shapes through nodes whose inputs were resized.
-    if input_shapes.iter().any(Option::is_some) || !known.is_empty() {
-        crate::shapes::propagate(graph, s, &mut tensors, known, limits.max_call_depth).map_err(
-            |(node, e)| Error::Kernel {
-                subgraph: s,
-                node,
-                op: sg.nodes[node].op.name().into_owned(),
-                source: e,
-            },
-        )?;
-    }
-
-    // Zero-copy reshapes: the output of a RESHAPE, SQUEEZE or EXPAND_DIMS whose shape is known
-    // at planning shares its input's memory (root), and the node does not run.
-    let mut alias_of: Vec<Option<usize>> = vec![None; n_values];
-    let mut aliased_node = vec![false; sg.nodes.len()];
-    for (n, node) in sg.nodes.iter().enumerate() {
-        if let Some(root) = reshape_alias(sg, node, &tensors) {
-            let root = alias_of[root].unwrap_or(root);
-            alias_of[node.outputs[0].index()] = Some(root);
-            aliased_node[n] = true;
+    let (alias_of, aliased_node) = memory::aliases(sg, &tensors, &in_partition);
+    let lifetimes = memory::lifetimes(sg, &alias_of, settings.preserve_inputs);
+    let crossing = memory::crossings(sg, &claims, &in_partition);
+    let mut place = memory::place(
+        sg,
+        &tensors,
+        &lifetimes,
+        &alias_of,
+        &crossing.internal,
+        limits,
+        total,
+    )?;
+    let mut nodes = select::kernels(sg, s, &ctxs, settings.backends, &claims, &in_partition)?;
+    for (np, &aliased) in nodes.iter_mut().zip(&aliased_node) {
+        if aliased {
+            np.exec = Exec::Alias;
         }
     }
-
-    // Lifetimes: step i is node i; inputs are alive from step 0 (and, when preserved, until
-    // the end), outputs until the end. An aliased value's uses count for its root.
-    let n_nodes = sg.nodes.len();
-    let end = n_nodes;
-    let mut first = vec![usize::MAX; n_values];
-    let mut last = vec![0usize; n_values];
-    let mut touch = |t: usize, step: usize| {
-        let t = alias_of[t].unwrap_or(t);
-        first[t] = first[t].min(step);
-        last[t] = last[t].max(step);
-    };
-    for &i in &sg.inputs {
-        touch(i.index(), 0);
-        if preserve_inputs {
-            touch(i.index(), end);
-        }
-    }
-    for &o in &sg.outputs {
-        touch(o.index(), end);
-    }
-    for (n, node) in sg.nodes.iter().enumerate() {
-        for i in node.inputs.iter().flatten() {
-            touch(i.index(), n);
-        }
-        for o in &node.outputs {
-            touch(o.index(), n);
-        }
-    }
-
-    // Where each tensor lives.
-    let mut locs = vec![Loc::None; n_values];
-    let mut const_copies: Vec<Vec<u128>> = Vec::new();
-    let mut persistent: Vec<Vec<u128>> = Vec::new();
-    let mut requests: Vec<Request> = Vec::new();
-    let mut request_of: Vec<Option<usize>> = vec![None; n_values];
-    for (t, v) in sg.values.iter().enumerate() {
-        if let Some(data) = &v.data {
-            let bytes: &[u8] = data;
-            if (bytes.as_ptr() as usize).is_multiple_of(16) {
-                locs[t] = Loc::Const {
-                    ptr: bytes.as_ptr(),
-                    len: bytes.len(),
-                };
-            } else {
-                let mut copy = vec![0u128; bytes.len().div_ceil(16)];
-                bytemuck::cast_slice_mut::<u128, u8>(&mut copy)[..bytes.len()]
-                    .copy_from_slice(bytes);
-                locs[t] = Loc::Const {
-                    ptr: copy.as_ptr().cast(),
-                    len: bytes.len(),
-                };
-                const_copies.push(copy);
-            }
-            continue;
-        }
-        if first[t] == usize::MAX || alias_of[t].is_some() {
-            continue; // never used, or placed with its alias root below
-        }
-        let Some(len) = planned_len(&tensors[t]) else {
-            continue; // strings, variants: not planned in the arena
-        };
-        *total = total.saturating_add(len as u64);
-        if *total > limits.max_arena_bytes {
-            return Err(Error::LimitExceeded {
-                what: "memory for tensors",
-                value: *total,
-                limit: limits.max_arena_bytes,
-            });
-        }
-        if v.is_variable {
-            locs[t] = Loc::Persistent {
-                index: persistent.len(),
-                len,
-            };
-            // LiteRT resets variable tensors to zero, which for int8 is the zero point byte.
-            let mut buf = vec![0u128; len.div_ceil(16)];
-            if tensors[t].dtype == DType::Int8
-                && let Some((_, zp)) = tensors[t].per_tensor_quant()
-            {
-                buf.fill(u128::from_ne_bytes([zp as u8; 16]));
-            }
-            persistent.push(buf);
-            continue;
-        }
-        request_of[t] = Some(requests.len());
-        requests.push(Request {
-            size: len,
-            first: first[t],
-            last: last[t],
-        });
-    }
-
-    // Kernels, in node order; each may ask for scratch alive during its step only.
-    let mut nodes: Vec<NodePlan> = Vec::with_capacity(n_nodes);
-    let mut scratch_requests: Vec<(usize, usize)> = Vec::new();
-    for (n, node) in sg.nodes.iter().enumerate() {
-        let op_name = node.op.name().into_owned();
-        // Kernels get shared views of their inputs and exclusive views of their outputs
-        // (`KernelIo::new`'s contract): a tensor that is both an input and an output of the
-        // node, or two of its outputs, would alias them. LiteRT refuses the same
-        // (`CheckInputAndOutputForOverlap`, CVE-2020-15210).
-        for (k, o) in node.outputs.iter().enumerate() {
-            let also = if let Some(j) = node.outputs[..k].iter().position(|p| p == o) {
-                format!("output {j}")
-            } else if let Some(i) = node.inputs.iter().position(|i| *i == Some(*o)) {
-                format!("input {i}")
-            } else {
-                continue;
-            };
-            let name = sg.values.get(o.index()).map_or("", |v| v.name.as_str());
-            return Err(Error::Kernel {
-                subgraph: s,
-                node: n,
-                op: op_name,
-                source: KernelError::invalid(format!(
-                    "tensor {} ('{name}') is both {also} and output {k} of the node",
-                    o.index()
-                )),
-            });
-        }
-        let infos: Vec<Option<&TensorInfo>> = node
-            .inputs
-            .iter()
-            .map(|i| i.map(|i| &tensors[i.index()]))
-            .collect();
-        let constants: Vec<Option<&[u8]>> = node
-            .inputs
-            .iter()
-            .map(|i| i.and_then(|i| sg.values[i.index()].data.as_deref()))
-            .collect();
-        let outs: Vec<&TensorInfo> = node.outputs.iter().map(|o| &tensors[o.index()]).collect();
-        let intermediates: Vec<&TensorInfo> = node
-            .intermediates
-            .iter()
-            .map(|v| &tensors[v.index()])
-            .collect();
-        let ctx = NodeCtx {
-            subgraph: s,
-            index: n,
-            op: &node.op,
-            inputs: &infos,
-            constants: &constants,
-            outputs: &outs,
-            intermediates: &intermediates,
-        };
-        let mut chosen = None;
-        for b in backends {
-            match b.kernel_for(&ctx) {
-                Ok(Some(k)) => {
-                    chosen = Some((k, b.name().to_string()));
-                    break;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    return Err(Error::Kernel {
-                        subgraph: s,
-                        node: n,
-                        op: op_name,
-                        source: e,
-                    });
-                }
-            }
-        }
-        let (kernel, backend) = chosen.ok_or_else(|| Error::Unsupported {
-            subgraph: s,
-            node: n,
-            op: op_name.clone(),
-        })?;
-        let scratch = kernel.scratch_bytes();
-        if scratch > 0 {
-            *total = total.saturating_add(scratch as u64);
-            if *total > limits.max_arena_bytes {
-                return Err(Error::LimitExceeded {
-                    what: "memory for tensors",
-                    value: *total,
-                    limit: limits.max_arena_bytes,
-                });
-            }
-            scratch_requests.push((n, requests.len()));
-            requests.push(Request {
-                size: scratch,
-                first: n,
-                last: n,
-            });
-        }
-        nodes.push(NodePlan {
-            kernel,
-            backend,
-            op: op_name,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            scratch: (0, scratch),
-            aliased: false,
-        });
-    }
-
-    let layout = arena::plan(&requests).ok_or(Error::LimitExceeded {
-        what: "arena bytes",
-        value: u64::MAX,
-        limit: limits.max_arena_bytes,
-    })?;
-    for (t, r) in request_of.iter().enumerate() {
-        if let Some(r) = *r {
-            locs[t] = Loc::Arena {
-                offset: layout.offsets[r],
-                len: requests[r].size,
-            };
-        }
-    }
-    for &(n, r) in &scratch_requests {
-        nodes[n].scratch.0 = layout.offsets[r];
-    }
-    for t in 0..n_values {
-        if let Some(root) = alias_of[t] {
-            locs[t] = locs[root];
-        }
-    }
-    for (n, np) in nodes.iter_mut().enumerate() {
-        np.aliased = aliased_node[n];
-    }
-    let mut arena = vec![0u8; layout.size + arena::ALIGN];
-    let base = arena.as_ptr().align_offset(arena::ALIGN).min(arena::ALIGN);
-    // SAFETY: `base < ALIGN`, and the buffer has `layout.size + ALIGN` bytes.
-    let base_ptr = unsafe { arena.as_mut_ptr().add(base) };
-    let mut plan = SubgraphPlan {
+    let scratch = memory::request_scratch(&nodes, &mut place, limits, total)?;
+    let buffers = memory::device_buffers(sg, s, &tensors, &claims, settings.device_of, devices)?;
+    let partitions = select::partition_kernels(
+        sg, s, &ctxs, settings, &claims, &crossing, &buffers, devices,
+    )?;
+    drop(ctxs);
+    memory::finish(
+        sg,
+        s,
         tensors,
-        locs,
-        nodes: Vec::new(),
-        inputs: sg.inputs.iter().map(|v| v.index()).collect(),
-        outputs: sg.outputs.iter().map(|v| v.index()).collect(),
-        arena,
-        base_ptr,
-        arena_bytes: layout.size,
-        shared: false,
-        const_copies,
-        persistent,
-    };
-    // Raw views for every node, now that every tensor has a place.
-    let arena_ptr = plan.arena_ptr();
-    let raw = |plan: &mut SubgraphPlan, t: usize, writable: bool| -> Option<RawTensor> {
-        let info: *const TensorInfo = &plan.tensors[t];
-        let (ptr, len) = match plan.locs[t] {
-            // SAFETY: offsets from the layout lie within the arena's `layout.size` bytes.
-            Loc::Arena { offset, len } => (unsafe { arena_ptr.add(offset) }, len),
-            Loc::Const { ptr, len } => (ptr.cast_mut(), len),
-            Loc::Persistent { index, len } => {
-                (plan.persistent[index].as_mut_ptr().cast::<u8>(), len)
-            }
-            Loc::None => return None,
-        };
-        let writable = writable && !matches!(plan.locs[t], Loc::Const { .. });
-        Some(RawTensor {
-            info,
-            ptr,
-            len,
-            writable,
-        })
-    };
-    for (n, mut np) in nodes.into_iter().enumerate() {
-        let node = &sg.nodes[n];
-        // A variable input is lent to the kernel for writing (in-place state, as LSTM's) when
-        // no other input slot or output of the node is the same tensor.
-        np.inputs = node
-            .inputs
-            .iter()
-            .map(|i| {
-                i.and_then(|i| {
-                    let t = i.index();
-                    let lend = matches!(plan.locs[t], Loc::Persistent { .. })
-                        && node.inputs.iter().filter(|j| **j == Some(i)).count() == 1
-                        && !node.outputs.contains(&i);
-                    raw(&mut plan, t, lend)
-                })
-            })
-            .collect();
-        let mut outputs = Vec::with_capacity(node.outputs.len());
-        for o in &node.outputs {
-            let t = o.index();
-            let r = raw(&mut plan, t, true).ok_or_else(|| {
-                tensor_error(
-                    s,
-                    t,
-                    &plan.tensors[t].name,
-                    "output has no fixed size".into(),
-                )
-            })?;
-            if !r.writable {
-                return Err(tensor_error(
-                    s,
-                    t,
-                    &plan.tensors[t].name,
-                    "a node writes a constant".into(),
-                ));
-            }
-            outputs.push(r);
-        }
-        np.outputs = outputs;
-        plan.nodes.push(np);
-    }
-    Ok(plan)
+        nodes,
+        partitions,
+        place,
+        &scratch,
+        &alias_of,
+        &crossing.internal,
+        limits,
+    )
 }
+
+pub(crate) use memory::planned_len;
 
 /// Checks that the graph has a main subgraph and that every value a subgraph or node names
 /// exists. A file's graph always passes (the loader checked its indices); a graph built in
@@ -763,13 +491,4 @@ pub(crate) fn check_references(graph: &Graph<'_>) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Bytes a tensor takes in the arena: its dense size, and 4 bytes (an int32 id, as in LiteRT)
-/// per element of a resource tensor; `None` for types without a fixed size.
-pub(crate) fn planned_len(info: &TensorInfo) -> Option<usize> {
-    if info.dtype == DType::Resource {
-        return info.num_elements().checked_mul(4);
-    }
-    info.byte_len()
 }
