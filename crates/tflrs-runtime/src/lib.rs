@@ -37,6 +37,7 @@ mod element;
 mod error;
 mod exec;
 pub mod fuzz;
+pub mod host_device;
 mod interpreter;
 mod io;
 mod model;
