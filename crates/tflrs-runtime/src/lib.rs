@@ -35,6 +35,7 @@ extern crate alloc;
 mod arena;
 mod element;
 mod error;
+mod eval;
 mod exec;
 pub mod fuzz;
 pub mod host_device;
@@ -47,6 +48,7 @@ mod variables;
 
 pub use element::Element;
 pub use error::Error;
+pub use eval::ScalarEval;
 pub use interpreter::{
     Interpreter, InterpreterBuilder, Limits, PartitionEntry, PlanEntry, TransferEntry,
 };
