@@ -63,6 +63,11 @@ pub struct PartitionCtx<'a> {
     pub inputs: &'a [&'a [Option<BufferId>]],
     /// Device buffer of each output of each node.
     pub outputs: &'a [&'a [BufferId]],
+    /// Which inputs of each node are variable tensors (TFLite's `is_variable`, such as an
+    /// LSTM's state) that the node updates in place: their views are lent for writing, as the
+    /// runtime lends them to host kernels, and the runtime copies them back to the host after
+    /// the partition ran.
+    pub writable: &'a [&'a [bool]],
 }
 
 /// A prepared kernel for one partition: made once by

@@ -291,11 +291,18 @@ impl Backend for HostDeviceBackend {
                         )));
                     }
                 };
-                inputs.push(Some(view(device, buffer, infos[i].as_ref())?));
+                // Variables the node updates in place are lent for writing, as on the host.
+                let writable = part.writable[k].get(i).copied().unwrap_or(false);
+                inputs.push(Some(view(device, buffer, infos[i].as_ref(), writable)?));
             }
             let mut outputs = Vec::with_capacity(node.outputs.len());
             for (o, &buffer) in part.outputs[k].iter().enumerate() {
-                outputs.push(view(device, buffer, infos[node.inputs.len() + o].as_ref())?);
+                outputs.push(view(
+                    device,
+                    buffer,
+                    infos[node.inputs.len() + o].as_ref(),
+                    true,
+                )?);
             }
             steps.push(Step {
                 node: part.range.start + k,
@@ -319,6 +326,7 @@ fn view(
     device: &mut HostDevice,
     buffer: BufferId,
     info: Option<&TensorInfo>,
+    writable: bool,
 ) -> Result<RawTensor, KernelError> {
     let info = info.ok_or_else(|| KernelError::invalid("a tensor without description".into()))?;
     let bytes = device.buffer(buffer)?;
@@ -326,7 +334,7 @@ fn view(
         info,
         ptr: bytes.as_mut_ptr(),
         len: bytes.len(),
-        writable: true,
+        writable,
     })
 }
 

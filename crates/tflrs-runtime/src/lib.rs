@@ -24,6 +24,15 @@
 //! plans like TensorFlow Lite Micro for a smaller arena. [`Limits`] bound arena bytes, tensor
 //! elements, nodes, subgraphs, call depth and loop iterations before anything is allocated.
 //!
+//! Devices: a backend that owns a device (`Backend::device`) claims runs of consecutive nodes
+//! (`Backend::claim`), each run as one partition kernel on the device's buffers. Tensors made
+//! and read inside a partition get no arena space; the planner copies only the tensors that
+//! cross a partition's edge (host to device before it, device to host after), which
+//! [`Interpreter::partition_report`] and [`Interpreter::transfer_report`] list.
+//! [`host_device::HostDeviceBackend`] is the reference device backend, with host memory
+//! standing in for the device. [`ScalarEval`] is the [`tflrs_ir::ConstEval`] passes fold
+//! constants with.
+//!
 //! Control flow (`WHILE`, `IF`, `CALL_ONCE`) runs the model's other subgraphs, each planned
 //! once like the main one; resource variables (`VAR_HANDLE`, `READ_VARIABLE`,
 //! `ASSIGN_VARIABLE`) get their storage at build time and keep their values across invokes

@@ -24,7 +24,8 @@ fn feed(interp: &mut Interpreter<'_>, case: &Case) {
     }
 }
 
-/// The outputs' bytes after one invoke, with `backend` in front of the scalar one.
+/// The outputs' bytes after each of two invokes (state carries over between them), with
+/// `backend` in front of the scalar one.
 fn outputs(model: &Model<'_>, case: &Case, backend: Option<HostDeviceBackend>) -> Vec<Vec<u8>> {
     let mut builder = Interpreter::builder(model);
     if let Some(b) = backend {
@@ -34,12 +35,14 @@ fn outputs(model: &Model<'_>, case: &Case, backend: Option<HostDeviceBackend>) -
         .build()
         .unwrap_or_else(|e| panic!("{}: {e}", case.name()));
     feed(&mut interp, case);
-    interp
-        .invoke()
-        .unwrap_or_else(|e| panic!("{}: {e}", case.name()));
-    (0..interp.num_outputs())
-        .map(|k| interp.output_bytes(k).unwrap().to_vec())
-        .collect()
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        interp
+            .invoke()
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name()));
+        out.extend((0..interp.num_outputs()).map(|k| interp.output_bytes(k).unwrap().to_vec()));
+    }
+    out
 }
 
 /// Operators that split the test models into several partitions with host nodes between.
@@ -344,4 +347,8 @@ fn bad_claims_are_refused_and_a_later_backends_overlap_is_dropped() {
     feed(&mut interp, &case);
     interp.invoke().unwrap();
     assert_eq!(interp.output_bytes(0).unwrap(), scalar[0].as_slice());
+    assert!(
+        scalar[0] == scalar[1],
+        "a stateless model gives the same output twice"
+    );
 }

@@ -172,8 +172,17 @@ pub(crate) fn crossings(
     }
     let mut downloads = vec![Vec::new(); claims.len()];
     let mut internal = vec![None; n_values];
+    let mut returned: Vec<Option<usize>> = vec![None; n_values];
     for (n, node) in sg.nodes.iter().enumerate() {
         let Some(p) = in_partition[n] else { continue };
+        // A variable the node updates in place comes back to the host, which keeps its value
+        // across invokes.
+        for i in node.inputs.iter().flatten() {
+            if lent(sg, node, *i) && returned[i.index()] != Some(p) {
+                returned[i.index()] = Some(p);
+                downloads[p].push(i.index());
+            }
+        }
         for o in &node.outputs {
             let t = o.index();
             if leaves[t] {
@@ -188,6 +197,16 @@ pub(crate) fn crossings(
         uploads,
         downloads,
     }
+}
+
+/// Whether `node` gets input `i` for writing: a variable (in its own persistent buffer) that
+/// no other input slot or output of the node names, which the node may update in place.
+pub(crate) fn lent(sg: &Subgraph<'_>, node: &tflrs_ir::Node<'_>, i: tflrs_ir::ValueId) -> bool {
+    let v = &sg.values[i.index()];
+    v.is_variable
+        && v.data.is_none()
+        && node.inputs.iter().filter(|j| **j == Some(i)).count() == 1
+        && !node.outputs.contains(&i)
 }
 
 /// Where tensors live before the layout: constants in place, variables in their own buffers,

@@ -283,6 +283,18 @@ pub(crate) fn partition_kernels(
                     .collect()
             })
             .collect();
+        let writable: Vec<Vec<bool>> = claim
+            .range
+            .clone()
+            .map(|n| {
+                let node = &sg.nodes[n];
+                node.inputs
+                    .iter()
+                    .map(|i| i.is_some_and(|i| super::memory::lent(sg, node, i)))
+                    .collect()
+            })
+            .collect();
+        let writable_refs: Vec<&[bool]> = writable.iter().map(Vec::as_slice).collect();
         let input_refs: Vec<&[Option<BufferId>]> = inputs.iter().map(Vec::as_slice).collect();
         let output_refs: Vec<&[BufferId]> = outputs.iter().map(Vec::as_slice).collect();
         let ctx = PartitionCtx {
@@ -291,6 +303,7 @@ pub(crate) fn partition_kernels(
             nodes: &nodes,
             inputs: &input_refs,
             outputs: &output_refs,
+            writable: &writable_refs,
         };
         let kernel = backend
             .partition_kernel(&mut *devices[d], &ctx)
