@@ -412,7 +412,6 @@ pub(crate) fn plan_subgraph(
     let partitions = select::partition_kernels(
         sg, s, &ctxs, settings, &claims, &crossing, &buffers, devices,
     )?;
-    drop(ctxs);
     memory::finish(
         sg,
         s,
