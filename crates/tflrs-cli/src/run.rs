@@ -1,17 +1,22 @@
-//! `tflrs run MODEL -i in0.npy [-i in1.npy ...] [-o OUTDIR] [--backend NAME] [--plan]`:
+//! `tflrs run MODEL -i in0.npy [-i in1.npy ...] [-o OUTDIR] [--backend NAME] [--device-ops OPS] [--plan]`:
 //! run a model on `.npy` inputs.
 //!
 //! Inputs are given in the model's input order; each must have the input's dtype, and its
 //! shape, or a shape the input can be resized to (dynamic dimensions). Outputs are printed (name,
 //! dtype, shape and the first values) and, with `-o`, written as `OUTDIR/output_<k>.npy` in the
 //! model's output order with the dtype and shape the model gives them. `--plan` prints, before
-//! running, the kernel and backend chosen for every node and the arena size.
+//! running, the kernel and backend chosen for every node, the device partitions and the
+//! transfers at their edges, and the arena size.
+//!
+//! `--backend host-device` runs the nodes it claims as partitions on a device whose memory is
+//! host memory (`tflrs_runtime::host_device`): the device plumbing without a GPU.
 
 use crate::table::{Align, Table, thousands};
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 use tflrs_npy::{DType as NpyDType, Npy, Value};
-use tflrs_runtime::{Interpreter, Model};
+use tflrs_runtime::host_device::HostDeviceBackend;
+use tflrs_runtime::{Direction, Interpreter, Model};
 
 /// Arguments of `tflrs run`.
 #[derive(Debug, clap::Args)]
@@ -25,8 +30,12 @@ pub struct Args {
     #[arg(short, long = "output-dir", value_name = "OUTDIR")]
     pub output_dir: Option<PathBuf>,
     /// The backend to prefer (the scalar backend always covers the rest).
-    #[arg(long, default_value = "scalar", value_parser = ["scalar"])]
+    #[arg(long, default_value = "scalar", value_parser = ["scalar", "host-device"])]
     pub backend: String,
+    /// With `--backend host-device`: the operators it claims, comma-separated
+    /// (`CONV_2D,ADD`); all it can run when not given.
+    #[arg(long, value_name = "OPS", value_delimiter = ',')]
+    pub device_ops: Option<Vec<String>>,
     /// Print the plan: node, op, kernel, backend, and the arena size.
     #[arg(long)]
     pub plan: bool,
@@ -46,8 +55,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let builder = match args.backend.as_str() {
         // The scalar backend is always last; naming it adds nothing in front of it.
         "scalar" => builder,
-        other => bail!("unknown backend {other:?} (available: scalar)"),
+        "host-device" => builder.backend(match &args.device_ops {
+            Some(ops) => HostDeviceBackend::with_ops(ops.iter().cloned()),
+            None => HostDeviceBackend::new(),
+        }),
+        other => bail!("unknown backend {other:?} (available: scalar, host-device)"),
     };
+    if args.device_ops.is_some() && args.backend != "host-device" {
+        bail!("--device-ops needs --backend host-device");
+    }
     let mut interp = builder
         .build()
         .with_context(|| format!("cannot plan {}", path.display()))?;
@@ -127,6 +143,7 @@ fn print_plan(interp: &Interpreter<'_>) {
         ("op", Align::Left),
         ("kernel", Align::Left),
         ("backend", Align::Left),
+        ("partition", Align::Right),
     ]);
     for e in interp.plan_report() {
         table.row(vec![
@@ -135,12 +152,75 @@ fn print_plan(interp: &Interpreter<'_>) {
             e.op,
             e.kernel,
             e.backend,
+            e.partition.map_or_else(String::new, |p| p.to_string()),
         ]);
     }
     let mut out = String::new();
     table.render("", &mut out);
+    let partitions = interp.partition_report();
+    if !partitions.is_empty() {
+        let mut table = Table::new(&[
+            ("subgraph", Align::Right),
+            ("partition", Align::Right),
+            ("nodes", Align::Left),
+            ("backend", Align::Left),
+            ("device", Align::Left),
+            ("kernel", Align::Left),
+        ]);
+        for p in partitions {
+            table.row(vec![
+                p.subgraph.to_string(),
+                p.index.to_string(),
+                format!("{}..{}", p.nodes.start, p.nodes.end),
+                p.backend,
+                p.device,
+                p.kernel,
+            ]);
+        }
+        out.push_str("\npartitions:\n");
+        table.render("", &mut out);
+        let mut table = Table::new(&[
+            ("subgraph", Align::Right),
+            ("partition", Align::Right),
+            ("tensor", Align::Right),
+            ("name", Align::Left),
+            ("direction", Align::Left),
+            ("bytes", Align::Right),
+        ]);
+        let transfers = interp.transfer_report();
+        let total: usize = transfers.iter().map(|t| t.bytes).sum();
+        for t in transfers {
+            table.row(vec![
+                t.subgraph.to_string(),
+                t.partition.to_string(),
+                t.tensor.to_string(),
+                short(&t.name),
+                match t.direction {
+                    Direction::ToDevice => "to device".to_string(),
+                    Direction::ToHost => "to host".to_string(),
+                },
+                thousands(t.bytes as u64),
+            ]);
+        }
+        out.push_str("\ntransfers per invoke:\n");
+        table.render("", &mut out);
+        out.push_str(&format!(
+            "transferred: {} bytes per invoke\n",
+            thousands(total as u64)
+        ));
+    }
     print!("{out}");
     println!("arena: {} bytes\n", thousands(interp.arena_bytes() as u64));
+}
+
+/// `name`, cut to 48 characters (TFLite's fused tensor names run to hundreds).
+fn short(name: &str) -> String {
+    const MAX: usize = 48;
+    if name.chars().count() <= MAX {
+        return name.to_string();
+    }
+    let head: String = name.chars().take(MAX - 3).collect();
+    format!("{head}...")
 }
 
 /// `output 0 'name': float32 [1, 4] = [0.1, 0.2, ...]`, with at most 8 values.

@@ -2,8 +2,11 @@
 //! [`KernelIo`].
 
 use crate::KernelError;
+use crate::device::{Device, PartitionCtx, PartitionKernel};
 use crate::tensor::{RawTensor, TensorInfo, TensorMut, TensorRef};
 use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ops::Range;
 use tflrs_ir::Op;
 
 /// What a backend sees of a node when the planner asks it for a kernel.
@@ -99,20 +102,39 @@ pub trait Backend: Send + Sync {
     /// stops planning.
     fn kernel_for(&self, node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError>;
 
-    /// Where the backend's kernels keep tensors. Backends owning a device keep consecutive
-    /// nodes' tensors there; the runtime copies only where the plan crosses devices.
-    fn device(&self) -> Device {
-        Device::Host
+    /// The device this backend keeps tensors on, made afresh each time the interpreter plans;
+    /// `None` (the default) for a backend whose kernels work on host memory.
+    ///
+    /// Only a backend with a device is asked to [`claim`](Self::claim) partitions.
+    fn device(&self) -> Option<Box<dyn Device>> {
+        None
     }
-}
 
-/// Where a kernel's inputs and outputs live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Device {
-    /// Host memory (the runtime's arena).
-    Host,
-    /// A device owned by a backend, named for plan reports.
-    Accelerator(&'static str),
+    /// Claims partitions among the nodes of one subgraph (`nodes[i]` is node `i`): ranges of
+    /// consecutive node indices, in order and disjoint, each to run as one
+    /// [`PartitionKernel`] on this backend's device. The default claims nothing.
+    ///
+    /// Nodes an earlier backend claimed are not offered again: a range that overlaps an
+    /// earlier claim is dropped. A backend must not claim control flow or resource-variable
+    /// nodes, nor nodes with tensors of no fixed size (strings): the runtime refuses those.
+    fn claim(&self, nodes: &[NodeCtx<'_>]) -> Result<Vec<Range<usize>>, KernelError> {
+        let _ = nodes;
+        Ok(Vec::new())
+    }
+
+    /// Makes the kernel for a partition this backend claimed, on `device` (the one
+    /// [`device`](Self::device) made for this plan, whose buffers `part` names).
+    fn partition_kernel(
+        &self,
+        device: &mut dyn Device,
+        part: &PartitionCtx<'_>,
+    ) -> Result<Box<dyn PartitionKernel>, KernelError> {
+        let _ = (device, part);
+        Err(KernelError::unsupported(alloc::format!(
+            "backend {} claimed a partition but makes no partition kernels",
+            self.name()
+        )))
+    }
 }
 
 /// A prepared kernel for one node: made once by [`Backend::kernel_for`] (where it may

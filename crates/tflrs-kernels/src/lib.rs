@@ -6,8 +6,10 @@
 //!   operator, so fallback is total.
 //! - A [`Kernel`] is prepared once (pre-packed weights, quantized multipliers, lookup tables)
 //!   and run many times through a [`KernelIo`] without allocating.
-//! - Backends owning a device report it through [`Backend::device`]; the runtime keeps
-//!   consecutive nodes of such a backend on the device.
+//! - A backend owning a device (a GPU) returns it from [`Backend::device`], claims runs of
+//!   consecutive nodes with [`Backend::claim`] and runs each as one [`PartitionKernel`] on
+//!   [`Device`] buffers; the runtime copies tensors only across a partition's edges (see
+//!   [`device`]).
 //! - A custom backend lives in its own crate, implements [`Backend`], and is passed to the
 //!   interpreter builder; [`CustomOps`] registers kernels for custom operators by name.
 //!
@@ -20,6 +22,7 @@
 extern crate alloc;
 
 mod custom;
+pub mod device;
 mod error;
 mod kernel;
 pub mod math;
@@ -30,9 +33,8 @@ mod tensor;
 pub mod testing;
 
 pub use custom::{CustomKernelFactory, CustomOps};
+pub use device::{BufferId, Device, PartitionCtx, PartitionError, PartitionKernel};
 pub use error::KernelError;
-pub use kernel::{
-    Backend, Device, Inputs, Kernel, KernelIo, NoServices, NodeCtx, Outputs, Services,
-};
+pub use kernel::{Backend, Inputs, Kernel, KernelIo, NoServices, NodeCtx, Outputs, Services};
 pub use scalar::ScalarBackend;
 pub use tensor::{RawTensor, TensorInfo, TensorMut, TensorRef};

@@ -76,6 +76,35 @@ pub enum Error {
         /// The type asked for.
         requested: DType,
     },
+    /// A device-owning backend's partition could not be planned (a bad claim, a node that
+    /// cannot run on a device, a failed allocation).
+    #[error("subgraph {subgraph}, backend {backend}: {problem}")]
+    Partition {
+        /// Subgraph of the partition.
+        subgraph: usize,
+        /// The backend (or its device) that claimed it.
+        backend: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Copying a tensor between the host and a device failed during `invoke`.
+    #[error("subgraph {subgraph}, tensor {tensor}: transfer to {device} failed: {source}")]
+    Transfer {
+        /// Subgraph of the tensor.
+        subgraph: usize,
+        /// Index of the tensor.
+        tensor: usize,
+        /// The device.
+        device: String,
+        /// What the device said.
+        source: KernelError,
+    },
+    /// A subgraph that control flow or `invoke` runs is missing or already running.
+    #[error("subgraph {subgraph} is missing or already running")]
+    NoSubgraph {
+        /// The subgraph asked for.
+        subgraph: usize,
+    },
     /// An input was resized to an invalid shape.
     #[error("cannot resize input {index}: {problem}")]
     BadResize {

@@ -24,6 +24,15 @@
 //! plans like TensorFlow Lite Micro for a smaller arena. [`Limits`] bound arena bytes, tensor
 //! elements, nodes, subgraphs, call depth and loop iterations before anything is allocated.
 //!
+//! Devices: a backend that owns a device (`Backend::device`) claims runs of consecutive nodes
+//! (`Backend::claim`), each run as one partition kernel on the device's buffers. Tensors made
+//! and read inside a partition get no arena space; the planner copies only the tensors that
+//! cross a partition's edge (host to device before it, device to host after), which
+//! [`Interpreter::partition_report`] and [`Interpreter::transfer_report`] list.
+//! [`host_device::HostDeviceBackend`] is the reference device backend, with host memory
+//! standing in for the device. [`ScalarEval`] is the [`tflrs_ir::ConstEval`] passes fold
+//! constants with.
+//!
 //! Control flow (`WHILE`, `IF`, `CALL_ONCE`) runs the model's other subgraphs, each planned
 //! once like the main one; resource variables (`VAR_HANDLE`, `READ_VARIABLE`,
 //! `ASSIGN_VARIABLE`) get their storage at build time and keep their values across invokes
@@ -35,15 +44,24 @@ extern crate alloc;
 mod arena;
 mod element;
 mod error;
+mod eval;
+mod exec;
 pub mod fuzz;
+pub mod host_device;
 mod interpreter;
+mod io;
 mod model;
+mod plan;
 mod shapes;
 mod variables;
 
 pub use element::Element;
 pub use error::Error;
-pub use interpreter::{Interpreter, InterpreterBuilder, Limits, PlanEntry};
+pub use eval::ScalarEval;
+pub use interpreter::{
+    Interpreter, InterpreterBuilder, Limits, PartitionEntry, PlanEntry, TransferEntry,
+};
 pub use model::Model;
+pub use plan::Direction;
 pub use tflrs_kernels::{Backend, CustomOps, Kernel, KernelError, ScalarBackend, TensorInfo};
 pub use tflrs_schema::{LoadError, LoadLimits};

@@ -13,12 +13,13 @@
 //! PACK -> RESHAPE` chains of dynamic-batch models resize. A node whose shape still cannot be
 //! told at build time is refused with an error naming it.
 
+use crate::ScalarEval;
 use alloc::borrow::Cow;
 use alloc::format;
 use alloc::vec::Vec;
+use tflrs_ir::ConstEval;
 use tflrs_ir::{DType, Graph, Node, Op, Shape, Subgraph};
-use tflrs_kernels::testing::{self, TestInput};
-use tflrs_kernels::{KernelError, ScalarBackend, TensorInfo};
+use tflrs_kernels::{KernelError, TensorInfo};
 
 /// Recomputes the shapes of values downstream of inputs whose shape differs from the stored
 /// one, or whose values are `known` (value index and bytes: model inputs that decide shapes).
@@ -127,38 +128,22 @@ fn fold(node: &Node<'_>, work: &Subgraph<'_>, tensors: &[TensorInfo]) -> Option<
         };
         return Some(alloc::vec![bytes]);
     }
-    let known_bytes: usize = node
-        .inputs
-        .iter()
-        .flatten()
-        .map(|v| {
-            work.values[v.index()]
-                .data
-                .as_deref()
-                .map_or(0, <[u8]>::len)
-        })
-        .sum();
-    if known_bytes > FOLD_MAX_INPUT_BYTES {
+    if node.inputs.is_empty()
+        || node
+            .inputs
+            .iter()
+            .flatten()
+            .any(|v| work.values[v.index()].data.is_none())
+    {
         return None;
     }
-    let inputs: Vec<Option<TestInput>> = node
-        .inputs
-        .iter()
-        .map(|i| match i {
-            None => Some(None),
-            Some(v) => {
-                let data = work.values[v.index()].data.as_deref()?;
-                Some(Some(TestInput::constant(
-                    tensors[v.index()].clone(),
-                    data.to_vec(),
-                )))
-            }
-        })
-        .collect::<Option<_>>()?;
-    if node.inputs.is_empty() {
-        return None;
-    }
-    testing::run_node(&ScalarBackend, &node.op, &inputs, &outputs).ok()
+    // `work` holds the current concrete shapes and the known values as data, which is what
+    // the evaluator reads.
+    let eval = ScalarEval {
+        max_output_elements: FOLD_MAX_ELEMENTS * outputs.len(),
+        max_input_bytes: FOLD_MAX_INPUT_BYTES,
+    };
+    eval.eval(work, node).ok().flatten()
 }
 
 fn concrete(shape: &[usize]) -> Result<Shape, KernelError> {

@@ -123,6 +123,50 @@ fn invoke_allocates_nothing_on_passing_testdata_cases() {
 }
 
 #[test]
+fn invoke_allocates_nothing_with_a_device_backend() {
+    use tflrs_runtime::host_device::HostDeviceBackend;
+    let whole = || HostDeviceBackend::new();
+    let some = || HostDeviceBackend::with_ops(["CONV_2D", "FULLY_CONNECTED", "RESHAPE"]);
+    let backends: [&dyn Fn() -> HostDeviceBackend; 2] = [&whole, &some];
+    for name in [
+        "cnn_small_float32",
+        "mlp_int8",
+        "kws_dscnn_int8",
+        "lstm_small_float32",
+    ] {
+        let case = Case::load(name).unwrap();
+        let bytes = case.model_bytes().unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        for make in backends {
+            let mut interp = Interpreter::builder(&model)
+                .backend(make())
+                .build()
+                .unwrap();
+            assert!(
+                !interp.partition_report().is_empty(),
+                "{name}: no partition"
+            );
+            assert!(!interp.transfer_report().is_empty(), "{name}: no transfer");
+            for (i, input) in case.inputs.iter().enumerate() {
+                interp
+                    .input_bytes_mut(i)
+                    .unwrap()
+                    .copy_from_slice(&input.data);
+            }
+            for round in 0..2 {
+                let (result, allocs, bytes) = counted(|| interp.invoke());
+                result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(
+                    (allocs, bytes),
+                    (0, 0),
+                    "{name} (invoke {round}) allocated with partitions"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn invoke_allocates_nothing_with_control_flow_and_variables() {
     // main(i, x, c): CALL_ONCE(init); acc = READ(acc); WHILE(i < 3) { i += 1; x = x*0.5+1 };
     // y = IF(c) { Double(x) } else { Neg(x) }; ASSIGN(acc, Half(acc)).
