@@ -223,6 +223,22 @@ fn counting_backend_matches_litert_reference_and_claims_its_adds() {
     );
 }
 
+/// The device-owning test backend (`tflrs_runtime::host_device`) under the same suite: every
+/// convolution, fully-connected and elementwise ADD/MUL node runs inside one of its partitions,
+/// and the outputs still match LiteRT.
+#[test]
+fn host_device_backend_matches_litert_reference_and_claims_its_partitions() {
+    use tflrs_runtime::host_device::HostDeviceBackend;
+    const MUST: &[&str] = &["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL"];
+    let report = Suite::new("host-device")
+        .must_claim(|_, node| MUST.contains(&node.op.as_str()))
+        .run(|case| run_case(case, vec![Box::new(HostDeviceBackend::new())]))
+        .expect("testdata loads");
+    if let Err(e) = report.check() {
+        panic!("{e}");
+    }
+}
+
 /// Cases whose every ADD is a same-shape float32 ADD without activation (the float models'
 /// residual connections).
 const COUNTING_ADDS: &[&str] = &[
