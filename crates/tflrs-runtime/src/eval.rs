@@ -5,8 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use tflrs_ir::{ConstEval, EvalError, Node, Subgraph, Value};
-use tflrs_kernels::testing::{self, TestInput};
-use tflrs_kernels::{KernelError, ScalarBackend, TensorInfo};
+use tflrs_kernels::{KernelError, NoServices, NodeCtx, ScalarBackend, TensorInfo, standalone};
 
 /// Evaluates a node whose inputs are all constant with the scalar backend's kernel for it.
 ///
@@ -29,20 +28,6 @@ impl Default for ScalarEval {
             max_output_elements: 1 << 20,
             max_input_bytes: 16 << 20,
         }
-    }
-}
-
-impl ScalarEval {
-    /// Runs `node`'s scalar kernel once on `inputs`, giving `outputs`' bytes.
-    ///
-    /// The one place that runs a single kernel outside an interpreter; it uses the kernels'
-    /// test runner until `tflrs-kernels` has a non-test one.
-    fn run(
-        node: &Node<'_>,
-        inputs: &[Option<TestInput>],
-        outputs: &[TensorInfo],
-    ) -> Result<Vec<Vec<u8>>, KernelError> {
-        testing::run_node(&ScalarBackend, &node.op, inputs, outputs)
     }
 }
 
@@ -94,29 +79,40 @@ impl ConstEval for ScalarEval {
         if elements > self.max_output_elements {
             return Ok(None);
         }
-        let mut inputs = Vec::with_capacity(node.inputs.len());
+        let mut infos = Vec::with_capacity(node.inputs.len());
+        let mut data = Vec::with_capacity(node.inputs.len());
         let mut bytes = 0usize;
         for (k, i) in node.inputs.iter().enumerate() {
             let Some(i) = i else {
-                inputs.push(None);
+                infos.push(None);
+                data.push(None);
                 continue;
             };
             let what = format!("input {k}");
             let v = value(*i, &what)?;
-            let data = v.data.as_deref().ok_or_else(|| EvalError {
+            let d = v.data.as_deref().ok_or_else(|| EvalError {
                 op: op.clone(),
                 reason: format!("input {k} '{}' is not a constant", v.name),
             })?;
-            bytes = bytes.saturating_add(data.len());
+            bytes = bytes.saturating_add(d.len());
             if bytes > self.max_input_bytes {
                 return Ok(None);
             }
-            inputs.push(Some(TestInput::constant(
-                info(v, &what, &op)?,
-                data.to_vec(),
-            )));
+            infos.push(Some(info(v, &what, &op)?));
+            data.push(Some(d));
         }
-        match Self::run(node, &inputs, &outputs) {
+        let input_refs: Vec<Option<&TensorInfo>> = infos.iter().map(Option::as_ref).collect();
+        let output_refs: Vec<&TensorInfo> = outputs.iter().collect();
+        let ctx = NodeCtx {
+            subgraph: 0,
+            index: 0,
+            op: &node.op,
+            inputs: &input_refs,
+            constants: &data,
+            outputs: &output_refs,
+            intermediates: &[],
+        };
+        match standalone::run_node(&ScalarBackend, &ctx, &data, &mut NoServices) {
             Ok(values) => Ok(Some(values)),
             Err(KernelError::Unsupported(_)) => Ok(None),
             Err(e) => Err(EvalError {
