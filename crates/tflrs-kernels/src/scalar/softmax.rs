@@ -15,14 +15,14 @@ use crate::kernel::{KernelIo, NodeCtx};
 use crate::math;
 use crate::scalar::binary::elementwise::{QElem, quant_of};
 use crate::scalar::binary::kname;
+use crate::scalar::qmath::fixedpoint::{
+    exp_on_negative_values, get_reciprocal, log_x_for_x_greater_than_or_equal_to_1, rescale,
+};
+use crate::scalar::qmath::lut::{Lut16, lookup16, lut16};
 use crate::scalar::qmath::{
     multiply_by_quantized_multiplier, quantize_multiplier, quantize_multiplier_unchecked,
     rounding_divide_by_pot,
 };
-use crate::scalar::unary::fixedpoint::{
-    exp_on_negative_values, get_reciprocal, log_x_for_x_greater_than_or_equal_to_1, rescale,
-};
-use crate::scalar::unary::lut::{Lut16, lookup16, lut16};
 use crate::{Kernel, KernelError, TensorInfo, ensure};
 use alloc::boxed::Box;
 use alloc::format;

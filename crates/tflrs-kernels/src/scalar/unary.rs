@@ -3,14 +3,13 @@
 //! LOGISTIC, TANH ([`activations`]); CAST, QUANTIZE, DEQUANTIZE ([`convert`]).
 //!
 //! Quantized kernels reproduce LiteRT's reference kernels: where LiteRT prepares a lookup table
-//! (EXP, LOG, LOGISTIC, TANH, GELU, int16 RSQRT) the same table is built here ([`lut`]); where it
+//! (EXP, LOG, LOGISTIC, TANH, GELU, int16 RSQRT) the same table is built here ([`qmath::lut`](crate::scalar::qmath::lut)); where it
 //! computes in fixed point (RSQRT int8, HARD_SWISH, int16 LOGISTIC/TANH) the same integer steps
-//! are taken ([`fixedpoint`] holds the gemmlowp functions, shared with the other families).
+//! are taken ([`qmath`](crate::scalar::qmath) holds the tables' builders and the gemmlowp functions,
+//! shared with the other families).
 
 mod activations;
 mod convert;
-pub(crate) mod fixedpoint;
-pub(crate) mod lut;
 mod math_ops;
 
 use crate::kernel::NodeCtx;

@@ -17,11 +17,11 @@ use super::elementwise::{CheckParams, QElem, no_zero_divisor, quant_of, zip, zip
 use super::kname;
 use crate::kernel::NodeCtx;
 use crate::math;
+use crate::scalar::qmath::fixedpoint::{count_leading_sign_bits, get_reciprocal};
 use crate::scalar::qmath::{
     activation_range_f32, activation_range_quantized, clamp_f32, multiply_by_quantized_multiplier,
     quantize_multiplier, rounding_divide_by_pot, rounding_divide_by_pot_i16, srdhm, srdhm_i16,
 };
-use crate::scalar::unary::fixedpoint::{count_leading_sign_bits, get_reciprocal};
 use crate::{Kernel, KernelError, TensorInfo, ensure};
 use alloc::boxed::Box;
 use alloc::format;

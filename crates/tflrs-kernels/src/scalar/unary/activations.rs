@@ -9,13 +9,13 @@
 //!   interpolated table; int16 LOGISTIC and TANH interpolate LiteRT's 256-entry sigmoid table.
 //! - HARD_SWISH int8/uint8 is LiteRT's 16-bit fixed-point evaluation.
 
-use super::lut::{Lut8Elem, lookup16, lut8, lut16};
 use super::unary_io;
 use crate::kernel::NodeCtx;
 use crate::math;
 use crate::scalar::binary::broadcast::Broadcast;
 use crate::scalar::binary::elementwise::{QElem, map, quant_of, zip};
 use crate::scalar::binary::kname;
+use crate::scalar::qmath::lut::{Lut8Elem, lookup16, lut8, lut16};
 use crate::scalar::qmath::{
     multiply_by_quantized_multiplier, quantize_multiplier, round_f32, srdhm_i16,
 };

@@ -1,13 +1,13 @@
 //! ABS, NEG, EXP, LOG, SQRT, RSQRT, SQUARE, LOGICAL_NOT and ZEROS_LIKE (LiteRT's
 //! `elementwise.cc`, `exp.cc`, `neg.cc`, `zeros_like.cc`).
 
-use super::fixedpoint::inv_sqrt_quantized_multiplier_exp;
-use super::lut::{Lut8Elem, lookup16, lut8, lut16};
 use super::unary_io;
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::math;
 use crate::scalar::binary::elementwise::{CheckParams, QElem, map, map_checked, quant_of};
 use crate::scalar::binary::kname;
+use crate::scalar::qmath::fixedpoint::inv_sqrt_quantized_multiplier_exp;
+use crate::scalar::qmath::lut::{Lut8Elem, lookup16, lut8, lut16};
 use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier};
 use crate::{Kernel, KernelError, TensorInfo, ensure};
 use alloc::boxed::Box;

@@ -3,6 +3,23 @@
 //!
 //! Rounding rules, stated once: `round()` of a float is half away from zero (C's `round`);
 //! integer division truncates toward zero; `>>` on signed integers is arithmetic.
+//!
+//! This is the one home of the bit-exact arithmetic, and the oracle that SIMD kernels and GPU
+//! shader emulations are tested against; every function names the LiteRT or gemmlowp function
+//! it matches:
+//! - this module: quantized multipliers and requantization (`quantization_util.h`,
+//!   `common.h`), activation ranges, and C's rounding and float-to-int conversion;
+//! - [`fixedpoint`]: gemmlowp's 32-bit fixed-point functions (exp, reciprocal, log, inverse
+//!   square root) of softmax, division, RSQRT and the LSTM's layer normalization;
+//! - [`fixed16`]: the same gemmlowp functions on 16-bit raws (the integer LSTM's gates);
+//! - [`lut`]: LiteRT's lookup tables of elementwise functions (`LUTPopulate`, `LUTLookup`).
+//!
+//! The float functions kernels share (`exp`, `tanh`, ... through `std` or `libm`) are in
+//! [`crate::math`].
+
+pub mod fixed16;
+pub mod fixedpoint;
+pub mod lut;
 
 use crate::KernelError;
 use tflrs_ir::Activation;
@@ -62,6 +79,19 @@ pub fn round_f64(x: f64) -> f64 {
 /// `round` of C for f32: half away from zero.
 pub fn round_f32(x: f32) -> f32 {
     libm::roundf(x)
+}
+
+/// `static_cast<int32_t>(float)` as x86-64 executes it (`cvttss2si`): truncation toward zero,
+/// and `i32::MIN` for NaN and out-of-range values, where C leaves the result undefined and
+/// LiteRT's results are what x86 makes of it.
+#[inline]
+pub fn f32_to_i32_x86(x: f32) -> i32 {
+    // NaN is outside every range.
+    if (-2_147_483_648.0..2_147_483_648.0).contains(&x) {
+        x as i32
+    } else {
+        i32::MIN
+    }
 }
 
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` on int32: `round(a * b / 2^31)`, saturating
@@ -214,6 +244,16 @@ mod tests {
         assert!(quantize_multiplier(1e70).is_err());
         assert!(quantize_multiplier(f64::NAN).is_err());
         assert!(quantize_multiplier(f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn f32_to_i32_x86_truncates_and_saturates_to_min() {
+        assert_eq!(f32_to_i32_x86(2.9), 2);
+        assert_eq!(f32_to_i32_x86(-2.9), -2);
+        assert_eq!(f32_to_i32_x86(-2_147_483_648.0), i32::MIN);
+        assert_eq!(f32_to_i32_x86(2_147_483_648.0), i32::MIN);
+        assert_eq!(f32_to_i32_x86(f32::NAN), i32::MIN);
+        assert_eq!(f32_to_i32_x86(f32::NEG_INFINITY), i32::MIN);
     }
 
     #[test]
