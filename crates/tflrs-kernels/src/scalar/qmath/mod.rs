@@ -136,6 +136,21 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     (x >> exponent) + i32::from(remainder > threshold)
 }
 
+/// gemmlowp's `RoundingDivideByPOT` for any exponent. Quantized DIV leaves `0..=31` for
+/// dividends with 31 bits of headroom (0 and -1) and for huge rescaling ratios; C leaves those
+/// shifts undefined, and LiteRT's results are what x86 makes of them: the 64-bit mask's shift
+/// count taken mod 64 (then truncated to 32 bits), the 32-bit shift count mod 32.
+#[inline]
+pub fn rounding_divide_by_pot_x86(x: i32, exponent: i32) -> i32 {
+    if (0..=31).contains(&exponent) {
+        return rounding_divide_by_pot(x, exponent);
+    }
+    let mask = 1i64.wrapping_shl(exponent as u32).wrapping_sub(1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    x.wrapping_shr(exponent as u32) + i32::from(remainder > threshold)
+}
+
 /// gemmlowp's `RoundingDivideByPOT` on int16.
 #[inline]
 pub fn rounding_divide_by_pot_i16(x: i16, exponent: i32) -> i16 {
@@ -183,6 +198,15 @@ pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(
 #[inline]
 pub fn multiply_by_quantized_multiplier_greater_than_one(x: i32, q: i32, left_shift: i32) -> i32 {
     srdhm(x.wrapping_mul(1 << left_shift), q)
+}
+
+/// LiteRT's `CheckedLog2`: whether `x` is a power of two (within 1e-3 in the exponent), and its
+/// rounded base-2 logarithm.
+pub fn checked_log2(x: f32) -> (bool, i32) {
+    let x_log2 = crate::math::logf(x) * (1.0 / crate::math::logf(2.0));
+    let rounded = round_f32(x_log2);
+    let frac = x_log2 - rounded;
+    (frac.abs() < 1e-3, rounded as i32)
 }
 
 /// The clamp range of a fused activation in the quantized domain (LiteRT's

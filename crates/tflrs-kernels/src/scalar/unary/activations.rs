@@ -512,13 +512,13 @@ fn sigmoid_table_kernel(
         zi == 0 && zo == 0,
         "int16 LOGISTIC/TANH need zero points of 0"
     );
-    let (out_pot, out_log2) = crate::scalar::binary::checked_log2(so);
+    let (out_pot, out_log2) = crate::scalar::qmath::checked_log2(so);
     ensure!(
         out_pot && out_log2 == -15,
         "int16 LOGISTIC/TANH need an output scale of 2^-15, got {so}"
     );
     const INPUT_INTEGER_BITS: i32 = 3;
-    let (in_pot, in_log2) = crate::scalar::binary::checked_log2(si);
+    let (in_pot, in_log2) = crate::scalar::qmath::checked_log2(si);
     let mut left_shift = (15 - INPUT_INTEGER_BITS) + in_log2;
     let pot = in_pot && (left_shift == 0 || (tanh && left_shift == 1));
     let mut multiplier = 0i32;
