@@ -13,10 +13,21 @@ mod convert;
 mod math_ops;
 
 use crate::kernel::NodeCtx;
-use crate::{Kernel, KernelError, TensorInfo, ensure};
+use crate::math;
+use crate::prep::unary::{
+    UnaryLut, UnaryOp, UnaryParams, UnaryPlan, gelu_approximate, gelu_exact, logistic_f32,
+};
+use crate::scalar::binary::elementwise::{CheckParams, QElem, map, map_checked};
+use crate::scalar::binary::kname;
+use crate::scalar::qmath::lut::{Lut8Elem, lookup16};
+use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
+use tflrs_ir::DType;
 
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    if let Some(plan) = crate::prep::unary::plan(node)? {
+        return Ok(Some(planned(plan)));
+    }
     if let Some(k) = math_ops::kernel_for(node)? {
         return Ok(Some(k));
     }
@@ -26,17 +37,77 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
     convert::kernel_for(node)
 }
 
-/// The single input and output of an elementwise unary node, checked to have the same shape.
-fn unary_io<'a>(node: &NodeCtx<'a>) -> Result<(&'a TensorInfo, &'a TensorInfo), KernelError> {
-    node.expect_inputs(1, 1)?;
-    node.expect_outputs(1)?;
-    let x = node.input(0)?;
-    let y = node.output(0)?;
-    ensure!(
-        x.shape == y.shape,
-        "output shape {:?} differs from the input's {:?}",
-        y.shape,
-        x.shape
-    );
-    Ok((x, y))
+/// Fails when an input is below the zero point (a negative real value).
+fn not_below_zero_point<T: QElem>(x: &[T], p: &CheckParams) -> Result<(), &'static str> {
+    if x.iter().any(|v| v.to_i32() < p.zero_point) {
+        Err("only defined for non-negative values")
+    } else {
+        Ok(())
+    }
+}
+
+/// LiteRT's float HARD_SWISH: `x * relu6(x + 3) / 6`.
+fn hard_swish_f32(v: f32) -> f32 {
+    let relu6 = (v + 3.0).clamp(0.0, 6.0);
+    v * relu6 / 6.0
+}
+
+/// The executor of a [`UnaryPlan`].
+fn planned(plan: UnaryPlan) -> Box<dyn Kernel> {
+    let UnaryPlan {
+        op,
+        dtype: dt,
+        len: n,
+        params,
+    } = plan;
+    let name = match op {
+        UnaryOp::Exp => kname!("exp", dt),
+        UnaryOp::Log => kname!("log", dt),
+        UnaryOp::Rsqrt => kname!("rsqrt", dt),
+        UnaryOp::HardSwish => kname!("hard_swish", dt),
+        UnaryOp::Gelu { approximate: true } => kname!("gelu", dt, "_approximate"),
+        UnaryOp::Gelu { approximate: false } => kname!("gelu", dt),
+        UnaryOp::Logistic => kname!("logistic", dt),
+        UnaryOp::Tanh => kname!("tanh", dt),
+    };
+    match params {
+        UnaryParams::Float => {
+            let f: fn(f32) -> f32 = match op {
+                UnaryOp::Exp => math::expf,
+                UnaryOp::Log => math::logf,
+                UnaryOp::Rsqrt => |v| 1.0 / math::sqrtf(v),
+                UnaryOp::HardSwish => hard_swish_f32,
+                UnaryOp::Gelu { approximate: true } => gelu_approximate,
+                UnaryOp::Gelu { approximate: false } => gelu_exact,
+                UnaryOp::Logistic => logistic_f32,
+                UnaryOp::Tanh => math::tanhf,
+            };
+            map(name, n, f)
+        }
+        UnaryParams::Lut(UnaryLut::I8(t)) => map(name, n, move |v: i8| t[v.slot()]),
+        UnaryParams::Lut(UnaryLut::U8(t)) => map(name, n, move |v: u8| t[v.slot()]),
+        // int16 RSQRT's zero point is 0.
+        UnaryParams::Lut(UnaryLut::I16(t)) if op == UnaryOp::Rsqrt => map_checked(
+            name,
+            n,
+            move |v: i16| lookup16(v, &t),
+            not_below_zero_point::<i16>,
+            CheckParams { zero_point: 0 },
+        ),
+        UnaryParams::Lut(UnaryLut::I16(t)) => map(name, n, move |v: i16| lookup16(v, &t)),
+        UnaryParams::Rsqrt(p) => map_checked(
+            name,
+            n,
+            move |v: i8| p.eval(v),
+            not_below_zero_point::<i8>,
+            CheckParams {
+                zero_point: p.input_zero_point,
+            },
+        ),
+        UnaryParams::HardSwish(p) if dt == DType::Int8 => {
+            map(name, n, move |v: i8| p.eval(i32::from(v), -128, 127) as i8)
+        }
+        UnaryParams::HardSwish(p) => map(name, n, move |v: u8| p.eval(i32::from(v), 0, 255) as u8),
+        UnaryParams::SigmoidI16(p) => map(name, n, move |v: i16| p.eval(v)),
+    }
 }

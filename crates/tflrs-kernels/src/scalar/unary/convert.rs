@@ -10,8 +10,8 @@
 //!   LiteRT's reference kernels do; float16 is widened exactly. A constant input is dequantized
 //!   once, when the kernel is made.
 
-use super::unary_io;
 use crate::kernel::{KernelIo, NodeCtx};
+use crate::prep::unary::unary_io;
 use crate::scalar::binary::elementwise::{QElem, map, quant_of};
 use crate::scalar::binary::kname;
 use crate::scalar::qmath::f32_to_i32_x86;
