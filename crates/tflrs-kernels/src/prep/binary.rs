@@ -694,9 +694,8 @@ fn arith_params(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::testing::TestInput;
     use alloc::vec::Vec;
     use tflrs_ir::AddAttrs;
 
@@ -704,14 +703,15 @@ mod tests {
         TensorInfo::new("t", DType::Int8, shape.to_vec()).with_quant(scale, i64::from(zp))
     }
 
-    /// Plans `op` on `inputs -> outputs`, with the node assembled as `testing::make_kernel`
-    /// assembles it.
-    fn plan_of(op: &Op<'_>, inputs: &[TensorInfo], outputs: &[TensorInfo]) -> BinaryPlan {
-        let inputs: Vec<TestInput> = inputs
-            .iter()
-            .map(|i| TestInput::from_slice(i.clone(), &[0i8]))
-            .collect();
-        let infos: Vec<Option<&TensorInfo>> = inputs.iter().map(|i| Some(&i.info)).collect();
+    /// Calls `f` with the node of `op` on `inputs -> outputs`, assembled as
+    /// `testing::make_kernel` assembles it (no constants). Shared by the plans' tests.
+    pub(crate) fn with_node<R>(
+        op: &Op<'_>,
+        inputs: &[TensorInfo],
+        outputs: &[TensorInfo],
+        f: impl FnOnce(&NodeCtx<'_>) -> R,
+    ) -> R {
+        let infos: Vec<Option<&TensorInfo>> = inputs.iter().map(Some).collect();
         let constants: Vec<Option<&[u8]>> = inputs.iter().map(|_| None).collect();
         let outs: Vec<&TensorInfo> = outputs.iter().collect();
         let node = NodeCtx {
@@ -723,7 +723,11 @@ mod tests {
             outputs: &outs,
             intermediates: &[],
         };
-        plan(&node).unwrap().unwrap()
+        f(&node)
+    }
+
+    fn plan_of(op: &Op<'_>, inputs: &[TensorInfo], outputs: &[TensorInfo]) -> BinaryPlan {
+        with_node(op, inputs, outputs, |node| plan(node).unwrap().unwrap())
     }
 
     /// LiteRT's `QuantizeMultiplier` worked by hand: `m = q * 2^shift` with `q` in `[0.5, 1)`,

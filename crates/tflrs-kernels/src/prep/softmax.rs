@@ -267,3 +267,32 @@ pub fn plan(node: &NodeCtx<'_>) -> Result<Option<SoftmaxPlan>, KernelError> {
         params,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TensorInfo;
+    use crate::prep::binary::tests::with_node;
+    use tflrs_ir::SoftmaxAttrs;
+
+    #[test]
+    fn int8_softmax_constants_by_hand() {
+        let x = TensorInfo::new("x", DType::Int8, alloc::vec![2, 5]).with_quant(0.1, 3);
+        let y = TensorInfo::new("y", DType::Int8, alloc::vec![2, 5]).with_quant(1.0 / 256.0, -128);
+        let op = Op::Softmax(SoftmaxAttrs { beta: 1.0 });
+        let p = with_node(&op, &[x], &[y], |node| plan(node).unwrap().unwrap());
+        assert_eq!((p.rows, p.depth, p.log), (2, 5, false));
+        let SoftmaxParams::Exp(e) = p.params else {
+            panic!("{:?}", p.params)
+        };
+        // beta * s_in * 2^26 = 6710886.5 (s_in is 0.1 in f32) = 0.8000000119 * 2^23, and the
+        // multiplier is that mantissa in Q31: s_in * 2^(26 - 23 + 31) rounded.
+        let mantissa = (f64::from(0.1f32) * 2f64.powi(34)).round() as i32;
+        assert_eq!(mantissa, 1_717_986_944);
+        assert_eq!((e.input_multiplier, e.input_left_shift), (mantissa, 23));
+        // CalculateInputRadius: floor((2^5 - 1) * 2^26 / 2^23) = 248.
+        assert_eq!(e.diff_min, -248);
+        // exp(0) is 1 in Q0.
+        assert_eq!(e.exp(0), i32::MAX);
+    }
+}

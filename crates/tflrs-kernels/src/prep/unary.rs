@@ -562,3 +562,86 @@ pub fn plan(node: &NodeCtx<'_>) -> Result<Option<UnaryPlan>, KernelError> {
         params,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prep::binary::tests::with_node;
+
+    fn q(dt: DType, scale: f32, zp: i64) -> TensorInfo {
+        TensorInfo::new("t", dt, alloc::vec![4]).with_quant(scale, zp)
+    }
+
+    fn plan_of(op: Op<'_>, x: TensorInfo, y: TensorInfo) -> Result<UnaryPlan, KernelError> {
+        with_node(&op, &[x], &[y], |node| plan(node).map(Option::unwrap))
+    }
+
+    #[test]
+    fn int16_sigmoid_constants_by_hand() {
+        // A power-of-two input scale 2^-12 (Q3.12) needs no rescaling: only the factor 3.
+        let p = plan_of(
+            Op::Logistic,
+            q(DType::Int16, 1.0 / 4096.0, 0),
+            q(DType::Int16, 1.0 / 32768.0, 0),
+        )
+        .unwrap();
+        let UnaryParams::SigmoidI16(s) = p.params else {
+            panic!("{:?}", p.params)
+        };
+        assert_eq!((s.tanh, s.multiplier, s.left_shift), (false, 3, 0));
+        // Scale 0.001: 0.001 * 4096 * 3 = 12.288, doubled while at most 16383.5: 11 times.
+        let p = plan_of(
+            Op::Tanh,
+            q(DType::Int16, 0.001, 0),
+            q(DType::Int16, 1.0 / 32768.0, 0),
+        )
+        .unwrap();
+        let UnaryParams::SigmoidI16(s) = p.params else {
+            panic!("{:?}", p.params)
+        };
+        assert_eq!((s.tanh, s.multiplier, s.left_shift), (true, 25165, 11));
+        // The output scale must be 2^-15.
+        assert!(
+            plan_of(
+                Op::Tanh,
+                q(DType::Int16, 0.001, 0),
+                q(DType::Int16, 1.0 / 4096.0, 0),
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn int8_rsqrt_and_tables() {
+        let p = plan_of(Op::Rsqrt, q(DType::Int8, 0.25, -3), q(DType::Int8, 0.5, 7)).unwrap();
+        // 1 / (sqrt(0.25) * 0.5) = 4 = 0.5 * 2^3.
+        assert_eq!(
+            p.params_rsqrt(),
+            Some(RsqrtParams {
+                input_zero_point: -3,
+                output_multiplier: 1 << 30,
+                output_shift: 3,
+                output_zero_point: 7,
+            })
+        );
+        // 1 / sqrt(4 * 0.25) = 1 -> 2 + 7.
+        assert_eq!(p.params_rsqrt().unwrap().eval(1), 9);
+        // EXP on int8 is a table indexed by the raw byte: exp(0) = 1 -> 1 / 0.5 + 7.
+        let p = plan_of(Op::Exp, q(DType::Int8, 0.25, -3), q(DType::Int8, 0.5, 7)).unwrap();
+        let UnaryParams::Lut(UnaryLut::I8(t)) = p.params else {
+            panic!("{:?}", p.params)
+        };
+        assert_eq!(t[usize::from(-3i8 as u8)], 9);
+        // Unquantized or unsupported types are refused.
+        assert!(plan_of(Op::Exp, q(DType::Int32, 1.0, 0), q(DType::Int32, 1.0, 0)).is_err());
+    }
+
+    impl UnaryPlan {
+        fn params_rsqrt(&self) -> Option<RsqrtParams> {
+            match self.params {
+                UnaryParams::Rsqrt(p) => Some(p),
+                _ => None,
+            }
+        }
+    }
+}

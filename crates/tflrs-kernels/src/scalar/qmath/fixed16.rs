@@ -5,7 +5,7 @@
 //!
 //! A raw `r` in format `Qm` ("m integer bits") stands for `r / 2^(15 - m)`. gemmlowp states
 //! its constants once as 32-bit raws and rounds them to 16 bits (a rounding shift by 16), so
-//! the constants below go through [`c16`] rather than being rounded anew from real numbers:
+//! the constants below go through `c16` rather than being rounded anew from real numbers:
 //! that is what makes the results bit-exact. 16-bit sums wrap, except the one saturating add
 //! gemmlowp does for narrow types (in the exp polynomial).
 
