@@ -185,18 +185,10 @@ pub struct RescaleParams {
     pub left_shift: i32,
     /// Twice the larger input scale, the common scale (in `double`, from the `float` scales).
     pub twice_max: f64,
-    /// Minus the first input's zero point.
-    pub input1_offset: i32,
-    /// Quantized `s1 / twice_max`.
-    pub input1_multiplier: i32,
-    /// Its shift.
-    pub input1_shift: i32,
-    /// Minus the second input's zero point.
-    pub input2_offset: i32,
-    /// Quantized `s2 / twice_max`.
-    pub input2_multiplier: i32,
-    /// Its shift.
-    pub input2_shift: i32,
+    /// The first input onto the common scale: `s1 / twice_max`.
+    pub input1: InputScale,
+    /// The second input onto the common scale: `s2 / twice_max`.
+    pub input2: InputScale,
     /// Quantized `twice_max / (2^left_shift * s_out)` (ADD/SUB) or
     /// `twice_max^2 / (2^(2 left_shift) * s_out)` (SQUARED_DIFFERENCE).
     pub output_multiplier: i32,
@@ -265,18 +257,12 @@ impl RescaleParams {
         (act_min, act_max): (i32, i32),
         out_multiplier: f64,
     ) -> Result<Self, KernelError> {
-        let (input1_multiplier, input1_shift) = quantize_multiplier(f64::from(s1) / twice_max)?;
-        let (input2_multiplier, input2_shift) = quantize_multiplier(f64::from(s2) / twice_max)?;
         let (output_multiplier, output_shift) = quantize_multiplier(out_multiplier)?;
         Ok(Self {
             left_shift,
             twice_max,
-            input1_offset: -z1,
-            input1_multiplier,
-            input1_shift,
-            input2_offset: -z2,
-            input2_multiplier,
-            input2_shift,
+            input1: InputScale::new(z1, f64::from(s1) / twice_max)?,
+            input2: InputScale::new(z2, f64::from(s2) / twice_max)?,
             output_multiplier,
             output_shift,
             output_offset: zo,
@@ -288,11 +274,9 @@ impl RescaleParams {
     /// Both raw inputs on the common scale (the first half of LiteRT's `AddElementwise`).
     #[inline]
     pub fn scaled_inputs(&self, a: i32, b: i32) -> (i32, i32) {
-        let shifted1 = (self.input1_offset + a).wrapping_mul(1 << self.left_shift);
-        let shifted2 = (self.input2_offset + b).wrapping_mul(1 << self.left_shift);
         (
-            multiply_by_quantized_multiplier(shifted1, self.input1_multiplier, self.input1_shift),
-            multiply_by_quantized_multiplier(shifted2, self.input2_multiplier, self.input2_shift),
+            self.input1.apply(a, self.left_shift),
+            self.input2.apply(b, self.left_shift),
         )
     }
 
@@ -445,18 +429,10 @@ impl MulI16ToI8Params {
 pub struct CompareParams {
     /// Headroom bits the offset inputs are shifted left by (8).
     pub left_shift: i32,
-    /// Minus the first input's zero point.
-    pub input1_offset: i32,
-    /// Quantized `s1`.
-    pub input1_multiplier: i32,
-    /// Its shift.
-    pub input1_shift: i32,
-    /// Minus the second input's zero point.
-    pub input2_offset: i32,
-    /// Quantized `s2`.
-    pub input2_multiplier: i32,
-    /// Its shift.
-    pub input2_shift: i32,
+    /// The first input onto a real scale: its own scale `s1` as the multiplier.
+    pub input1: InputScale,
+    /// The second input: `s2`.
+    pub input2: InputScale,
 }
 
 impl CompareParams {
@@ -464,17 +440,41 @@ impl CompareParams {
     /// `ComparisonWithScaling`).
     #[inline]
     pub fn scaled(&self, a: i32, b: i32) -> (i32, i32) {
-        let u = multiply_by_quantized_multiplier(
-            (a + self.input1_offset) * (1 << self.left_shift),
-            self.input1_multiplier,
-            self.input1_shift,
-        );
-        let v = multiply_by_quantized_multiplier(
-            (b + self.input2_offset) * (1 << self.left_shift),
-            self.input2_multiplier,
-            self.input2_shift,
-        );
-        (u, v)
+        (
+            self.input1.apply(a, self.left_shift),
+            self.input2.apply(b, self.left_shift),
+        )
+    }
+}
+
+/// One input's rescaling in ADD/SUB/SQUARED_DIFFERENCE and comparisons: offset, shifted left
+/// by the operator's headroom, multiplied by a quantized multiplier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputScale {
+    /// Minus the input's zero point (`input1_offset`/`input2_offset`).
+    pub offset: i32,
+    /// The quantized multiplier (`input1_multiplier`/`input2_multiplier`).
+    pub multiplier: i32,
+    /// Its shift (`input1_shift`/`input2_shift`).
+    pub shift: i32,
+}
+
+impl InputScale {
+    /// The rescaling of an input with zero point `zero_point` by the real multiplier `m`.
+    pub fn new(zero_point: i32, m: f64) -> Result<Self, KernelError> {
+        let (multiplier, shift) = quantize_multiplier(m)?;
+        Ok(Self {
+            offset: -zero_point,
+            multiplier,
+            shift,
+        })
+    }
+
+    /// `MultiplyByQuantizedMultiplier((x + offset) << left_shift, multiplier, shift)`.
+    #[inline]
+    pub fn apply(&self, x: i32, left_shift: i32) -> i32 {
+        let shifted = (self.offset + x).wrapping_mul(1 << left_shift);
+        multiply_by_quantized_multiplier(shifted, self.multiplier, self.shift)
     }
 }
 
@@ -572,16 +572,10 @@ fn compare_params(
             let (s2, z2) = quant_in_range(b, min, max)?;
             // The input scales themselves are the multipliers; 8 bits of headroom keep
             // precision.
-            let (input1_multiplier, input1_shift) = quantize_multiplier(f64::from(s1))?;
-            let (input2_multiplier, input2_shift) = quantize_multiplier(f64::from(s2))?;
             Ok(BinaryParams::Compare(CompareParams {
                 left_shift: 8,
-                input1_offset: -z1,
-                input1_multiplier,
-                input1_shift,
-                input2_offset: -z2,
-                input2_multiplier,
-                input2_shift,
+                input1: InputScale::new(z1, f64::from(s1))?,
+                input2: InputScale::new(z2, f64::from(s2))?,
             }))
         }
         DType::Int8 | DType::UInt8 | DType::Int16 => Ok(BinaryParams::Raw),
@@ -769,9 +763,9 @@ pub(crate) mod tests {
         assert_eq!(p.left_shift, 20);
         assert_eq!(p.twice_max, twice_max);
         // s1 / twice_max = 0.5 exactly: 2^30 with shift 0.
-        assert_eq!((p.input1_multiplier, p.input1_shift), (1 << 30, 0));
+        assert_eq!((p.input1.multiplier, p.input1.shift), (1 << 30, 0));
         assert_eq!(
-            (p.input2_multiplier, p.input2_shift),
+            (p.input2.multiplier, p.input2.shift),
             by_hand(f64::from(s2) / twice_max)
         );
         assert_eq!(
@@ -779,10 +773,10 @@ pub(crate) mod tests {
             by_hand(twice_max / (f64::from(1 << 20) * f64::from(so)))
         );
         // 0.0037 / 0.0156 = 0.2371..: shift -2; 0.0156 / (2^20 * 0.0115) = 1.29e-6: shift -19.
-        assert_eq!(p.input2_shift, -2);
+        assert_eq!(p.input2.shift, -2);
         assert_eq!(p.output_shift, -19);
         assert_eq!(
-            (p.input1_offset, p.input2_offset, p.output_offset),
+            (p.input1.offset, p.input2.offset, p.output_offset),
             (1, 78, -26)
         );
         // RELU6: [max(-128, zo + round(0 / so)), min(127, zo + round(6 / so))] = [-26, 127].
