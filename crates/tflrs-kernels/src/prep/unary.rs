@@ -1,8 +1,13 @@
-//! Plans of the unary family (see [the module docs](super)) for the operators whose quantized
-//! kernels LiteRT prepares: EXP, LOG, RSQRT, HARD_SWISH, GELU, LOGISTIC and TANH (lookup
-//! tables and fixed-point constants), and the checks every elementwise unary node shares
-//! ([`unary_io`], [`same_dtype_io`]).
+//! Plans of the unary family (see [the module docs](super)) for the operators with quantized
+//! constants: ABS, SQRT, RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, EXP, LOG, RSQRT, HARD_SWISH,
+//! GELU, LOGISTIC and TANH (lookup tables and fixed-point constants), and the checks every
+//! elementwise unary node shares ([`unary_io`], [`same_dtype_io`]).
 //!
+//! - Quantized RELU-likes requantize `x - zp_in` with `s_in / s_out` and clamp to the
+//!   activation's bounds quantized on the output scale ([`RequantizeParams`]); LEAKY_RELU
+//!   requantizes with `s_in / s_out` above zero and `s_in * alpha / s_out` below
+//!   ([`LeakyReluParams`]); quantized ABS and SQRT follow `elementwise.cc` ([`AbsParams`],
+//!   [`SqrtParams`]).
 //! - int8/uint8 EXP, LOG, LOGISTIC, TANH and GELU are 256-entry tables built in `f32`; int16
 //!   EXP, LOG, GELU and RSQRT are interpolated 513-entry tables ([`UnaryLut`], built by
 //!   LiteRT's `LUTPopulate`, [`qmath::lut`](crate::scalar::qmath::lut)).
@@ -11,8 +16,8 @@
 //!   ([`SigmoidI16Params`]).
 //! - HARD_SWISH int8/uint8 is LiteRT's 16-bit fixed-point evaluation ([`HardSwishParams`]).
 //!
-//! The other unary operators (ABS, NEG, SQRT, SQUARE, the RELUs, LEAKY_RELU, PRELU, CAST,
-//! QUANTIZE, DEQUANTIZE, ...) are not planned here yet: their scalar kernels compute their
+//! NEG, SQUARE, LOGICAL_NOT and ZEROS_LIKE have no constants; PRELU (two inputs), CAST,
+//! QUANTIZE and DEQUANTIZE are not planned here yet: their scalar kernels compute their
 //! constants themselves.
 
 use crate::kernel::NodeCtx;
@@ -21,7 +26,7 @@ use crate::scalar::binary::elementwise::quant_in_range;
 use crate::scalar::qmath::fixedpoint::inv_sqrt_quantized_multiplier_exp;
 use crate::scalar::qmath::lut::{Lut16, lut8, lut16};
 use crate::scalar::qmath::{
-    checked_log2, multiply_by_quantized_multiplier, quantize_multiplier, srdhm_i16,
+    checked_log2, multiply_by_quantized_multiplier, quantize_multiplier, round_f32, srdhm_i16,
 };
 use crate::{KernelError, TensorInfo, ensure};
 use alloc::boxed::Box;
@@ -63,8 +68,23 @@ pub fn unsupported(node: &NodeCtx<'_>, dt: DType) -> KernelError {
 }
 
 /// The operators [`plan`] prepares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum UnaryOp {
+    /// ABS.
+    Abs,
+    /// SQRT.
+    Sqrt,
+    /// RELU.
+    Relu,
+    /// RELU6.
+    Relu6,
+    /// RELU_N1_TO_1.
+    ReluN1To1,
+    /// LEAKY_RELU with its `alpha`.
+    LeakyRelu {
+        /// The slope below zero.
+        alpha: f32,
+    },
     /// EXP.
     Exp,
     /// LOG.
@@ -100,8 +120,17 @@ pub struct UnaryPlan {
 /// The constants of a [`UnaryPlan`], by arithmetic.
 #[derive(Debug, Clone)]
 pub enum UnaryParams {
-    /// float32: LiteRT's float function of the operator, nothing prepared.
-    Float,
+    /// float32, or ABS of unquantized integers: LiteRT's plain function of the operator,
+    /// nothing prepared.
+    Plain,
+    /// Quantized RELU, RELU6 and RELU_N1_TO_1.
+    Requantize(RequantizeParams),
+    /// Quantized LEAKY_RELU.
+    LeakyRelu(LeakyReluParams),
+    /// Quantized ABS.
+    Abs(AbsParams),
+    /// Quantized SQRT (inputs below the zero point are refused at run time).
+    Sqrt(SqrtParams),
     /// A lookup table (int16 RSQRT also refuses negative inputs at run time).
     Lut(UnaryLut),
     /// int8 RSQRT.
@@ -150,6 +179,126 @@ impl UnaryLut {
             DType::UInt8 => Self::U8(Box::new(lut8(si, zi, so, zo, f))),
             _ => Self::I16(Box::new(lut16::<f32>(si, zi, so, zo, f))),
         })
+    }
+}
+
+/// Constants of quantized RELU, RELU6 and RELU_N1_TO_1 (LiteRT's `QuantizedReluX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequantizeParams {
+    /// The input's zero point.
+    pub input_zero_point: i32,
+    /// Quantized `s_in / s_out`.
+    pub output_multiplier: i32,
+    /// Its shift.
+    pub output_shift: i32,
+    /// The output's zero point.
+    pub output_zero_point: i32,
+    /// The activation's lower bound on the output scale, within the type's range.
+    pub act_min: i32,
+    /// The activation's upper bound.
+    pub act_max: i32,
+}
+
+impl RequantizeParams {
+    /// One raw element: requantized, then clamped.
+    #[inline]
+    pub fn eval(&self, v: i32) -> i32 {
+        let r = self
+            .output_zero_point
+            .wrapping_add(multiply_by_quantized_multiplier(
+                v - self.input_zero_point,
+                self.output_multiplier,
+                self.output_shift,
+            ));
+        r.max(self.act_min).min(self.act_max)
+    }
+}
+
+/// Constants of quantized LEAKY_RELU (LiteRT's `LeakyReluPrepare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeakyReluParams {
+    /// The input's zero point.
+    pub input_zero_point: i32,
+    /// The output's zero point.
+    pub output_zero_point: i32,
+    /// Quantized `s_in / s_out`, for inputs at or above the zero point.
+    pub identity_multiplier: i32,
+    /// Its shift.
+    pub identity_shift: i32,
+    /// Quantized `|s_in * alpha / s_out|`, for inputs below the zero point.
+    pub alpha_multiplier: i32,
+    /// Its shift.
+    pub alpha_shift: i32,
+    /// `alpha` is negative: the scaled value is negated.
+    pub alpha_negative: bool,
+}
+
+impl LeakyReluParams {
+    /// One raw element, saturated to `qmin..=qmax`.
+    #[inline]
+    pub fn eval(&self, v: i32, qmin: i32, qmax: i32) -> i32 {
+        let d = v - self.input_zero_point;
+        let r = if d >= 0 {
+            multiply_by_quantized_multiplier(d, self.identity_multiplier, self.identity_shift)
+        } else {
+            let scaled =
+                multiply_by_quantized_multiplier(d, self.alpha_multiplier, self.alpha_shift);
+            if self.alpha_negative {
+                scaled.wrapping_neg()
+            } else {
+                scaled
+            }
+        };
+        self.output_zero_point.wrapping_add(r).clamp(qmin, qmax)
+    }
+}
+
+/// Constants of quantized ABS (LiteRT's `elementwise.cc` `AbsEvalQuantized`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbsParams {
+    /// The input's zero point.
+    pub input_zero_point: i32,
+    /// The output's zero point.
+    pub output_zero_point: i32,
+    /// Quantized `s_in / s_out` and its shift; `None` where the scales are equal (no
+    /// requantization).
+    pub rescale: Option<(i32, i32)>,
+}
+
+impl AbsParams {
+    /// One raw element, saturated to `qmin..=qmax`.
+    #[inline]
+    pub fn eval(&self, v: i32, qmin: i32, qmax: i32) -> i32 {
+        let a = (v - self.input_zero_point).abs();
+        let r = match self.rescale {
+            Some((m, s)) => multiply_by_quantized_multiplier(a, m, s),
+            None => a,
+        };
+        (r + self.output_zero_point).clamp(qmin, qmax)
+    }
+}
+
+/// Constants of quantized SQRT: dequantize, take the float square root, truncate (not round)
+/// back (LiteRT's `elementwise.cc` `SqrtEvalQuantized`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SqrtParams {
+    /// The input's scale.
+    pub input_scale: f32,
+    /// The input's zero point; inputs below it are refused at run time.
+    pub input_zero_point: i32,
+    /// The output's scale.
+    pub output_scale: f32,
+    /// The output's zero point.
+    pub output_zero_point: i32,
+}
+
+impl SqrtParams {
+    /// One raw element (at least the input zero point), saturated to `qmin..=qmax`.
+    #[inline]
+    pub fn eval(&self, v: i32, qmin: i32, qmax: i32) -> i32 {
+        let real = self.input_scale * (v - self.input_zero_point) as f32;
+        let q = (math::sqrtf(real) / self.output_scale) as i32;
+        q.saturating_add(self.output_zero_point).clamp(qmin, qmax)
     }
 }
 
@@ -462,6 +611,12 @@ impl SigmoidI16Params {
 /// `Ok(None)` for another operator.
 pub fn plan(node: &NodeCtx<'_>) -> Result<Option<UnaryPlan>, KernelError> {
     let op = match node.op {
+        Op::Abs => UnaryOp::Abs,
+        Op::Sqrt => UnaryOp::Sqrt,
+        Op::Relu => UnaryOp::Relu,
+        Op::Relu6 => UnaryOp::Relu6,
+        Op::ReluN1To1 => UnaryOp::ReluN1To1,
+        Op::LeakyRelu(a) => UnaryOp::LeakyRelu { alpha: a.alpha },
         Op::Exp => UnaryOp::Exp,
         Op::Log => UnaryOp::Log,
         Op::Rsqrt => UnaryOp::Rsqrt,
@@ -482,8 +637,92 @@ pub fn plan(node: &NodeCtx<'_>) -> Result<Option<UnaryPlan>, KernelError> {
         Ok(())
     };
     let lut = |f: &dyn Fn(f32) -> f32| UnaryLut::build(x, y, f).map(UnaryParams::Lut);
+    let q8 = |dt| match dt {
+        DType::Int8 => (-128, 127),
+        DType::UInt8 => (0, 255),
+        _ => (-32768, 32767),
+    };
     let params = match (op, dt) {
-        (_, DType::Float32) => UnaryParams::Float,
+        (_, DType::Float32) => UnaryParams::Plain,
+        (UnaryOp::Abs, DType::Int8) | (UnaryOp::Abs, DType::Int16)
+            if x.quant.is_some() || dt == DType::Int8 =>
+        {
+            let (min, max) = q8(dt);
+            let (si, zi) = quant_in_range(x, min, max)?;
+            let (so, zo) = quant_in_range(y, min, max)?;
+            if dt == DType::Int16 {
+                ensure!(zi == 0 && zo == 0, "int16 ABS needs zero points of 0");
+            }
+            let rescale = if si == so {
+                None
+            } else {
+                Some(quantize_multiplier(f64::from(si / so))?)
+            };
+            UnaryParams::Abs(AbsParams {
+                input_zero_point: zi,
+                output_zero_point: zo,
+                rescale,
+            })
+        }
+        // Unquantized integers wrap like LiteRT (abs(-32768) stays -32768).
+        (UnaryOp::Abs, DType::Int16 | DType::Int32 | DType::Int64) => UnaryParams::Plain,
+        (UnaryOp::Sqrt, DType::Int8 | DType::Int16) => {
+            let (min, max) = q8(dt);
+            let (input_scale, input_zero_point) = quant_in_range(x, min, max)?;
+            let (output_scale, output_zero_point) = quant_in_range(y, min, max)?;
+            UnaryParams::Sqrt(SqrtParams {
+                input_scale,
+                input_zero_point,
+                output_scale,
+                output_zero_point,
+            })
+        }
+        (
+            UnaryOp::Relu | UnaryOp::Relu6 | UnaryOp::ReluN1To1,
+            DType::Int8 | DType::UInt8 | DType::Int16,
+        ) => {
+            let (min, max) = q8(dt);
+            if dt == DType::Int16 {
+                zero_points_0(&node.op.name())?;
+            }
+            let (si, zi) = quant_in_range(x, min, max)?;
+            let (so, zo) = quant_in_range(y, min, max)?;
+            let (output_multiplier, output_shift) = quantize_multiplier(f64::from(si / so))?;
+            let bound = |f: f32| zo.saturating_add(round_f32(f / so) as i32);
+            let (act_min, act_max) = match op {
+                UnaryOp::Relu => (min.max(bound(0.0)), max),
+                UnaryOp::Relu6 => (min.max(bound(0.0)), max.min(bound(6.0))),
+                _ => (min.max(bound(-1.0)), max.min(bound(1.0))),
+            };
+            UnaryParams::Requantize(RequantizeParams {
+                input_zero_point: zi,
+                output_multiplier,
+                output_shift,
+                output_zero_point: zo,
+                act_min,
+                act_max,
+            })
+        }
+        (UnaryOp::LeakyRelu { alpha }, DType::Int8 | DType::UInt8 | DType::Int16) => {
+            let (min, max) = q8(dt);
+            if dt == DType::Int16 {
+                zero_points_0("LEAKY_RELU")?;
+            }
+            let (si, zi) = quant_in_range(x, min, max)?;
+            let (so, zo) = quant_in_range(y, min, max)?;
+            let (alpha_multiplier, alpha_shift) = quantize_multiplier(f64::from(si * alpha / so))?;
+            let (identity_multiplier, identity_shift) = quantize_multiplier(f64::from(si / so))?;
+            // A negative alpha is applied as a positive multiplier and a negation.
+            UnaryParams::LeakyRelu(LeakyReluParams {
+                input_zero_point: zi,
+                output_zero_point: zo,
+                identity_multiplier,
+                identity_shift,
+                alpha_multiplier: alpha_multiplier.wrapping_abs(),
+                alpha_shift,
+                alpha_negative: alpha_multiplier < 0,
+            })
+        }
         (UnaryOp::Exp, DType::Int8 | DType::UInt8) => lut(&math::expf)?,
         (UnaryOp::Exp, DType::Int16) => {
             zero_points_0(&node.op.name())?;

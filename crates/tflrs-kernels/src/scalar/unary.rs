@@ -52,6 +52,65 @@ fn hard_swish_f32(v: f32) -> f32 {
     v * relu6 / 6.0
 }
 
+/// The float32 kernel of `op` (LiteRT's float function).
+fn float_kernel(op: UnaryOp, name: &'static str, n: usize) -> Box<dyn Kernel> {
+    match op {
+        UnaryOp::Relu => map(name, n, |v: f32| if v > 0.0 { v } else { 0.0 }),
+        UnaryOp::Relu6 => map(name, n, |v: f32| clamp_relu(v, 0.0, 6.0)),
+        UnaryOp::ReluN1To1 => map(name, n, |v: f32| clamp_relu(v, -1.0, 1.0)),
+        UnaryOp::LeakyRelu { alpha } => {
+            map(name, n, move |v: f32| if v > 0.0 { v } else { v * alpha })
+        }
+        _ => {
+            let f: fn(f32) -> f32 = match op {
+                UnaryOp::Abs => f32::abs,
+                UnaryOp::Sqrt => math::sqrtf,
+                UnaryOp::Exp => math::expf,
+                UnaryOp::Log => math::logf,
+                UnaryOp::Rsqrt => |v| 1.0 / math::sqrtf(v),
+                UnaryOp::HardSwish => hard_swish_f32,
+                UnaryOp::Gelu { approximate: true } => gelu_approximate,
+                UnaryOp::Gelu { approximate: false } => gelu_exact,
+                UnaryOp::Logistic => logistic_f32,
+                UnaryOp::Tanh => math::tanhf,
+                _ => unreachable!("handled above"),
+            };
+            map(name, n, f)
+        }
+    }
+}
+
+/// `v` clamped to `[lo, hi]` the way LiteRT's float RELU6 and RELU_N1_TO_1 do.
+fn clamp_relu(v: f32, lo: f32, hi: f32) -> f32 {
+    if v > hi {
+        hi
+    } else if v < lo {
+        lo
+    } else {
+        v
+    }
+}
+
+/// A quantized element function `f(raw, qmin, qmax)` on the raw values of `T`.
+fn quantized<T: QElem>(f: impl Fn(i32, i32, i32) -> i32) -> impl Fn(T) -> T {
+    move |v: T| T::from_i32(f(v.to_i32(), T::MIN, T::MAX))
+}
+
+/// A [`map`] of a quantized element function on int8, uint8 or int16 (the types the plans
+/// make these parameters for).
+fn by_type(
+    dt: DType,
+    name: &'static str,
+    n: usize,
+    f: impl Fn(i32, i32, i32) -> i32 + Send + 'static,
+) -> Box<dyn Kernel> {
+    match dt {
+        DType::Int8 => map(name, n, quantized::<i8>(f)),
+        DType::UInt8 => map(name, n, quantized::<u8>(f)),
+        _ => map(name, n, quantized::<i16>(f)),
+    }
+}
+
 /// The executor of a [`UnaryPlan`].
 fn planned(plan: UnaryPlan) -> Box<dyn Kernel> {
     let UnaryPlan {
@@ -61,6 +120,12 @@ fn planned(plan: UnaryPlan) -> Box<dyn Kernel> {
         params,
     } = plan;
     let name = match op {
+        UnaryOp::Abs => kname!("abs", dt),
+        UnaryOp::Sqrt => kname!("sqrt", dt),
+        UnaryOp::Relu => kname!("relu", dt),
+        UnaryOp::Relu6 => kname!("relu6", dt),
+        UnaryOp::ReluN1To1 => kname!("relu_n1_to_1", dt),
+        UnaryOp::LeakyRelu { .. } => kname!("leaky_relu", dt),
         UnaryOp::Exp => kname!("exp", dt),
         UnaryOp::Log => kname!("log", dt),
         UnaryOp::Rsqrt => kname!("rsqrt", dt),
@@ -71,18 +136,25 @@ fn planned(plan: UnaryPlan) -> Box<dyn Kernel> {
         UnaryOp::Tanh => kname!("tanh", dt),
     };
     match params {
-        UnaryParams::Float => {
-            let f: fn(f32) -> f32 = match op {
-                UnaryOp::Exp => math::expf,
-                UnaryOp::Log => math::logf,
-                UnaryOp::Rsqrt => |v| 1.0 / math::sqrtf(v),
-                UnaryOp::HardSwish => hard_swish_f32,
-                UnaryOp::Gelu { approximate: true } => gelu_approximate,
-                UnaryOp::Gelu { approximate: false } => gelu_exact,
-                UnaryOp::Logistic => logistic_f32,
-                UnaryOp::Tanh => math::tanhf,
+        UnaryParams::Plain => match dt {
+            DType::Int16 => map(name, n, |v: i16| v.wrapping_abs()),
+            DType::Int32 => map(name, n, |v: i32| v.wrapping_abs()),
+            DType::Int64 => map(name, n, |v: i64| v.wrapping_abs()),
+            _ => float_kernel(op, name, n),
+        },
+        UnaryParams::Requantize(p) => by_type(dt, name, n, move |v, _, _| p.eval(v)),
+        UnaryParams::LeakyRelu(p) => by_type(dt, name, n, move |v, lo, hi| p.eval(v, lo, hi)),
+        UnaryParams::Abs(p) => by_type(dt, name, n, move |v, lo, hi| p.eval(v, lo, hi)),
+        UnaryParams::Sqrt(p) => {
+            let check = CheckParams {
+                zero_point: p.input_zero_point,
             };
-            map(name, n, f)
+            let f = move |v, lo, hi| p.eval(v, lo, hi);
+            if dt == DType::Int8 {
+                map_checked(name, n, quantized(f), not_below_zero_point::<i8>, check)
+            } else {
+                map_checked(name, n, quantized(f), not_below_zero_point::<i16>, check)
+            }
         }
         UnaryParams::Lut(UnaryLut::I8(t)) => map(name, n, move |v: i8| t[v.slot()]),
         UnaryParams::Lut(UnaryLut::U8(t)) => map(name, n, move |v: u8| t[v.slot()]),

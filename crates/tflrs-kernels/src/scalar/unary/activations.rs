@@ -8,11 +8,10 @@
 //!   (LEAKY_RELU) or `s_in * s_alpha / s_out` times the offset alpha (PRELU) below.
 
 use crate::kernel::NodeCtx;
-use crate::prep::unary::{same_dtype_io as same_dtype, unsupported};
 use crate::scalar::binary::broadcast::Broadcast;
-use crate::scalar::binary::elementwise::{QElem, map, quant_of, zip};
+use crate::scalar::binary::elementwise::{QElem, quant_of, zip};
 use crate::scalar::binary::kname;
-use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier, round_f32};
+use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier};
 use crate::{Kernel, KernelError, TensorInfo, ensure};
 use alloc::boxed::Box;
 use alloc::format;
@@ -20,133 +19,10 @@ use tflrs_ir::{DType, Op};
 
 pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
     let k = match node.op {
-        Op::Relu => relu_like(node, ReluKind::Relu)?,
-        Op::Relu6 => relu_like(node, ReluKind::Relu6)?,
-        Op::ReluN1To1 => relu_like(node, ReluKind::ReluN1To1)?,
-        Op::LeakyRelu(a) => leaky_relu(node, a.alpha)?,
         Op::Prelu => prelu(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))
-}
-
-#[derive(Debug, Clone, Copy)]
-enum ReluKind {
-    Relu,
-    Relu6,
-    ReluN1To1,
-}
-
-fn relu_like(node: &NodeCtx<'_>, kind: ReluKind) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let n = x.num_elements();
-    let (lo, hi) = match kind {
-        ReluKind::Relu => (0.0f32, f32::INFINITY),
-        ReluKind::Relu6 => (0.0, 6.0),
-        ReluKind::ReluN1To1 => (-1.0, 1.0),
-    };
-    let name = match kind {
-        ReluKind::Relu => kname!("relu", x.dtype),
-        ReluKind::Relu6 => kname!("relu6", x.dtype),
-        ReluKind::ReluN1To1 => kname!("relu_n1_to_1", x.dtype),
-    };
-    match x.dtype {
-        DType::Float32 => Ok(match kind {
-            ReluKind::Relu => map(name, n, |v: f32| if v > 0.0 { v } else { 0.0 }),
-            _ => map(name, n, move |v: f32| {
-                if v > hi {
-                    hi
-                } else if v < lo {
-                    lo
-                } else {
-                    v
-                }
-            }),
-        }),
-        DType::Int8 => relu_quantized::<i8>(name, x, y, lo, hi),
-        DType::UInt8 => relu_quantized::<u8>(name, x, y, lo, hi),
-        DType::Int16 => {
-            ensure!(
-                quant_of::<i16>(x)?.1 == 0 && quant_of::<i16>(y)?.1 == 0,
-                "int16 {} needs zero points of 0",
-                node.op.name()
-            );
-            relu_quantized::<i16>(name, x, y, lo, hi)
-        }
-        dt => Err(unsupported(node, dt)),
-    }
-}
-
-/// LiteRT's `QuantizedReluX`: requantize, then clamp to the bounds on the output scale.
-fn relu_quantized<T: QElem>(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-    lo: f32,
-    hi: f32,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    let (m, s) = quantize_multiplier(f64::from(si / so))?;
-    let act_min = T::MIN.max(zo.saturating_add(round_f32(lo / so) as i32));
-    let act_max = if hi == f32::INFINITY {
-        T::MAX
-    } else {
-        T::MAX.min(zo.saturating_add(round_f32(hi / so) as i32))
-    };
-    Ok(map(name, x.num_elements(), move |v: T| {
-        let r = zo.wrapping_add(multiply_by_quantized_multiplier(v.to_i32() - zi, m, s));
-        T::from_i32(r.max(act_min).min(act_max))
-    }))
-}
-
-fn leaky_relu(node: &NodeCtx<'_>, alpha: f32) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let name = kname!("leaky_relu", x.dtype);
-    match x.dtype {
-        DType::Float32 => Ok(map(name, x.num_elements(), move |v: f32| {
-            if v > 0.0 { v } else { v * alpha }
-        })),
-        DType::Int8 => leaky_quantized::<i8>(name, x, y, alpha),
-        DType::UInt8 => leaky_quantized::<u8>(name, x, y, alpha),
-        DType::Int16 => {
-            ensure!(
-                quant_of::<i16>(x)?.1 == 0 && quant_of::<i16>(y)?.1 == 0,
-                "int16 LEAKY_RELU needs zero points of 0"
-            );
-            leaky_quantized::<i16>(name, x, y, alpha)
-        }
-        dt => Err(unsupported(node, dt)),
-    }
-}
-
-fn leaky_quantized<T: QElem>(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-    alpha: f32,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    let (m_alpha, s_alpha) = quantize_multiplier(f64::from(si * alpha / so))?;
-    let (m_id, s_id) = quantize_multiplier(f64::from(si / so))?;
-    // A negative alpha is applied as a positive multiplier and a negation.
-    let negative = m_alpha < 0;
-    let m_alpha = m_alpha.wrapping_abs();
-    Ok(map(name, x.num_elements(), move |v: T| {
-        let d = v.to_i32() - zi;
-        let r = if d >= 0 {
-            multiply_by_quantized_multiplier(d, m_id, s_id)
-        } else {
-            let scaled = multiply_by_quantized_multiplier(d, m_alpha, s_alpha);
-            if negative {
-                scaled.wrapping_neg()
-            } else {
-                scaled
-            }
-        };
-        T::saturate(zo.wrapping_add(r))
-    }))
 }
 
 fn prelu(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {

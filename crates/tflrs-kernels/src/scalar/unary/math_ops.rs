@@ -2,67 +2,24 @@
 //! `zeros_like.cc`). EXP, LOG and RSQRT are planned by [`prep::unary`](crate::prep::unary)
 //! and run by [`planned`](super::planned).
 
-use super::not_below_zero_point;
 use crate::kernel::{KernelIo, NodeCtx};
-use crate::math;
 use crate::prep::unary::{same_dtype_io as same_dtype, unsupported};
-use crate::scalar::binary::elementwise::{CheckParams, QElem, map, map_checked, quant_of};
+use crate::scalar::binary::elementwise::map;
 use crate::scalar::binary::kname;
-use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier};
-use crate::{Kernel, KernelError, TensorInfo, ensure};
+use crate::{Kernel, KernelError, ensure};
 use alloc::boxed::Box;
 use alloc::format;
 use tflrs_ir::{DType, Op};
 
 pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
     let k = match node.op {
-        Op::Abs => abs(node)?,
         Op::Neg => neg(node)?,
-        Op::Sqrt => sqrt(node)?,
         Op::Square => square(node)?,
         Op::LogicalNot => logical_not(node)?,
         Op::ZerosLike => zeros_like(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))
-}
-
-fn abs(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let n = x.num_elements();
-    let name = kname!("abs", x.dtype);
-    Ok(match x.dtype {
-        DType::Float32 => map(name, n, |v: f32| v.abs()),
-        DType::Int8 => abs_quantized::<i8>(name, x, y)?,
-        DType::Int16 if x.quant.is_some() => abs_quantized::<i16>(name, x, y)?,
-        // Unquantized int16 wraps like LiteRT (abs(-32768) stays -32768).
-        DType::Int16 => map(name, n, |v: i16| v.wrapping_abs()),
-        DType::Int32 => map(name, n, |v: i32| v.wrapping_abs()),
-        DType::Int64 => map(name, n, |v: i64| v.wrapping_abs()),
-        dt => return Err(unsupported(node, dt)),
-    })
-}
-
-fn abs_quantized<T: QElem>(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    if T::MIN == i32::from(i16::MIN) {
-        ensure!(zi == 0 && zo == 0, "int16 ABS needs zero points of 0");
-    }
-    let n = x.num_elements();
-    if si == so {
-        return Ok(map(name, n, move |v: T| {
-            T::saturate((v.to_i32() - zi).abs() + zo)
-        }));
-    }
-    let (m, s) = quantize_multiplier(f64::from(si / so))?;
-    Ok(map(name, n, move |v: T| {
-        T::saturate(multiply_by_quantized_multiplier((v.to_i32() - zi).abs(), m, s) + zo)
-    }))
 }
 
 fn neg(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
@@ -79,38 +36,6 @@ fn neg(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
         DType::Int64 => map(name, n, |v: i64| v.wrapping_neg()),
         dt => return Err(unsupported(node, dt)),
     })
-}
-
-fn sqrt(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let name = kname!("sqrt", x.dtype);
-    match x.dtype {
-        DType::Float32 => Ok(map(name, x.num_elements(), math::sqrtf)),
-        DType::Int8 => sqrt_quantized::<i8>(name, x, y),
-        DType::Int16 => sqrt_quantized::<i16>(name, x, y),
-        dt => Err(unsupported(node, dt)),
-    }
-}
-
-/// Quantized SQRT dequantizes, takes the float square root and truncates (not rounds) back.
-fn sqrt_quantized<T: QElem>(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    Ok(map_checked(
-        name,
-        x.num_elements(),
-        move |v: T| {
-            let real = si * (v.to_i32() - zi) as f32;
-            let q = (math::sqrtf(real) / so) as i32;
-            T::saturate(q.saturating_add(zo))
-        },
-        not_below_zero_point::<T>,
-        CheckParams { zero_point: zi },
-    ))
 }
 
 fn square(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
