@@ -16,12 +16,15 @@
 //!   ([`SigmoidI16Params`]).
 //! - HARD_SWISH int8/uint8 is LiteRT's 16-bit fixed-point evaluation ([`HardSwishParams`]).
 //!
-//! NEG, SQUARE, LOGICAL_NOT and ZEROS_LIKE have no constants; PRELU (two inputs), CAST,
-//! QUANTIZE and DEQUANTIZE are not planned here yet: their scalar kernels compute their
-//! constants themselves.
+//! PRELU, whose alpha broadcasts against the input, requantizes with `s_in / s_out` above zero
+//! and `s_in * s_alpha / s_out` times the offset alpha below ([`PreluPlan`]).
+//!
+//! NEG, SQUARE, LOGICAL_NOT and ZEROS_LIKE have no constants; CAST, QUANTIZE and DEQUANTIZE
+//! are not planned here yet: their scalar kernels compute their constants themselves.
 
 use crate::kernel::NodeCtx;
 use crate::math;
+use crate::prep::binary::Broadcast;
 use crate::scalar::binary::elementwise::quant_in_range;
 use crate::scalar::qmath::fixedpoint::inv_sqrt_quantized_multiplier_exp;
 use crate::scalar::qmath::lut::{Lut16, lut8, lut16};
@@ -80,6 +83,8 @@ pub enum UnaryOp {
     Relu6,
     /// RELU_N1_TO_1.
     ReluN1To1,
+    /// PRELU (a second input, alpha, broadcast against the first).
+    Prelu,
     /// LEAKY_RELU with its `alpha`.
     LeakyRelu {
         /// The slope below zero.
@@ -129,6 +134,8 @@ pub enum UnaryParams {
     LeakyRelu(LeakyReluParams),
     /// Quantized ABS.
     Abs(AbsParams),
+    /// PRELU, float or quantized.
+    Prelu(Box<PreluPlan>),
     /// Quantized SQRT (inputs below the zero point are refused at run time).
     Sqrt(SqrtParams),
     /// A lookup table (int16 RSQRT also refuses negative inputs at run time).
@@ -251,6 +258,118 @@ impl LeakyReluParams {
         };
         self.output_zero_point.wrapping_add(r).clamp(qmin, qmax)
     }
+}
+
+/// PRELU's broadcast of alpha against the input, and its quantized constants.
+#[derive(Debug, Clone)]
+pub struct PreluPlan {
+    /// The walk of the output with the input's and alpha's indices.
+    pub broadcast: Broadcast<2>,
+    /// Alpha's element type (int8 for int16 inputs, the input's type otherwise).
+    pub alpha_dtype: DType,
+    /// `None` for float32.
+    pub quant: Option<PreluParams>,
+}
+
+/// Constants of quantized PRELU (LiteRT's `PreluPrepare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreluParams {
+    /// The input's zero point.
+    pub input_zero_point: i32,
+    /// Alpha's zero point.
+    pub alpha_zero_point: i32,
+    /// The output's zero point.
+    pub output_zero_point: i32,
+    /// Quantized `s_in / s_out`, for inputs at or above the zero point.
+    pub identity_multiplier: i32,
+    /// Its shift.
+    pub identity_shift: i32,
+    /// Quantized `s_in * s_alpha / s_out`, for inputs below the zero point (times the offset
+    /// alpha).
+    pub alpha_multiplier: i32,
+    /// Its shift.
+    pub alpha_shift: i32,
+}
+
+impl PreluParams {
+    /// One raw element `v` with its raw alpha `a`, saturated to `qmin..=qmax`.
+    #[inline]
+    pub fn eval(&self, v: i32, a: i32, qmin: i32, qmax: i32) -> i32 {
+        let d = v - self.input_zero_point;
+        let r = if d >= 0 {
+            multiply_by_quantized_multiplier(d, self.identity_multiplier, self.identity_shift)
+        } else {
+            multiply_by_quantized_multiplier(
+                d.wrapping_mul(a - self.alpha_zero_point),
+                self.alpha_multiplier,
+                self.alpha_shift,
+            )
+        };
+        r.wrapping_add(self.output_zero_point).clamp(qmin, qmax)
+    }
+}
+
+fn prelu(node: &NodeCtx<'_>) -> Result<UnaryPlan, KernelError> {
+    node.expect_inputs(2, 2)?;
+    node.expect_outputs(1)?;
+    let x = node.input(0)?;
+    let alpha = node.input(1)?;
+    let y = node.output(0)?;
+    ensure!(
+        x.dtype == y.dtype,
+        "output type {} differs from the input's {}",
+        y.dtype,
+        x.dtype
+    );
+    ensure!(
+        y.shape == x.shape,
+        "PRELU output shape {:?} differs from the input's {:?}",
+        y.shape,
+        x.shape
+    );
+    let broadcast = Broadcast::new(&y.shape, [&x.shape, &alpha.shape])?;
+    let range = |dt| match dt {
+        DType::Int8 => (-128, 127),
+        DType::UInt8 => (0, 255),
+        _ => (-32768, 32767),
+    };
+    let quant = match (x.dtype, alpha.dtype) {
+        (DType::Float32, DType::Float32) => None,
+        // int16 activations take int8 alphas.
+        (DType::Int8, DType::Int8) | (DType::UInt8, DType::UInt8) | (DType::Int16, DType::Int8) => {
+            let (min, max) = range(x.dtype);
+            let (amin, amax) = range(alpha.dtype);
+            let (si, zi) = quant_in_range(x, min, max)?;
+            let (sa, za) = quant_in_range(alpha, amin, amax)?;
+            let (so, zo) = quant_in_range(y, min, max)?;
+            let (identity_multiplier, identity_shift) = quantize_multiplier(f64::from(si / so))?;
+            let (alpha_multiplier, alpha_shift) = quantize_multiplier(f64::from(si * sa / so))?;
+            Some(PreluParams {
+                input_zero_point: zi,
+                alpha_zero_point: za,
+                output_zero_point: zo,
+                identity_multiplier,
+                identity_shift,
+                alpha_multiplier,
+                alpha_shift,
+            })
+        }
+        (dt, at) => {
+            return Err(KernelError::unsupported(format!(
+                "PRELU on {dt} with {at} alpha"
+            )));
+        }
+    };
+    Ok(UnaryPlan {
+        op: UnaryOp::Prelu,
+        dtype: x.dtype,
+        len: x.num_elements(),
+        params: UnaryParams::Prelu(Box::new(PreluPlan {
+            broadcast,
+            alpha_dtype: alpha.dtype,
+            quant,
+        })),
+    })
 }
 
 /// Constants of quantized ABS (LiteRT's `elementwise.cc` `AbsEvalQuantized`).
@@ -617,6 +736,7 @@ pub fn plan(node: &NodeCtx<'_>) -> Result<Option<UnaryPlan>, KernelError> {
         Op::Relu6 => UnaryOp::Relu6,
         Op::ReluN1To1 => UnaryOp::ReluN1To1,
         Op::LeakyRelu(a) => UnaryOp::LeakyRelu { alpha: a.alpha },
+        Op::Prelu => return prelu(node).map(Some),
         Op::Exp => UnaryOp::Exp,
         Op::Log => UnaryOp::Log,
         Op::Rsqrt => UnaryOp::Rsqrt,

@@ -1,13 +1,17 @@
-//! Unary elementwise operators: ABS, NEG, EXP, LOG, SQRT, RSQRT, SQUARE, LOGICAL_NOT,
-//! ZEROS_LIKE ([`math_ops`]); RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, PRELU, HARD_SWISH, GELU,
-//! LOGISTIC, TANH ([`activations`]); CAST, QUANTIZE, DEQUANTIZE ([`convert`]).
+//! Unary elementwise operators. ABS, SQRT, RSQRT, EXP, LOG, RELU, RELU6, RELU_N1_TO_1,
+//! LEAKY_RELU, PRELU, HARD_SWISH, GELU, LOGISTIC and TANH are prepared by
+//! [`prep::unary`](crate::prep::unary) and run here by [`planned`]; NEG, SQUARE, LOGICAL_NOT
+//! and ZEROS_LIKE, which have no constants, are in [`math_ops`]; CAST, QUANTIZE and
+//! DEQUANTIZE in [`convert`].
 //!
 //! Quantized kernels reproduce LiteRT's reference kernels: where LiteRT prepares a lookup table
-//! (EXP, LOG, LOGISTIC, TANH, GELU, int16 RSQRT) the same table is built here ([`qmath::lut`](crate::scalar::qmath::lut)); where it
-//! computes in fixed point (RSQRT int8, HARD_SWISH, int16 LOGISTIC/TANH) the same integer steps
-//! are taken ([`qmath`](crate::scalar::qmath) holds the tables' builders and the gemmlowp functions,
-//! shared with the other families).
+//! (EXP, LOG, LOGISTIC, TANH, GELU, int16 RSQRT) the same table is built
+//! ([`qmath::lut`](crate::scalar::qmath::lut)); where it computes in fixed point (RSQRT int8,
+//! HARD_SWISH, int16 LOGISTIC/TANH) the same integer steps are taken
+//! ([`qmath`](crate::scalar::qmath) holds the gemmlowp functions, shared with the other
+//! families).
 
+#[cfg(test)]
 mod activations;
 mod convert;
 mod math_ops;
@@ -15,9 +19,10 @@ mod math_ops;
 use crate::kernel::NodeCtx;
 use crate::math;
 use crate::prep::unary::{
-    UnaryLut, UnaryOp, UnaryParams, UnaryPlan, gelu_approximate, gelu_exact, logistic_f32,
+    PreluParams, PreluPlan, UnaryLut, UnaryOp, UnaryParams, UnaryPlan, gelu_approximate,
+    gelu_exact, logistic_f32,
 };
-use crate::scalar::binary::elementwise::{CheckParams, QElem, map, map_checked};
+use crate::scalar::binary::elementwise::{CheckParams, QElem, map, map_checked, zip};
 use crate::scalar::binary::kname;
 use crate::scalar::qmath::lut::{Lut8Elem, lookup16};
 use crate::{Kernel, KernelError};
@@ -29,9 +34,6 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         return Ok(Some(planned(plan)));
     }
     if let Some(k) = math_ops::kernel_for(node)? {
-        return Ok(Some(k));
-    }
-    if let Some(k) = activations::kernel_for(node)? {
         return Ok(Some(k));
     }
     convert::kernel_for(node)
@@ -111,6 +113,22 @@ fn by_type(
     }
 }
 
+/// PRELU over its broadcast: `x` where it is at least zero, `x * alpha` below.
+fn prelu(dt: DType, name: &'static str, p: PreluPlan) -> Box<dyn Kernel> {
+    let bc = p.broadcast;
+    let Some(q) = p.quant else {
+        return zip(name, bc, |v: f32, a: f32| if v >= 0.0 { v } else { v * a });
+    };
+    fn quantized<T: QElem, A: QElem>(q: PreluParams) -> impl Fn(T, A) -> T {
+        move |v: T, a: A| T::from_i32(q.eval(v.to_i32(), a.to_i32(), T::MIN, T::MAX))
+    }
+    match dt {
+        DType::Int8 => zip(name, bc, quantized::<i8, i8>(q)),
+        DType::UInt8 => zip(name, bc, quantized::<u8, u8>(q)),
+        _ => zip(name, bc, quantized::<i16, i8>(q)),
+    }
+}
+
 /// The executor of a [`UnaryPlan`].
 fn planned(plan: UnaryPlan) -> Box<dyn Kernel> {
     let UnaryPlan {
@@ -126,6 +144,7 @@ fn planned(plan: UnaryPlan) -> Box<dyn Kernel> {
         UnaryOp::Relu6 => kname!("relu6", dt),
         UnaryOp::ReluN1To1 => kname!("relu_n1_to_1", dt),
         UnaryOp::LeakyRelu { .. } => kname!("leaky_relu", dt),
+        UnaryOp::Prelu => kname!("prelu", dt),
         UnaryOp::Exp => kname!("exp", dt),
         UnaryOp::Log => kname!("log", dt),
         UnaryOp::Rsqrt => kname!("rsqrt", dt),
@@ -156,6 +175,7 @@ fn planned(plan: UnaryPlan) -> Box<dyn Kernel> {
                 map_checked(name, n, quantized(f), not_below_zero_point::<i16>, check)
             }
         }
+        UnaryParams::Prelu(p) => prelu(dt, name, *p),
         UnaryParams::Lut(UnaryLut::I8(t)) => map(name, n, move |v: i8| t[v.slot()]),
         UnaryParams::Lut(UnaryLut::U8(t)) => map(name, n, move |v: u8| t[v.slot()]),
         // int16 RSQRT's zero point is 0.

@@ -1,88 +1,9 @@
-//! RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU and PRELU (LiteRT's `activations.cc` and its
-//! `reference/` headers). HARD_SWISH, GELU, LOGISTIC and TANH are planned by
-//! [`prep::unary`](crate::prep::unary) and run by [`planned`](super::planned).
-//!
-//! - Quantized RELU-likes requantize `x - zp_in` with `s_in / s_out` and clamp to the
-//!   activation's bounds quantized on the output scale.
-//! - LEAKY_RELU and PRELU requantize with `s_in / s_out` above zero and `s_in * alpha / s_out`
-//!   (LEAKY_RELU) or `s_in * s_alpha / s_out` times the offset alpha (PRELU) below.
+//! Tests of RELU, RELU6, RELU_N1_TO_1, LEAKY_RELU, PRELU, HARD_SWISH, GELU, LOGISTIC and TANH
+//! (LiteRT's `activations.cc` and its `reference/` headers), whose kernels are the executors
+//! in [`super`] of the plans of [`prep::unary`](crate::prep::unary).
 
-use crate::kernel::NodeCtx;
-use crate::scalar::binary::broadcast::Broadcast;
-use crate::scalar::binary::elementwise::{QElem, quant_of, zip};
-use crate::scalar::binary::kname;
-use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier};
-use crate::{Kernel, KernelError, TensorInfo, ensure};
-use alloc::boxed::Box;
-use alloc::format;
+use crate::TensorInfo;
 use tflrs_ir::{DType, Op};
-
-pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
-    let k = match node.op {
-        Op::Prelu => prelu(node)?,
-        _ => return Ok(None),
-    };
-    Ok(Some(k))
-}
-
-fn prelu(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    node.expect_inputs(2, 2)?;
-    node.expect_outputs(1)?;
-    let x = node.input(0)?;
-    let alpha = node.input(1)?;
-    let y = node.output(0)?;
-    ensure!(
-        x.dtype == y.dtype,
-        "output type {} differs from the input's {}",
-        y.dtype,
-        x.dtype
-    );
-    ensure!(
-        y.shape == x.shape,
-        "PRELU output shape {:?} differs from the input's {:?}",
-        y.shape,
-        x.shape
-    );
-    let bc = Broadcast::new(&y.shape, [&x.shape, &alpha.shape])?;
-    let name = kname!("prelu", x.dtype);
-    match (x.dtype, alpha.dtype) {
-        (DType::Float32, DType::Float32) => Ok(zip(
-            name,
-            bc,
-            |v: f32, a: f32| if v >= 0.0 { v } else { v * a },
-        )),
-        (DType::Int8, DType::Int8) => prelu_quantized::<i8, i8>(name, x, alpha, y, bc),
-        (DType::UInt8, DType::UInt8) => prelu_quantized::<u8, u8>(name, x, alpha, y, bc),
-        // int16 activations take int8 alphas.
-        (DType::Int16, DType::Int8) => prelu_quantized::<i16, i8>(name, x, alpha, y, bc),
-        (dt, at) => Err(KernelError::unsupported(format!(
-            "PRELU on {dt} with {at} alpha"
-        ))),
-    }
-}
-
-fn prelu_quantized<T: QElem, A: QElem>(
-    name: &'static str,
-    x: &TensorInfo,
-    alpha: &TensorInfo,
-    y: &TensorInfo,
-    bc: Broadcast<2>,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (sa, za) = quant_of::<A>(alpha)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    let (m1, s1) = quantize_multiplier(f64::from(si / so))?;
-    let (m2, s2) = quantize_multiplier(f64::from(si * sa / so))?;
-    Ok(zip(name, bc, move |v: T, a: A| {
-        let d = v.to_i32() - zi;
-        let r = if d >= 0 {
-            multiply_by_quantized_multiplier(d, m1, s1)
-        } else {
-            multiply_by_quantized_multiplier(d.wrapping_mul(a.to_i32() - za), m2, s2)
-        };
-        T::saturate(r.wrapping_add(zo))
-    }))
-}
 
 #[cfg(test)]
 mod tests {
