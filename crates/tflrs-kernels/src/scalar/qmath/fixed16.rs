@@ -9,6 +9,7 @@
 //! that is what makes the results bit-exact. 16-bit sums wrap, except the one saturating add
 //! gemmlowp does for narrow types (in the exp polynomial).
 
+use super::fixedpoint::{C48_OVER_17, CNEG32_OVER_17, EXP_BARREL, EXP_MINUS_ONE_EIGHTH, ONE_THIRD};
 use super::{rounding_divide_by_pot_i16, srdhm_i16};
 
 /// A gemmlowp constant given as a 32-bit raw, rounded to the 16-bit raw of the same format.
@@ -57,15 +58,15 @@ fn rounding_half_sum(a: i16, b: i16) -> i16 {
 
 /// `exp(a)` for `a` in `[-1/4, 0)`, both in `Q0`.
 fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i16) -> i16 {
-    const CONSTANT_TERM: i16 = c16(1_895_147_668); // exp(-1/8)
-    const ONE_THIRD: i16 = c16(715_827_883);
+    const CONSTANT_TERM: i16 = c16(EXP_MINUS_ONE_EIGHTH);
+    const ONE_THIRD_16: i16 = c16(ONE_THIRD);
     let x = a.wrapping_add(1 << 12); // a + 1/8
     let x2 = srdhm_i16(x, x);
     let x3 = srdhm_i16(x2, x);
     let x4 = srdhm_i16(x2, x2);
     let x4_over_4 = mul_by_pot(x4, -2);
     let poly = mul_by_pot(
-        srdhm_i16(x4_over_4.wrapping_add(x3), ONE_THIRD).wrapping_add(x2),
+        srdhm_i16(x4_over_4.wrapping_add(x3), ONE_THIRD_16).wrapping_add(x2),
         -1,
     );
     CONSTANT_TERM.saturating_add(srdhm_i16(CONSTANT_TERM, x.wrapping_add(poly)))
@@ -73,16 +74,16 @@ fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i16) -> i16 {
 
 /// `exp(a)` for `a <= 0` in `Q(integer_bits)`; the result is in `Q0`.
 fn exp_on_negative_values(a: i16, integer_bits: i32) -> i16 {
-    // exp(-2^k) for k = -2..=4, as gemmlowp's 32-bit Q0 raws.
-    const BARREL: [(i32, i16); 7] = [
-        (-2, c16(1_672_461_947)),
-        (-1, c16(1_302_514_674)),
-        (0, c16(790_015_084)),
-        (1, c16(290_630_308)),
-        (2, c16(39_332_535)),
-        (3, c16(720_401)),
-        (4, c16(242)),
-    ];
+    // gemmlowp's 32-bit barrel constants, each rounded to 16 bits.
+    const BARREL: [(i32, i16); 7] = {
+        let mut out = [(0, 0); 7];
+        let mut i = 0;
+        while i < 7 {
+            out[i] = (EXP_BARREL[i].0, c16(EXP_BARREL[i].1));
+            i += 1;
+        }
+        out
+    };
     let fractional_bits = 15 - integer_bits;
     let one_quarter: i16 = 1 << (fractional_bits - 2);
     let mask = one_quarter - 1;
@@ -117,10 +118,10 @@ fn exp_on_negative_values(a: i16, integer_bits: i32) -> i16 {
 /// The Newton-Raphson iterations shared by the two divisions below: `x ~= 1 / half_denominator`
 /// in `Q2`, where `half_denominator = (1 + a) / 2`.
 fn reciprocal_of_half_denominator(a: i16) -> i16 {
-    const C48_OVER_17: i16 = c16(1_515_870_810);
-    const CNEG32_OVER_17: i16 = c16(-1_010_580_540);
+    const C48_OVER_17_16: i16 = c16(C48_OVER_17);
+    const CNEG32_OVER_17_16: i16 = c16(CNEG32_OVER_17);
     let half_denominator = rounding_half_sum(a, ONE_Q0);
-    let mut x = C48_OVER_17.wrapping_add(srdhm_i16(half_denominator, CNEG32_OVER_17));
+    let mut x = C48_OVER_17_16.wrapping_add(srdhm_i16(half_denominator, CNEG32_OVER_17_16));
     for _ in 0..3 {
         let half_denominator_times_x = srdhm_i16(half_denominator, x);
         let one_minus = ONE_Q2.wrapping_sub(half_denominator_times_x);

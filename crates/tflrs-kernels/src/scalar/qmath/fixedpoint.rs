@@ -83,11 +83,29 @@ pub fn count_leading_sign_bits(x: i32) -> i32 {
     magnitude.leading_zeros() as i32 - 1
 }
 
+/// `exp(-1/8)` in Q0, gemmlowp's raw (the constant term of its exp polynomial).
+pub const EXP_MINUS_ONE_EIGHTH: i32 = 1_895_147_668;
+/// `1/3` in Q0, gemmlowp's raw.
+pub const ONE_THIRD: i32 = 715_827_883;
+/// `exp(-2^k)` in Q0 for `k = -2..=4`, gemmlowp's raws (the barrel shifter of
+/// `exp_on_negative_values`).
+pub const EXP_BARREL: [(i32, i32); 7] = [
+    (-2, 1_672_461_947),
+    (-1, 1_302_514_674),
+    (0, 790_015_084),
+    (1, 290_630_308),
+    (2, 39_332_535),
+    (3, 720_401),
+    (4, 242),
+];
+/// `48/17` in Q2, gemmlowp's raw (the Newton-Raphson reciprocal's starting point).
+pub const C48_OVER_17: i32 = 1_515_870_810;
+/// `-32/17` in Q2, gemmlowp's raw.
+pub const CNEG32_OVER_17: i32 = -1_010_580_540;
+
 /// `exp(a)` for `a` in `[-1/4, 0)`, both in Q0: a Taylor expansion around -1/8.
 fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
-    // exp(-1/8) and 1/3 in Q0.
-    const CONSTANT_TERM: i32 = 1_895_147_668;
-    const ONE_THIRD: i32 = 715_827_883;
+    const CONSTANT_TERM: i32 = EXP_MINUS_ONE_EIGHTH;
     // x = a + 1/8.
     let x = a.wrapping_add(1 << 28);
     let x2 = srdhm(x, x);
@@ -107,16 +125,6 @@ fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
 /// The input is split into a multiple of 1/4 and a remainder in `[-1/4, 0)`; the multiple is
 /// applied bit by bit with the constants `exp(-2^k)`.
 pub fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
-    // exp(-2^k) in Q0 for k = -2..=4.
-    const BARREL: [(i32, i32); 7] = [
-        (-2, 1_672_461_947),
-        (-1, 1_302_514_674),
-        (0, 790_015_084),
-        (1, 290_630_308),
-        (2, 39_332_535),
-        (3, 720_401),
-        (4, 242),
-    ];
     let fractional_bits = 31 - integer_bits;
     let one_quarter = 1i32 << (fractional_bits - 2);
     let mask = one_quarter - 1;
@@ -127,7 +135,7 @@ pub fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
         0,
     ));
     let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
-    for (exponent, multiplier) in BARREL {
+    for (exponent, multiplier) in EXP_BARREL {
         if integer_bits > exponent {
             let shift = fractional_bits + exponent;
             if remainder & (1i32 << shift) != 0 {
@@ -151,9 +159,6 @@ pub fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
 /// Newton-Raphson for `1 / ((1 + a) / 2)` in Q2 (gemmlowp's iteration, three steps from the
 /// 48/17 - 32/17 x starting point).
 fn newton_raphson_reciprocal_q2(a: i32) -> i32 {
-    // 48/17 and -32/17 in Q2.
-    const C48_OVER_17: i32 = 1_515_870_810;
-    const CNEG32_OVER_17: i32 = -1_010_580_540;
     let half_denominator = rounding_half_sum(a, one(0));
     let mut x = C48_OVER_17.wrapping_add(srdhm(half_denominator, CNEG32_OVER_17));
     for _ in 0..3 {
