@@ -212,17 +212,9 @@ impl RescaleParams {
         output: (f32, i32),
         act: (i32, i32),
     ) -> Result<Self, KernelError> {
-        let twice_max = 2.0 * f64::from(input1.0.max(input2.0));
-        let out_multiplier = twice_max / (f64::from(1u32 << left_shift) * f64::from(output.0));
-        Self::with_output(
-            left_shift,
-            twice_max,
-            input1,
-            input2,
-            output,
-            act,
-            out_multiplier,
-        )
+        Self::with_output(left_shift, input1, input2, output, act, |twice_max, so| {
+            twice_max / (f64::from(1u32 << left_shift) * so)
+        })
     }
 
     /// The constants of quantized SQUARED_DIFFERENCE (7 bits of headroom; the output is
@@ -234,29 +226,22 @@ impl RescaleParams {
         act: (i32, i32),
     ) -> Result<Self, KernelError> {
         let left_shift = 7;
-        let twice_max = 2.0 * f64::from(input1.0.max(input2.0));
-        let out_multiplier =
-            twice_max * twice_max / (f64::from(1u32 << (2 * left_shift)) * f64::from(output.0));
-        Self::with_output(
-            left_shift,
-            twice_max,
-            input1,
-            input2,
-            output,
-            act,
-            out_multiplier,
-        )
+        Self::with_output(left_shift, input1, input2, output, act, |twice_max, so| {
+            twice_max * twice_max / (f64::from(1u32 << (2 * left_shift)) * so)
+        })
     }
 
+    /// The constants, with the real output multiplier `out(twice_max, s_out)`.
     fn with_output(
         left_shift: i32,
-        twice_max: f64,
         (s1, z1): (f32, i32),
         (s2, z2): (f32, i32),
-        (_, zo): (f32, i32),
+        (so, zo): (f32, i32),
         (act_min, act_max): (i32, i32),
-        out_multiplier: f64,
+        out: impl Fn(f64, f64) -> f64,
     ) -> Result<Self, KernelError> {
+        let twice_max = 2.0 * f64::from(s1.max(s2));
+        let out_multiplier = out(twice_max, f64::from(so));
         let (output_multiplier, output_shift) = quantize_multiplier(out_multiplier)?;
         Ok(Self {
             left_shift,

@@ -56,13 +56,18 @@ pub fn same_dtype_io<'a>(
     node: &NodeCtx<'a>,
 ) -> Result<(&'a TensorInfo, &'a TensorInfo), KernelError> {
     let (x, y) = unary_io(node)?;
+    same_dtype(x, y)?;
+    Ok((x, y))
+}
+
+fn same_dtype(x: &TensorInfo, y: &TensorInfo) -> Result<(), KernelError> {
     ensure!(
         x.dtype == y.dtype,
         "output type {} differs from the input's {}",
         y.dtype,
         x.dtype
     );
-    Ok((x, y))
+    Ok(())
 }
 
 /// The error for a unary operator on an element type it does not take.
@@ -315,12 +320,7 @@ fn prelu(node: &NodeCtx<'_>) -> Result<UnaryPlan, KernelError> {
     let x = node.input(0)?;
     let alpha = node.input(1)?;
     let y = node.output(0)?;
-    ensure!(
-        x.dtype == y.dtype,
-        "output type {} differs from the input's {}",
-        y.dtype,
-        x.dtype
-    );
+    same_dtype(x, y)?;
     ensure!(
         y.shape == x.shape,
         "PRELU output shape {:?} differs from the input's {:?}",
