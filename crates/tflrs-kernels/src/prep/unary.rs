@@ -29,7 +29,9 @@ use crate::scalar::binary::elementwise::quant_in_range;
 use crate::scalar::qmath::fixedpoint::inv_sqrt_quantized_multiplier_exp;
 use crate::scalar::qmath::lut::{Lut16, lut8, lut16};
 use crate::scalar::qmath::{
-    checked_log2, multiply_by_quantized_multiplier, quantize_multiplier, round_f32, srdhm_i16,
+    checked_log2, downscale_multiplier, multiply_by_quantized_multiplier, quantize_multiplier,
+    round_f32, rounding_divide_by_pot_i16_any, saturating_doubling_high_mul_i16,
+    saturating_left_shift_i16, srdhm_i16,
 };
 use crate::{KernelError, TensorInfo, ensure};
 use alloc::boxed::Box;
@@ -474,46 +476,6 @@ pub struct HardSwishParams {
     pub reluish_multiplier: i16,
     /// Its exponent.
     pub reluish_exponent: i32,
-}
-
-/// A Q31 multiplier rounded to Q15 (LiteRT's `DownScaleInt32ToInt16Multiplier`).
-pub fn downscale_multiplier(m: i32) -> i16 {
-    const ROUNDING: i32 = 1 << 15;
-    if m >= i32::MAX - ROUNDING {
-        i16::MAX
-    } else {
-        ((m + ROUNDING) >> 16) as i16
-    }
-}
-
-/// `x * 2^amount` saturated to int16 (gemmlowp's `SaturatingLeftShift` on int16).
-pub fn saturating_left_shift_i16(x: i16, amount: i32) -> i16 {
-    let wide = if amount >= 48 {
-        i64::from(x.signum()) << 48
-    } else {
-        i64::from(x) << amount
-    };
-    wide.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
-}
-
-/// `a * b / 2^15` truncated toward zero, saturating `-1 * -1` (gemmlowp's
-/// `SaturatingDoublingHighMul`, ARM's SQDMULH).
-pub fn saturating_doubling_high_mul_i16(a: i16, b: i16) -> i16 {
-    if a == b && a == i16::MIN {
-        return i16::MAX;
-    }
-    ((i32::from(a) * i32::from(b)) / (1 << 15)) as i16
-}
-
-/// gemmlowp's rounding division of an int16 by `2^exponent`, also for exponents of 16 and
-/// more (where the int16 mask wraps the way gemmlowp's does).
-pub fn rounding_divide_by_pot_i16_any(x: i16, exponent: i32) -> i16 {
-    let exponent = exponent.clamp(0, 31);
-    let mask = ((1i64 << exponent) - 1) as i16;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i16::from(x < 0);
-    let shifted = (i32::from(x) >> exponent) as i16;
-    shifted.wrapping_add(i16::from(remainder > threshold))
 }
 
 impl HardSwishParams {
