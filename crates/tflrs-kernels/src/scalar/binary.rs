@@ -3,8 +3,9 @@
 //! NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL), LOGICAL_AND, LOGICAL_OR and SELECT_V2.
 //!
 //! Float kernels compute in `f32` as LiteRT's reference kernels do; int8/uint8/int16 kernels
-//! reproduce the reference fixed-point arithmetic bit for bit (see [`arith`] for where each
-//! multiplier comes from); int32/int64 arithmetic wraps on overflow.
+//! reproduce the reference fixed-point arithmetic bit for bit; int32/int64 arithmetic wraps on
+//! overflow. The kernels are executors of the plans of [`prep::binary`](crate::prep::binary),
+//! which says where each multiplier comes from, over the runs of a [`broadcast::Broadcast`].
 
 pub(crate) mod broadcast;
 pub(crate) mod elementwise;
@@ -12,9 +13,8 @@ pub(crate) mod elementwise;
 mod arith;
 mod compare;
 
-pub(crate) use arith::checked_log2;
-
 use crate::kernel::NodeCtx;
+use crate::prep::binary::BinaryOp;
 use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 
@@ -45,8 +45,12 @@ macro_rules! kname {
 pub(crate) use kname;
 
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
-    if let Some(k) = arith::kernel_for(node)? {
-        return Ok(Some(k));
+    let Some(plan) = crate::prep::binary::plan(node)? else {
+        return compare::select_v2(node);
+    };
+    if plan.op.is_comparison() || matches!(plan.op, BinaryOp::LogicalAnd | BinaryOp::LogicalOr) {
+        compare::kernel(plan).map(Some)
+    } else {
+        arith::kernel(plan).map(Some)
     }
-    compare::kernel_for(node)
 }

@@ -15,7 +15,6 @@
 //! "all zero" shortcuts whose results are the same either way), so all variants step one batch
 //! row at a time, for batch-major and time-major layouts alike.
 
-mod fixed16;
 mod float;
 mod integer;
 
@@ -25,6 +24,9 @@ mod litert_cases;
 mod tests;
 
 use crate::kernel::NodeCtx;
+// The int16 gemmlowp functions, under the name the tests of this family use.
+#[cfg(test)]
+use crate::scalar::qmath::fixed16;
 use crate::tensor::TensorInfo;
 use crate::{Kernel, KernelError, TensorRef};
 use alloc::boxed::Box;

@@ -9,7 +9,7 @@
 
 pub mod qmath;
 
-mod binary;
+pub(crate) mod binary;
 mod control;
 mod conv;
 mod lstm;

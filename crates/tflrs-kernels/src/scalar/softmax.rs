@@ -1,4 +1,5 @@
-//! SOFTMAX and LOG_SOFTMAX over the last axis.
+//! SOFTMAX and LOG_SOFTMAX over the last axis: executors of the plans of
+//! [`prep::softmax`](crate::prep::softmax).
 //!
 //! Float kernels compute in `f32` as LiteRT's reference kernels do. Quantized kernels follow
 //! LiteRT's reference path (`activations.cc` with `kReference`):
@@ -13,89 +14,56 @@
 
 use crate::kernel::{KernelIo, NodeCtx};
 use crate::math;
-use crate::scalar::binary::elementwise::{QElem, quant_of};
+use crate::prep::softmax::{
+    ACCUMULATION_INTEGER_BITS, LogSoftmaxParams, SCALED_DIFF_INTEGER_BITS, SoftmaxExpParams,
+    SoftmaxI16Params, SoftmaxParams,
+};
+use crate::scalar::binary::elementwise::QElem;
 use crate::scalar::binary::kname;
-use crate::scalar::qmath::{
-    multiply_by_quantized_multiplier, quantize_multiplier, quantize_multiplier_unchecked,
-    rounding_divide_by_pot,
-};
-use crate::scalar::unary::fixedpoint::{
-    exp_on_negative_values, get_reciprocal, log_x_for_x_greater_than_or_equal_to_1, rescale,
-};
-use crate::scalar::unary::lut::{Lut16, lookup16, lut16};
-use crate::{Kernel, KernelError, TensorInfo, ensure};
+use crate::scalar::qmath::fixedpoint::{get_reciprocal, log_x_for_x_greater_than_or_equal_to_1};
+use crate::scalar::qmath::lut::lookup16;
+use crate::scalar::qmath::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
+use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 use alloc::format;
 use core::marker::PhantomData;
-use tflrs_ir::{DType, Op};
-
-/// Integer bits of the scaled differences fed to the exponential (Q5.26).
-const SCALED_DIFF_INTEGER_BITS: i32 = 5;
-/// Integer bits of the sum of exponentials (Q12.19).
-const ACCUMULATION_INTEGER_BITS: i32 = 12;
+use tflrs_ir::DType;
 
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
-    let (log, beta) = match node.op {
-        Op::Softmax(a) => (false, a.beta),
-        Op::LogSoftmax => (true, 1.0),
-        _ => return Ok(None),
+    let Some(plan) = crate::prep::softmax::plan(node)? else {
+        return Ok(None);
     };
-    node.expect_inputs(1, 1)?;
-    node.expect_outputs(1)?;
-    let x = node.input(0)?;
-    let y = node.output(0)?;
-    ensure!(
-        x.shape == y.shape,
-        "output shape {:?} differs from the input's {:?}",
-        y.shape,
-        x.shape
-    );
-    ensure!(
-        !x.shape.is_empty(),
-        "{} needs an input of rank 1 or more",
-        node.op.name()
-    );
-    let depth = *x.shape.last().unwrap_or(&1);
-    let rows = x.num_elements().checked_div(depth).unwrap_or(0);
-    let shape = Rows { rows, depth };
-    let unsupported = || {
-        KernelError::unsupported(format!(
-            "{} from {} to {}",
-            node.op.name(),
-            x.dtype,
-            y.dtype
-        ))
+    let shape = Rows {
+        rows: plan.rows,
+        depth: plan.depth,
     };
-    let k: Box<dyn Kernel> = match (log, x.dtype, y.dtype) {
-        (false, DType::Float32, DType::Float32) => Box::new(SoftmaxF32 {
-            shape,
-            beta,
-            name: kname!("softmax", DType::Float32),
-        }),
-        (true, DType::Float32, DType::Float32) => Box::new(LogSoftmaxF32 {
+    let (log, dt, out) = (plan.log, plan.dtype, plan.out_dtype);
+    let k: Box<dyn Kernel> = match plan.params {
+        SoftmaxParams::Float if log => Box::new(LogSoftmaxF32 {
             shape,
             name: kname!("log_softmax", DType::Float32),
         }),
-        (false, DType::Int8, DType::Int8) => {
-            softmax_q8::<i8, i8>(kname!("softmax", DType::Int8), x, y, beta, shape)?
+        SoftmaxParams::Float => Box::new(SoftmaxF32 {
+            shape,
+            beta: plan.beta,
+            name: kname!("softmax", DType::Float32),
+        }),
+        SoftmaxParams::Exp(p) => match (dt, out) {
+            (DType::Int8, DType::Int8) => {
+                softmax_q8::<i8, i8>(kname!("softmax", DType::Int8), p, shape)
+            }
+            (DType::Int8, _) => softmax_q8::<i8, i16>(kname!("softmax_i8", DType::Int16), p, shape),
+            (_, DType::UInt8) => softmax_q8::<u8, u8>(kname!("softmax", DType::UInt8), p, shape),
+            _ => softmax_q8::<u8, i16>(kname!("softmax_u8", DType::Int16), p, shape),
+        },
+        SoftmaxParams::Int16(p) => Box::new(SoftmaxI16 { shape, p }),
+        SoftmaxParams::LogExp(p) => {
+            if dt == DType::Int8 {
+                log_softmax_q8::<i8>(kname!("log_softmax", DType::Int8), p, shape)
+            } else {
+                log_softmax_q8::<u8>(kname!("log_softmax", DType::UInt8), p, shape)
+            }
         }
-        (false, DType::Int8, DType::Int16) => {
-            softmax_q8::<i8, i16>(kname!("softmax_i8", DType::Int16), x, y, beta, shape)?
-        }
-        (false, DType::UInt8, DType::UInt8) => {
-            softmax_q8::<u8, u8>(kname!("softmax", DType::UInt8), x, y, beta, shape)?
-        }
-        (false, DType::UInt8, DType::Int16) => {
-            softmax_q8::<u8, i16>(kname!("softmax_u8", DType::Int16), x, y, beta, shape)?
-        }
-        (false, DType::Int16, DType::Int16) => softmax_i16(x, y, beta, shape)?,
-        (true, DType::Int8, DType::Int8) => {
-            log_softmax_q8::<i8>(kname!("log_softmax", DType::Int8), x, y, shape)?
-        }
-        (true, DType::UInt8, DType::UInt8) => {
-            log_softmax_q8::<u8>(kname!("log_softmax", DType::UInt8), x, y, shape)?
-        }
-        _ => return Err(unsupported()),
     };
     Ok(Some(k))
 }
@@ -198,70 +166,6 @@ fn for_each_f32_row(
     Ok(())
 }
 
-/// LiteRT's `PreprocessSoftmaxScaling`: the multiplier taking input differences into
-/// `Q(integer_bits)`, capped so that it fits a Q31 multiplier with a left shift.
-fn softmax_scaling(beta: f64, input_scale: f64, integer_bits: i32) -> (i32, i32) {
-    let max_real_multiplier = f64::from(i32::MAX);
-    let real =
-        (beta * input_scale * f64::from(1i32 << (31 - integer_bits))).min(max_real_multiplier);
-    quantize_multiplier_unchecked(real)
-}
-
-/// LiteRT's `CalculateInputRadius`: the largest input difference whose scaled value still fits
-/// `Q(integer_bits)`.
-fn input_radius(integer_bits: i32, left_shift: i32) -> i32 {
-    let max_input_rescaled = f64::from((1i32 << integer_bits) - 1)
-        * (1i64 << (31 - integer_bits)) as f64
-        / (1i64 << left_shift.clamp(0, 62)) as f64;
-    libm::floor(max_input_rescaled) as i32
-}
-
-/// Constants of the fixed-point exponentials shared by int8/uint8 SOFTMAX and LOG_SOFTMAX.
-#[derive(Debug, Clone, Copy)]
-struct ExpParams {
-    input_multiplier: i32,
-    input_left_shift: i32,
-    diff_min: i32,
-}
-
-impl ExpParams {
-    fn new(beta: f32, input_scale: f32) -> Result<Self, KernelError> {
-        let (input_multiplier, input_left_shift) = softmax_scaling(
-            f64::from(beta),
-            f64::from(input_scale),
-            SCALED_DIFF_INTEGER_BITS,
-        );
-        ensure!(
-            input_multiplier > 0 && input_left_shift >= 0,
-            "beta {beta} times input scale {input_scale} is too small for the quantized softmax"
-        );
-        Ok(Self {
-            input_multiplier,
-            input_left_shift,
-            diff_min: -input_radius(SCALED_DIFF_INTEGER_BITS, input_left_shift),
-        })
-    }
-
-    /// The difference to the row maximum, in Q5.26.
-    #[inline]
-    fn scaled_diff(&self, diff: i32) -> i32 {
-        multiply_by_quantized_multiplier(diff, self.input_multiplier, self.input_left_shift)
-    }
-
-    /// The row's sum of exponentials in Q12.19.
-    fn sum_of_exps<T: QElem>(&self, row: &[T], max: i32) -> i32 {
-        let mut sum = 0i32;
-        for v in row {
-            let diff = v.to_i32() - max;
-            if diff >= self.diff_min {
-                let e = exp_on_negative_values(self.scaled_diff(diff), SCALED_DIFF_INTEGER_BITS);
-                sum = sum.wrapping_add(rescale(e, 0, ACCUMULATION_INTEGER_BITS));
-            }
-        }
-        sum
-    }
-}
-
 fn row_max<T: QElem>(row: &[T]) -> i32 {
     row.iter().fold(T::MIN, |m, v| m.max(v.to_i32()))
 }
@@ -269,31 +173,21 @@ fn row_max<T: QElem>(row: &[T]) -> i32 {
 struct SoftmaxQ8<I, O> {
     name: &'static str,
     shape: Rows,
-    p: ExpParams,
+    p: SoftmaxExpParams,
     _t: PhantomData<fn(I) -> O>,
 }
 
 fn softmax_q8<I: QElem, O: QElem>(
     name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-    beta: f32,
+    p: SoftmaxExpParams,
     shape: Rows,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, _) = quant_of::<I>(x)?;
-    let (so, zo) = quant_of::<O>(y)?;
-    if O::MIN == -128 {
-        ensure!(
-            zo == -128 && (so - 1.0 / 256.0).abs() <= 0.001 / 256.0,
-            "int8 SOFTMAX needs an output scale of 1/256 and zero point -128 (got {so}, {zo})"
-        );
-    }
-    Ok(Box::new(SoftmaxQ8::<I, O> {
+) -> Box<dyn Kernel> {
+    Box::new(SoftmaxQ8::<I, O> {
         name,
         shape,
-        p: ExpParams::new(beta, si)?,
+        p,
         _t: PhantomData,
-    }))
+    })
 }
 
 impl<I: QElem, O: QElem> Kernel for SoftmaxQ8<I, O> {
@@ -314,15 +208,14 @@ impl<I: QElem, O: QElem> Kernel for SoftmaxQ8<I, O> {
         let out_bits = (core::mem::size_of::<O>() * 8) as i32;
         for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
             let max = row_max(xr);
-            let sum = self.p.sum_of_exps(xr, max);
+            let sum = self.p.sum_of_exps(xr.iter().map(|v| v.to_i32()), max);
             let (shifted_scale, num_bits_over_unit) =
                 get_reciprocal(sum, ACCUMULATION_INTEGER_BITS);
             let exponent = (num_bits_over_unit + 31 - out_bits).clamp(0, 31);
             for (o, v) in yr.iter_mut().zip(xr) {
                 let diff = v.to_i32() - max;
                 *o = if diff >= self.p.diff_min {
-                    let e =
-                        exp_on_negative_values(self.p.scaled_diff(diff), SCALED_DIFF_INTEGER_BITS);
+                    let e = self.p.exp(diff);
                     let unsat = rounding_divide_by_pot(
                         crate::scalar::qmath::srdhm(shifted_scale, e),
                         exponent,
@@ -339,43 +232,7 @@ impl<I: QElem, O: QElem> Kernel for SoftmaxQ8<I, O> {
 
 struct SoftmaxI16 {
     shape: Rows,
-    input_multiplier: i32,
-    input_left_shift: i32,
-    exp_lut: Box<Lut16>,
-    one_over_one_plus_x_lut: Box<Lut16>,
-}
-
-fn softmax_i16(
-    x: &TensorInfo,
-    y: &TensorInfo,
-    beta: f32,
-    shape: Rows,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<i16>(x)?;
-    let (so, zo) = quant_of::<i16>(y)?;
-    ensure!(zi == 0 && zo == 0, "int16 SOFTMAX needs zero points of 0");
-    let scale_ok = (so - 1.0 / 32768.0).abs() <= 0.001 / 32768.0;
-    ensure!(
-        scale_ok,
-        "int16 SOFTMAX needs an output scale of 1/32768, got {so}"
-    );
-    let range = f64::from(65535i32);
-    // exp on [-10, 0] and 1/(1+x) on [0, 1], both onto [-1, 1].
-    let exp_lut = Box::new(lut16::<f64>(10.0 / range, 32767, 2.0 / range, 0, math::exp));
-    let one_over_one_plus_x_lut =
-        Box::new(lut16::<f64>(1.0 / range, -32768, 2.0 / range, 0, |v| {
-            1.0 / (1.0 + v)
-        }));
-    // Input differences are scaled so that [-65535, 0] stands for [-10, 0].
-    let (input_multiplier, input_left_shift) =
-        quantize_multiplier(f64::from(si * beta) / (10.0 / 65535.0))?;
-    Ok(Box::new(SoftmaxI16 {
-        shape,
-        input_multiplier,
-        input_left_shift,
-        exp_lut,
-        one_over_one_plus_x_lut,
-    }))
+    p: Box<SoftmaxI16Params>,
 }
 
 impl Kernel for SoftmaxI16 {
@@ -401,11 +258,11 @@ impl Kernel for SoftmaxI16 {
                 let diff = i32::from(v) - i32::from(max);
                 let scaled = multiply_by_quantized_multiplier(
                     diff,
-                    self.input_multiplier,
-                    self.input_left_shift,
+                    self.p.input_multiplier,
+                    self.p.input_left_shift,
                 );
                 let sym = (scaled + 32767).clamp(-32768, 32767) as i16;
-                *o = lookup16(sym, &self.exp_lut);
+                *o = lookup16(sym, &self.p.exp_lut);
                 sum_of_exps = sum_of_exps.wrapping_add(i32::from(*o));
             }
             // 1 / sum through the 1/(1+x) table, with x = sum - 1 normalized to [0, 1).
@@ -416,7 +273,7 @@ impl Kernel for SoftmaxI16 {
             let sym_shifted_sum = shifted_sum - ((1 << 15) + (1 << 16));
             let reciprocal = lookup16(
                 sym_shifted_sum.clamp(-32768, 32767) as i16,
-                &self.one_over_one_plus_x_lut,
+                &self.p.one_over_one_plus_x_lut,
             );
             let right_shift = (31 - headroom_plus_one).clamp(1, 62);
             let round = 1i64 << (right_shift - 1);
@@ -432,38 +289,21 @@ impl Kernel for SoftmaxI16 {
 struct LogSoftmaxQ8<T> {
     name: &'static str,
     shape: Rows,
-    p: ExpParams,
-    reverse_multiplier: i32,
-    reverse_shift: i32,
+    p: LogSoftmaxParams,
     _t: PhantomData<fn() -> T>,
 }
 
 fn log_softmax_q8<T: QElem>(
     name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
+    p: LogSoftmaxParams,
     shape: Rows,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, _) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    ensure!(
-        so == 16.0 / 256.0 && zo == T::MAX,
-        "quantized LOG_SOFTMAX needs an output scale of 16/256 and zero point {} (got {so}, {zo})",
-        T::MAX
-    );
-    let p = ExpParams::new(1.0, si)?;
-    // The inverse of the input scaling, to bound the differences that give the lowest output.
-    let real_reverse =
-        (1i64 << (31 - p.input_left_shift).clamp(0, 62)) as f64 / f64::from(p.input_multiplier);
-    let (reverse_multiplier, reverse_left_shift) = quantize_multiplier(real_reverse)?;
-    Ok(Box::new(LogSoftmaxQ8::<T> {
+) -> Box<dyn Kernel> {
+    Box::new(LogSoftmaxQ8::<T> {
         name,
         shape,
         p,
-        reverse_multiplier,
-        reverse_shift: reverse_left_shift,
         _t: PhantomData,
-    }))
+    })
 }
 
 impl<T: QElem> Kernel for LogSoftmaxQ8<T> {
@@ -484,7 +324,7 @@ impl<T: QElem> Kernel for LogSoftmaxQ8<T> {
         }
         for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
             let max = row_max(xr);
-            let sum = self.p.sum_of_exps(xr, max);
+            let sum = self.p.exp.sum_of_exps(xr.iter().map(|v| v.to_i32()), max);
             let log_sum = log_x_for_x_greater_than_or_equal_to_1(
                 sum,
                 ACCUMULATION_INTEGER_BITS,
@@ -492,15 +332,16 @@ impl<T: QElem> Kernel for LogSoftmaxQ8<T> {
             );
             // Differences at or below this give the lowest output.
             let shifted_log_sum = log_sum.wrapping_add(i32::MIN);
-            let adjusted_diff_min = (self.p.diff_min - 1).max(multiply_by_quantized_multiplier(
-                shifted_log_sum,
-                self.reverse_multiplier,
-                self.reverse_shift,
-            ));
+            let adjusted_diff_min =
+                (self.p.exp.diff_min - 1).max(multiply_by_quantized_multiplier(
+                    shifted_log_sum,
+                    self.p.reverse_multiplier,
+                    self.p.reverse_shift,
+                ));
             for (o, v) in yr.iter_mut().zip(xr) {
                 let diff = v.to_i32() - max;
                 *o = if diff > adjusted_diff_min {
-                    let scaled = self.p.scaled_diff(diff);
+                    let scaled = self.p.exp.scaled_diff(diff);
                     let r = rounding_divide_by_pot(
                         scaled.wrapping_sub(log_sum),
                         31 - SCALED_DIFF_INTEGER_BITS - OUTPUT_INTEGER_BITS,

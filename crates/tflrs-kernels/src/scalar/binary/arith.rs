@@ -1,130 +1,85 @@
-//! ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and POW.
-//!
-//! Quantized arithmetic follows LiteRT's reference kernels (`add.cc`, `sub.cc`, `mul.cc`,
-//! `div.cc`, `squared_difference.cc` and their `reference/` headers):
-//! - ADD/SUB rescale both inputs to a common scale of twice the larger input scale, shifted
-//!   left by 20 bits (int8/uint8) or 15 bits (int16), add or subtract, and requantize. The
-//!   multipliers are computed in `double` from the `float` scales.
-//! - int16 ADD/SUB with `pot_scale_int16` and power-of-two scales use LiteRT's shift-only path.
-//! - MUL requantizes the product of the offset inputs with `s1 * s2 / s_out`, computed in
-//!   `float` as LiteRT does; DIV multiplies by a fixed-point reciprocal of the divisor with
-//!   `s1 / (s2 * s_out)`, also in `float`.
-//! - SQUARED_DIFFERENCE rescales like ADD with a 7-bit shift and squares.
-//! - MAXIMUM and MINIMUM compare raw values (the converter gives inputs and output one scale).
+//! ADD, SUB, MUL, DIV, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and POW: executors of the plans
+//! of [`prep::binary`](crate::prep::binary), which documents where each constant comes from.
+//! Float kernels compute in `f32` as LiteRT's reference kernels do; plain integer arithmetic
+//! wraps on overflow; quantized kernels apply the plan's per-element functions.
 
-use super::broadcast::Broadcast;
-use super::elementwise::{CheckParams, QElem, no_zero_divisor, quant_of, zip, zip_checked};
+use super::elementwise::{CheckParams, QElem, no_zero_divisor, zip, zip_checked};
 use super::kname;
-use crate::kernel::NodeCtx;
 use crate::math;
-use crate::scalar::qmath::{
-    activation_range_f32, activation_range_quantized, clamp_f32, multiply_by_quantized_multiplier,
-    quantize_multiplier, rounding_divide_by_pot, rounding_divide_by_pot_i16, srdhm, srdhm_i16,
+use crate::prep::binary::{
+    BinaryOp, BinaryParams, BinaryPlan, Broadcast, MulI16ToI8Params, PotAddSubParams, RescaleParams,
 };
-use crate::scalar::unary::fixedpoint::{count_leading_sign_bits, get_reciprocal};
-use crate::{Kernel, KernelError, TensorInfo, ensure};
+use crate::scalar::qmath::clamp_f32;
+use crate::{Kernel, KernelError};
 use alloc::boxed::Box;
 use alloc::format;
-use tflrs_ir::{Activation, DType, Op};
+use tflrs_ir::{Activation, DType};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ArithOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    SquaredDifference,
-    Maximum,
-    Minimum,
-    Pow,
-}
-
-pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
-    let (op, act, pot_scale_int16) = match node.op {
-        Op::Add(a) => (ArithOp::Add, a.fused_activation_function, a.pot_scale_int16),
-        Op::Sub(a) => (ArithOp::Sub, a.fused_activation_function, a.pot_scale_int16),
-        Op::Mul(a) => (ArithOp::Mul, a.fused_activation_function, false),
-        Op::Div(a) => (ArithOp::Div, a.fused_activation_function, false),
-        Op::SquaredDifference => (ArithOp::SquaredDifference, Activation::None, false),
-        Op::Maximum => (ArithOp::Maximum, Activation::None, false),
-        Op::Minimum => (ArithOp::Minimum, Activation::None, false),
-        Op::Pow => (ArithOp::Pow, Activation::None, false),
-        _ => return Ok(None),
-    };
-    node.expect_inputs(2, 2)?;
-    node.expect_outputs(1)?;
-    let a = node.input(0)?;
-    let b = node.input(1)?;
-    let out = node.output(0)?;
-    ensure!(
-        a.dtype == b.dtype,
-        "inputs have different types ({} and {})",
-        a.dtype,
-        b.dtype
-    );
-    let bc = Broadcast::new(&out.shape, [&a.shape, &b.shape])?;
-    if op == ArithOp::Mul && a.dtype == DType::Int16 && out.dtype == DType::Int8 {
-        return mul_i16_to_i8(a, b, out, act, bc).map(Some);
-    }
-    ensure!(
-        out.dtype == a.dtype,
-        "output type {} differs from the inputs' {}",
-        out.dtype,
-        a.dtype
-    );
-    let unsupported = || KernelError::unsupported(format!("{op:?} on {} tensors", a.dtype));
-    let kernel =
-        match a.dtype {
-            DType::Float32 => float_kernel(op, act, bc),
-            DType::Int32 => int_kernel::<i32>(op, act, bc).ok_or_else(unsupported)?,
-            DType::Int64 => int_kernel::<i64>(op, act, bc).ok_or_else(unsupported)?,
-            DType::Int16 if a.quant.is_none() && out.quant.is_none() => {
-                int_kernel::<i16>(op, act, bc).ok_or_else(unsupported)?
-            }
-            DType::Int8 => quant_kernel::<i8>(op, act, pot_scale_int16, a, b, out, bc)?
-                .ok_or_else(unsupported)?,
-            DType::UInt8 => quant_kernel::<u8>(op, act, pot_scale_int16, a, b, out, bc)?
-                .ok_or_else(unsupported)?,
-            DType::Int16 => quant_kernel::<i16>(op, act, pot_scale_int16, a, b, out, bc)?
-                .ok_or_else(unsupported)?,
+/// The kernel of an arithmetic plan (not a comparison or logical operator).
+pub(super) fn kernel(plan: BinaryPlan) -> Result<Box<dyn Kernel>, KernelError> {
+    let BinaryPlan {
+        op,
+        dtype,
+        activation,
+        broadcast: bc,
+        params,
+        ..
+    } = plan;
+    let unsupported = || KernelError::unsupported(format!("{op:?} on {dtype} tensors"));
+    Ok(match params {
+        BinaryParams::Float { act_min, act_max } => float_kernel(op, act_min, act_max, bc),
+        BinaryParams::Int => match dtype {
+            DType::Int16 => int_kernel::<i16>(op, activation, bc),
+            DType::Int32 => int_kernel::<i32>(op, activation, bc),
+            DType::Int64 => int_kernel::<i64>(op, activation, bc),
             _ => return Err(unsupported()),
-        };
-    Ok(Some(kernel))
+        },
+        BinaryParams::Raw | BinaryParams::Rescale(_) | BinaryParams::MulDiv(_) => match dtype {
+            DType::Int8 => quant_kernel::<i8>(op, dtype, params, bc),
+            DType::UInt8 => quant_kernel::<u8>(op, dtype, params, bc),
+            DType::Int16 => quant_kernel::<i16>(op, dtype, params, bc),
+            _ => None,
+        }
+        .ok_or_else(unsupported)?,
+        BinaryParams::PotAddSub(p) => pot_add_sub(op, p, bc),
+        BinaryParams::MulI16ToI8(p) => mul_i16_to_i8(p, bc),
+        BinaryParams::Compare(_) => return Err(unsupported()),
+    })
 }
 
-fn float_kernel(op: ArithOp, act: Activation, bc: Broadcast<2>) -> Box<dyn Kernel> {
-    let (lo, hi) = activation_range_f32(act);
+fn float_kernel(op: BinaryOp, lo: f32, hi: f32, bc: Broadcast<2>) -> Box<dyn Kernel> {
     let f32_ = DType::Float32;
     match op {
-        ArithOp::Add => zip(kname!("add", f32_), bc, move |x: f32, y: f32| {
+        BinaryOp::Add => zip(kname!("add", f32_), bc, move |x: f32, y: f32| {
             clamp_f32(x + y, lo, hi)
         }),
-        ArithOp::Sub => zip(kname!("sub", f32_), bc, move |x: f32, y: f32| {
+        BinaryOp::Sub => zip(kname!("sub", f32_), bc, move |x: f32, y: f32| {
             clamp_f32(x - y, lo, hi)
         }),
-        ArithOp::Mul => zip(kname!("mul", f32_), bc, move |x: f32, y: f32| {
+        BinaryOp::Mul => zip(kname!("mul", f32_), bc, move |x: f32, y: f32| {
             clamp_f32(x * y, lo, hi)
         }),
-        ArithOp::Div => zip(kname!("div", f32_), bc, move |x: f32, y: f32| {
+        BinaryOp::Div => zip(kname!("div", f32_), bc, move |x: f32, y: f32| {
             clamp_f32(x / y, lo, hi)
         }),
-        ArithOp::SquaredDifference => {
+        BinaryOp::SquaredDifference => {
             zip(kname!("squared_difference", f32_), bc, |x: f32, y: f32| {
                 let d = x - y;
                 d * d
             })
         }
-        ArithOp::Maximum => zip(
+        BinaryOp::Maximum => zip(
             kname!("maximum", f32_),
             bc,
             |x: f32, y: f32| if x > y { x } else { y },
         ),
-        ArithOp::Minimum => zip(
+        BinaryOp::Minimum => zip(
             kname!("minimum", f32_),
             bc,
             |x: f32, y: f32| if x < y { x } else { y },
         ),
-        ArithOp::Pow => zip(kname!("pow", f32_), bc, math::powf),
+        BinaryOp::Pow => zip(kname!("pow", f32_), bc, math::powf),
+        _ => unreachable!("not an arithmetic operator"),
     }
 }
 
@@ -196,347 +151,139 @@ fn no_negative<T: Copy + Into<i64>>(b: &[T], _: &CheckParams) -> Result<(), &'st
     }
 }
 
-fn int_kernel<T: IntElem>(
-    op: ArithOp,
-    act: Activation,
-    bc: Broadcast<2>,
-) -> Option<Box<dyn Kernel>> {
+fn int_kernel<T: IntElem>(op: BinaryOp, act: Activation, bc: Broadcast<2>) -> Box<dyn Kernel> {
     let (lo, hi) = int_activation_range::<T>(act);
     let dt = T::DTYPE;
-    Some(match op {
-        ArithOp::Add => zip(kname!("add", dt), bc, move |x: T, y: T| {
+    match op {
+        BinaryOp::Add => zip(kname!("add", dt), bc, move |x: T, y: T| {
             x.wrapping_add(y).clamp(lo, hi)
         }),
-        ArithOp::Sub => zip(kname!("sub", dt), bc, move |x: T, y: T| {
+        BinaryOp::Sub => zip(kname!("sub", dt), bc, move |x: T, y: T| {
             x.wrapping_sub(y).clamp(lo, hi)
         }),
-        ArithOp::Mul => zip(kname!("mul", dt), bc, move |x: T, y: T| {
+        BinaryOp::Mul => zip(kname!("mul", dt), bc, move |x: T, y: T| {
             x.wrapping_mul(y).clamp(lo, hi)
         }),
-        ArithOp::Div => zip_checked(
+        BinaryOp::Div => zip_checked(
             kname!("div", dt),
             bc,
             move |x: T, y: T| x.wrapping_div(y).clamp(lo, hi),
             no_zero_divisor::<T>,
             CheckParams::default(),
         ),
-        ArithOp::SquaredDifference => zip(kname!("squared_difference", dt), bc, |x: T, y: T| {
+        BinaryOp::SquaredDifference => zip(kname!("squared_difference", dt), bc, |x: T, y: T| {
             let d = x.wrapping_sub(y);
             d.wrapping_mul(d)
         }),
-        ArithOp::Maximum => zip(
+        BinaryOp::Maximum => zip(
             kname!("maximum", dt),
             bc,
             |x: T, y: T| if x > y { x } else { y },
         ),
-        ArithOp::Minimum => zip(
+        BinaryOp::Minimum => zip(
             kname!("minimum", dt),
             bc,
             |x: T, y: T| if x < y { x } else { y },
         ),
-        ArithOp::Pow => zip_checked(
+        BinaryOp::Pow => zip_checked(
             kname!("pow", dt),
             bc,
             int_pow::<T>,
             no_negative::<T>,
             CheckParams::default(),
         ),
+        _ => unreachable!("not an arithmetic operator"),
+    }
+}
+
+/// Quantized MAXIMUM/MINIMUM (raw values), ADD/SUB/SQUARED_DIFFERENCE ([`RescaleParams`]),
+/// MUL and DIV ([`MulDivParams`](crate::prep::binary::MulDivParams)); `None` for a combination the plan does not make.
+fn quant_kernel<T: QElem>(
+    op: BinaryOp,
+    dt: DType,
+    params: BinaryParams,
+    bc: Broadcast<2>,
+) -> Option<Box<dyn Kernel>> {
+    let rescale = |p: RescaleParams, f: fn(&RescaleParams, i32, i32) -> i32| {
+        move |x: T, y: T| T::from_i32(f(&p, x.to_i32(), y.to_i32()))
+    };
+    Some(match (op, params) {
+        (BinaryOp::Maximum, _) => zip(kname!("maximum", dt), bc, |x: T, y: T| {
+            if x.to_i32() > y.to_i32() { x } else { y }
+        }),
+        (BinaryOp::Minimum, _) => zip(kname!("minimum", dt), bc, |x: T, y: T| {
+            if x.to_i32() < y.to_i32() { x } else { y }
+        }),
+        (BinaryOp::Add, BinaryParams::Rescale(p)) => {
+            zip(kname!("add", dt), bc, rescale(p, RescaleParams::add))
+        }
+        (BinaryOp::Sub, BinaryParams::Rescale(p)) => {
+            zip(kname!("sub", dt), bc, rescale(p, RescaleParams::sub))
+        }
+        (BinaryOp::SquaredDifference, BinaryParams::Rescale(p)) => zip(
+            kname!("squared_difference", dt),
+            bc,
+            rescale(p, RescaleParams::squared_difference_of),
+        ),
+        (BinaryOp::Mul, BinaryParams::MulDiv(p)) => {
+            zip(kname!("mul", dt), bc, move |x: T, y: T| {
+                T::from_i32(p.mul(x.to_i32(), y.to_i32()))
+            })
+        }
+        (BinaryOp::Div, BinaryParams::MulDiv(p)) => zip_checked(
+            kname!("div", dt),
+            bc,
+            move |x: T, y: T| T::from_i32(p.div(x.to_i32(), y.to_i32())),
+            |b: &[T], c: &CheckParams| {
+                if b.iter().any(|&v| v.to_i32() == c.zero_point) {
+                    Err("division by zero")
+                } else {
+                    Ok(())
+                }
+            },
+            CheckParams {
+                zero_point: -p.input2_offset,
+            },
+        ),
+        _ => return None,
     })
 }
 
-/// Constants of quantized ADD/SUB/SQUARED_DIFFERENCE: each input is offset, shifted left and
-/// rescaled to a common scale; the result is requantized to the output.
-#[derive(Debug, Clone, Copy)]
-struct RescaleParams {
-    left_shift: i32,
-    input1_offset: i32,
-    input1_multiplier: i32,
-    input1_shift: i32,
-    input2_offset: i32,
-    input2_multiplier: i32,
-    input2_shift: i32,
-    output_multiplier: i32,
-    output_shift: i32,
-    output_offset: i32,
-    act_min: i32,
-    act_max: i32,
-}
-
-impl RescaleParams {
-    #[inline]
-    fn scaled_inputs(&self, a: i32, b: i32) -> (i32, i32) {
-        let shifted1 = (self.input1_offset + a).wrapping_mul(1 << self.left_shift);
-        let shifted2 = (self.input2_offset + b).wrapping_mul(1 << self.left_shift);
-        (
-            multiply_by_quantized_multiplier(shifted1, self.input1_multiplier, self.input1_shift),
-            multiply_by_quantized_multiplier(shifted2, self.input2_multiplier, self.input2_shift),
-        )
-    }
-
-    #[inline]
-    fn finish(&self, raw: i32) -> i32 {
-        let out = multiply_by_quantized_multiplier(raw, self.output_multiplier, self.output_shift)
-            .wrapping_add(self.output_offset);
-        out.clamp(self.act_min, self.act_max)
-    }
-}
-
-/// LiteRT's `CheckedLog2`: whether `x` is a power of two (within 1e-3 in the exponent), and its
-/// rounded base-2 logarithm.
-pub(crate) fn checked_log2(x: f32) -> (bool, i32) {
-    let x_log2 = math::logf(x) * (1.0 / math::logf(2.0));
-    let rounded = crate::scalar::qmath::round_f32(x_log2);
-    let frac = x_log2 - rounded;
-    (frac.abs() < 1e-3, rounded as i32)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn quant_kernel<T: QElem>(
-    op: ArithOp,
-    act: Activation,
-    pot_scale_int16: bool,
-    a: &TensorInfo,
-    b: &TensorInfo,
-    out: &TensorInfo,
-    bc: Broadcast<2>,
-) -> Result<Option<Box<dyn Kernel>>, KernelError> {
-    let dt = a.dtype;
-    // MAXIMUM and MINIMUM compare raw values; no quantization is needed.
-    match op {
-        ArithOp::Maximum => {
-            return Ok(Some(zip(kname!("maximum", dt), bc, |x: T, y: T| {
-                if x.to_i32() > y.to_i32() { x } else { y }
-            })));
-        }
-        ArithOp::Minimum => {
-            return Ok(Some(zip(kname!("minimum", dt), bc, |x: T, y: T| {
-                if x.to_i32() < y.to_i32() { x } else { y }
-            })));
-        }
-        ArithOp::Pow => return Ok(None),
-        _ => {}
-    }
-    let (s1, z1) = quant_of::<T>(a)?;
-    let (s2, z2) = quant_of::<T>(b)?;
-    let (so, zo) = quant_of::<T>(out)?;
-    let is16 = dt == DType::Int16;
-    if is16 {
-        ensure!(
-            z1 == 0 && z2 == 0 && zo == 0,
-            "int16 {op:?} needs zero points of 0 (got {z1}, {z2}, {zo})"
-        );
-    }
-    let (act_min, act_max) = activation_range_quantized(act, so, zo, T::MIN, T::MAX);
-    let kernel = match op {
-        ArithOp::Add | ArithOp::Sub => {
-            let sub = op == ArithOp::Sub;
-            if is16 && pot_scale_int16 {
-                let (p1, l1) = checked_log2(s1);
-                let (p2, l2) = checked_log2(s2);
-                let (po, lo) = checked_log2(so);
-                if p1 && p2 && po {
-                    return pot_int16_add_sub(sub, l1 - lo, l2 - lo, act_min, act_max, bc)
-                        .map(Some);
-                }
-            }
-            let left_shift = if is16 { 15 } else { 20 };
-            let twice_max = 2.0 * f64::from(s1.max(s2));
-            let (m1, sh1) = quantize_multiplier(f64::from(s1) / twice_max)?;
-            let (m2, sh2) = quantize_multiplier(f64::from(s2) / twice_max)?;
-            let (mo, sho) =
-                quantize_multiplier(twice_max / (f64::from(1u32 << left_shift) * f64::from(so)))?;
-            let p = RescaleParams {
-                left_shift,
-                input1_offset: -z1,
-                input1_multiplier: m1,
-                input1_shift: sh1,
-                input2_offset: -z2,
-                input2_multiplier: m2,
-                input2_shift: sh2,
-                output_multiplier: mo,
-                output_shift: sho,
-                output_offset: zo,
-                act_min,
-                act_max,
-            };
-            if sub {
-                zip(kname!("sub", dt), bc, move |x: T, y: T| {
-                    let (u, v) = p.scaled_inputs(x.to_i32(), y.to_i32());
-                    T::from_i32(p.finish(u.wrapping_sub(v)))
-                })
-            } else {
-                zip(kname!("add", dt), bc, move |x: T, y: T| {
-                    let (u, v) = p.scaled_inputs(x.to_i32(), y.to_i32());
-                    T::from_i32(p.finish(u.wrapping_add(v)))
-                })
-            }
-        }
-        ArithOp::SquaredDifference => {
-            ensure!(!is16, "int16 SQUARED_DIFFERENCE is not a LiteRT kernel");
-            let left_shift = 7;
-            let twice_max = 2.0 * f64::from(s1.max(s2));
-            let (m1, sh1) = quantize_multiplier(f64::from(s1) / twice_max)?;
-            let (m2, sh2) = quantize_multiplier(f64::from(s2) / twice_max)?;
-            let (mo, sho) = quantize_multiplier(
-                twice_max * twice_max / (f64::from(1u32 << (2 * left_shift)) * f64::from(so)),
-            )?;
-            let p = RescaleParams {
-                left_shift,
-                input1_offset: -z1,
-                input1_multiplier: m1,
-                input1_shift: sh1,
-                input2_offset: -z2,
-                input2_multiplier: m2,
-                input2_shift: sh2,
-                output_multiplier: mo,
-                output_shift: sho,
-                output_offset: zo,
-                act_min: T::MIN,
-                act_max: T::MAX,
-            };
-            zip(kname!("squared_difference", dt), bc, move |x: T, y: T| {
-                let (u, v) = p.scaled_inputs(x.to_i32(), y.to_i32());
-                let d = u.wrapping_sub(v);
-                T::from_i32(p.finish(d.wrapping_mul(d)))
-            })
-        }
-        ArithOp::Mul => {
-            // LiteRT multiplies the float scales in float before widening.
-            let (m, sh) = quantize_multiplier(f64::from(s1 * s2 / so))?;
-            zip(kname!("mul", dt), bc, move |x: T, y: T| {
-                let prod = (x.to_i32() - z1).wrapping_mul(y.to_i32() - z2);
-                let r = multiply_by_quantized_multiplier(prod, m, sh).wrapping_add(zo);
-                T::from_i32(r.clamp(act_min, act_max))
-            })
-        }
-        ArithOp::Div => {
-            let (m, sh) = quantize_multiplier(f64::from(s1 / (s2 * so)))?;
-            zip_checked(
-                kname!("div", dt),
-                bc,
-                move |x: T, y: T| {
-                    T::from_i32(div_quantized(
-                        x.to_i32() - z1,
-                        y.to_i32() - z2,
-                        m,
-                        sh,
-                        zo,
-                        act_min,
-                        act_max,
-                    ))
-                },
-                |b: &[T], p: &CheckParams| {
-                    if b.iter().any(|&v| v.to_i32() == p.zero_point) {
-                        Err("division by zero")
-                    } else {
-                        Ok(())
-                    }
-                },
-                CheckParams { zero_point: z2 },
-            )
-        }
-        ArithOp::Maximum | ArithOp::Minimum | ArithOp::Pow => unreachable!("handled above"),
-    };
-    Ok(Some(kernel))
-}
-
-/// LiteRT's quantized division of offset values: the divisor's reciprocal in fixed point,
-/// the dividend shifted to use all its headroom, then requantized.
-#[inline]
-fn div_quantized(x: i32, y: i32, m: i32, shift: i32, zo: i32, act_min: i32, act_max: i32) -> i32 {
-    let (mut x, mut y) = (x, y);
-    if y < 0 {
-        // The reciprocal must be positive to be used as a multiplier.
-        x = -x;
-        y = -y;
-    }
-    let (recip, recip_shift) = get_reciprocal(y, 31);
-    let headroom = count_leading_sign_bits(x);
-    let unscaled = srdhm(x.wrapping_mul(1i32.wrapping_shl(headroom as u32)), recip);
-    let total_shift = shift - recip_shift - headroom;
-    let r = rounding_divide_by_pot_any(srdhm(unscaled, m), -total_shift);
-    r.wrapping_add(zo).clamp(act_min, act_max)
-}
-
-/// gemmlowp's `RoundingDivideByPOT` for any exponent. Quantized DIV leaves `0..=31` for
-/// dividends with 31 bits of headroom (0 and -1) and for huge rescaling ratios; C leaves those
-/// shifts undefined, and LiteRT's results are what x86 makes of them: the 64-bit mask's shift
-/// count taken mod 64 (then truncated to 32 bits), the 32-bit shift count mod 32.
-#[inline]
-fn rounding_divide_by_pot_any(x: i32, exponent: i32) -> i32 {
-    if (0..=31).contains(&exponent) {
-        return rounding_divide_by_pot(x, exponent);
-    }
-    let mask = 1i64.wrapping_shl(exponent as u32).wrapping_sub(1) as i32;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i32::from(x < 0);
-    x.wrapping_shr(exponent as u32) + i32::from(remainder > threshold)
-}
-
-/// int16 ADD/SUB with power-of-two scales: one input is rounded down to the other's scale by a
-/// shift, then the raw values are added or subtracted with saturation.
-fn pot_int16_add_sub(
-    sub: bool,
-    shift1: i32,
-    shift2: i32,
-    act_min: i32,
-    act_max: i32,
-    bc: Broadcast<2>,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    ensure!(
-        (shift1 == 0 || shift2 == 0) && shift1 <= 0 && shift2 <= 0,
-        "int16 power-of-two {} needs one input on the output scale and the other finer (shifts {shift1}, {shift2})",
-        if sub { "SUB" } else { "ADD" }
-    );
-    ensure!(-shift1 <= 31 && -shift2 <= 31, "shift out of range");
-    let (r1, r2) = (-shift1, -shift2);
-    let scale = move |v: i16, r: i32| i32::from(rounding_divide_by_pot_i16(v, r));
-    Ok(if sub {
+/// int16 ADD/SUB with power-of-two scales ([`PotAddSubParams`]).
+fn pot_add_sub(op: BinaryOp, p: PotAddSubParams, bc: Broadcast<2>) -> Box<dyn Kernel> {
+    if op == BinaryOp::Sub {
         zip(
             kname!("sub", DType::Int16, "_pot"),
             bc,
-            move |x: i16, y: i16| (scale(x, r1) - scale(y, r2)).clamp(act_min, act_max) as i16,
+            move |x: i16, y: i16| p.sub(x, y),
         )
     } else {
         zip(
             kname!("add", DType::Int16, "_pot"),
             bc,
-            move |x: i16, y: i16| (scale(x, r1) + scale(y, r2)).clamp(act_min, act_max) as i16,
+            move |x: i16, y: i16| p.add(x, y),
         )
-    })
+    }
 }
 
-/// MUL of two int16 tensors into int8 (LiteRT's LSTM helper kernel): a Q0.15 product, divided
-/// by 2^8, offset by the output zero point.
-fn mul_i16_to_i8(
-    _a: &TensorInfo,
-    _b: &TensorInfo,
-    out: &TensorInfo,
-    act: Activation,
-    bc: Broadcast<2>,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (so, zo) = quant_of::<i8>(out)?;
-    let (act_min, act_max) = activation_range_quantized(act, so, zo, -128, 127);
-    let (lo, hi) = ((act_min - zo) as i16, (act_max - zo) as i16);
-    Ok(zip(
+/// MUL of two int16 tensors into int8 ([`MulI16ToI8Params`]).
+fn mul_i16_to_i8(p: MulI16ToI8Params, bc: Broadcast<2>) -> Box<dyn Kernel> {
+    zip(
         kname!("mul", DType::Int16, "_i8out"),
         bc,
-        move |x: i16, y: i16| {
-            let rescaled = rounding_divide_by_pot_i16(srdhm_i16(x, y), 8);
-            let clamped = rescaled.min(hi).max(lo);
-            (i32::from(clamped) + zo) as i8
-        },
-    ))
+        move |x: i16, y: i16| p.mul(x, y),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ScalarBackend;
+    use crate::TensorInfo;
     use crate::testing::{TestInput, run_node};
     use alloc::vec;
     use alloc::vec::Vec;
-    use tflrs_ir::{AddAttrs, DivAttrs, MulAttrs, SubAttrs};
+    use tflrs_ir::{AddAttrs, DivAttrs, MulAttrs, Op, SubAttrs};
 
     fn f32_info(shape: &[usize]) -> TensorInfo {
         TensorInfo::new("t", DType::Float32, shape.to_vec())

@@ -1,164 +1,97 @@
-//! Comparisons (EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL), LOGICAL_AND,
-//! LOGICAL_OR and SELECT_V2, all with broadcasting.
-//!
-//! Quantized comparisons follow LiteRT's `comparisons.cc`: both inputs are brought to a common
-//! real scale (offset, shifted left by 8 bits, multiplied by their own scale as a quantized
-//! multiplier) and the results compared, so inputs with different scales compare by value.
+//! Comparisons (EQUAL, NOT_EQUAL, LESS, LESS_EQUAL, GREATER, GREATER_EQUAL), LOGICAL_AND and
+//! LOGICAL_OR, executors of the plans of [`prep::binary`](crate::prep::binary); SELECT_V2,
+//! whose only preparation is its broadcast. All with broadcasting.
 
-use super::broadcast::Broadcast;
-use super::elementwise::{QElem, quant_of, zip, zip3};
+use super::elementwise::{QElem, zip, zip3};
 use super::kname;
 use crate::kernel::NodeCtx;
-use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier};
-use crate::{Kernel, KernelError, TensorInfo, ensure};
+use crate::prep::binary::{BinaryOp, BinaryParams, BinaryPlan, Broadcast, CompareParams};
+use crate::{Kernel, KernelError, ensure};
 use alloc::boxed::Box;
 use alloc::format;
 use half::{bf16, f16};
-use tflrs_ir::{DType, Op};
+use tflrs_ir::DType;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cmp {
-    Equal,
-    NotEqual,
-    Less,
-    LessEqual,
-    Greater,
-    GreaterEqual,
-}
-
-impl Cmp {
-    #[inline]
-    fn eval<T: PartialOrd>(self, a: T, b: T) -> bool {
-        match self {
-            Cmp::Equal => a == b,
-            Cmp::NotEqual => a != b,
-            Cmp::Less => a < b,
-            Cmp::LessEqual => a <= b,
-            Cmp::Greater => a > b,
-            Cmp::GreaterEqual => a >= b,
-        }
-    }
-
-    fn name(self, dt: DType) -> &'static str {
-        match self {
-            Cmp::Equal => kname!("equal", dt),
-            Cmp::NotEqual => kname!("not_equal", dt),
-            Cmp::Less => kname!("less", dt),
-            Cmp::LessEqual => kname!("less_equal", dt),
-            Cmp::Greater => kname!("greater", dt),
-            Cmp::GreaterEqual => kname!("greater_equal", dt),
-        }
+fn name(op: BinaryOp, dt: DType) -> &'static str {
+    match op {
+        BinaryOp::Equal => kname!("equal", dt),
+        BinaryOp::NotEqual => kname!("not_equal", dt),
+        BinaryOp::Less => kname!("less", dt),
+        BinaryOp::LessEqual => kname!("less_equal", dt),
+        BinaryOp::Greater => kname!("greater", dt),
+        BinaryOp::GreaterEqual => kname!("greater_equal", dt),
+        BinaryOp::LogicalAnd => kname!("logical_and", DType::Bool),
+        _ => kname!("logical_or", DType::Bool),
     }
 }
 
-pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
-    let cmp = match node.op {
-        Op::Equal => Cmp::Equal,
-        Op::NotEqual => Cmp::NotEqual,
-        Op::Less => Cmp::Less,
-        Op::LessEqual => Cmp::LessEqual,
-        Op::Greater => Cmp::Greater,
-        Op::GreaterEqual => Cmp::GreaterEqual,
-        Op::LogicalAnd | Op::LogicalOr => return logical(node).map(Some),
-        Op::SelectV2 => return select_v2(node).map(Some),
-        _ => return Ok(None),
-    };
-    node.expect_inputs(2, 2)?;
-    node.expect_outputs(1)?;
-    let a = node.input(0)?;
-    let b = node.input(1)?;
-    let out = node.output(0)?;
-    ensure!(
-        a.dtype == b.dtype,
-        "inputs have different types ({} and {})",
-        a.dtype,
-        b.dtype
-    );
-    ensure!(
-        out.dtype == DType::Bool,
-        "output type {} is not bool",
-        out.dtype
-    );
-    let bc = Broadcast::new(&out.shape, [&a.shape, &b.shape])?;
-    let name = cmp.name(a.dtype);
-    let quantized = a.quant.is_some() && b.quant.is_some();
-    Ok(Some(match a.dtype {
-        DType::Float32 => zip(name, bc, move |x: f32, y: f32| u8::from(cmp.eval(x, y))),
+/// The kernel of a comparison or logical plan.
+pub(super) fn kernel(plan: BinaryPlan) -> Result<Box<dyn Kernel>, KernelError> {
+    let BinaryPlan {
+        op,
+        dtype,
+        broadcast: bc,
+        params,
+        ..
+    } = plan;
+    let name = name(op, dtype);
+    match op {
+        BinaryOp::LogicalAnd => {
+            return Ok(zip(name, bc, |x: u8, y: u8| u8::from(x != 0 && y != 0)));
+        }
+        BinaryOp::LogicalOr => {
+            return Ok(zip(name, bc, |x: u8, y: u8| u8::from(x != 0 || y != 0)));
+        }
+        _ => {}
+    }
+    if let BinaryParams::Compare(p) = params {
+        return Ok(match dtype {
+            DType::Int8 => quantized_cmp::<i8>(op, name, p, bc),
+            DType::UInt8 => quantized_cmp::<u8>(op, name, p, bc),
+            _ => quantized_cmp::<i16>(op, name, p, bc),
+        });
+    }
+    Ok(match dtype {
+        DType::Float32 => zip(name, bc, move |x: f32, y: f32| u8::from(op.compare(x, y))),
         DType::Float16 => zip(name, bc, move |x: u16, y: u16| {
-            u8::from(cmp.eval(f16::from_bits(x).to_f32(), f16::from_bits(y).to_f32()))
+            u8::from(op.compare(f16::from_bits(x).to_f32(), f16::from_bits(y).to_f32()))
         }),
         DType::BFloat16 => zip(name, bc, move |x: u16, y: u16| {
-            u8::from(cmp.eval(bf16::from_bits(x).to_f32(), bf16::from_bits(y).to_f32()))
+            u8::from(op.compare(bf16::from_bits(x).to_f32(), bf16::from_bits(y).to_f32()))
         }),
-        DType::Int32 => zip(name, bc, move |x: i32, y: i32| u8::from(cmp.eval(x, y))),
-        DType::Int64 => zip(name, bc, move |x: i64, y: i64| u8::from(cmp.eval(x, y))),
-        DType::Int8 if quantized => quantized_cmp::<i8>(cmp, name, a, b, bc)?,
-        DType::UInt8 if quantized => quantized_cmp::<u8>(cmp, name, a, b, bc)?,
-        DType::Int16 if quantized => quantized_cmp::<i16>(cmp, name, a, b, bc)?,
-        DType::Int8 => zip(name, bc, move |x: i8, y: i8| u8::from(cmp.eval(x, y))),
-        DType::UInt8 => zip(name, bc, move |x: u8, y: u8| u8::from(cmp.eval(x, y))),
-        DType::Int16 => zip(name, bc, move |x: i16, y: i16| u8::from(cmp.eval(x, y))),
-        DType::Bool if matches!(cmp, Cmp::Equal | Cmp::NotEqual) => {
-            zip(name, bc, move |x: u8, y: u8| {
-                u8::from(cmp.eval(x != 0, y != 0))
-            })
-        }
-        dt => {
-            return Err(KernelError::unsupported(format!(
-                "{} on {dt} tensors",
-                node.op.name()
-            )));
-        }
-    }))
-}
-
-fn quantized_cmp<T: QElem>(
-    cmp: Cmp,
-    name: &'static str,
-    a: &TensorInfo,
-    b: &TensorInfo,
-    bc: Broadcast<2>,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (s1, z1) = quant_of::<T>(a)?;
-    let (s2, z2) = quant_of::<T>(b)?;
-    // The input scales themselves are the multipliers; 8 bits of headroom keep precision.
-    let (m1, sh1) = quantize_multiplier(f64::from(s1))?;
-    let (m2, sh2) = quantize_multiplier(f64::from(s2))?;
-    const LEFT_SHIFT: i32 = 8;
-    Ok(zip(name, bc, move |x: T, y: T| {
-        let u = multiply_by_quantized_multiplier((x.to_i32() - z1) * (1 << LEFT_SHIFT), m1, sh1);
-        let v = multiply_by_quantized_multiplier((y.to_i32() - z2) * (1 << LEFT_SHIFT), m2, sh2);
-        u8::from(cmp.eval(u, v))
-    }))
-}
-
-fn logical(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    node.expect_inputs(2, 2)?;
-    node.expect_outputs(1)?;
-    let a = node.input(0)?;
-    let b = node.input(1)?;
-    let out = node.output(0)?;
-    ensure!(
-        a.dtype == DType::Bool && b.dtype == DType::Bool && out.dtype == DType::Bool,
-        "{} needs bool tensors (got {}, {} -> {})",
-        node.op.name(),
-        a.dtype,
-        b.dtype,
-        out.dtype
-    );
-    let bc = Broadcast::new(&out.shape, [&a.shape, &b.shape])?;
-    Ok(if matches!(node.op, Op::LogicalAnd) {
-        zip(kname!("logical_and", DType::Bool), bc, |x: u8, y: u8| {
-            u8::from(x != 0 && y != 0)
-        })
-    } else {
-        zip(kname!("logical_or", DType::Bool), bc, |x: u8, y: u8| {
-            u8::from(x != 0 || y != 0)
-        })
+        DType::Int32 => zip(name, bc, move |x: i32, y: i32| u8::from(op.compare(x, y))),
+        DType::Int64 => zip(name, bc, move |x: i64, y: i64| u8::from(op.compare(x, y))),
+        DType::Int8 => zip(name, bc, move |x: i8, y: i8| u8::from(op.compare(x, y))),
+        DType::UInt8 => zip(name, bc, move |x: u8, y: u8| u8::from(op.compare(x, y))),
+        DType::Int16 => zip(name, bc, move |x: i16, y: i16| u8::from(op.compare(x, y))),
+        DType::Bool => zip(name, bc, move |x: u8, y: u8| {
+            u8::from(op.compare(x != 0, y != 0))
+        }),
+        dt => return Err(KernelError::unsupported(format!("{op:?} on {dt} tensors"))),
     })
 }
 
-fn select_v2(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
+fn quantized_cmp<T: QElem>(
+    op: BinaryOp,
+    name: &'static str,
+    p: CompareParams,
+    bc: Broadcast<2>,
+) -> Box<dyn Kernel> {
+    zip(name, bc, move |x: T, y: T| {
+        let (u, v) = p.scaled(x.to_i32(), y.to_i32());
+        u8::from(op.compare(u, v))
+    })
+}
+
+/// SELECT_V2, or `Ok(None)` for another operator.
+pub(super) fn select_v2(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    if !matches!(node.op, tflrs_ir::Op::SelectV2) {
+        return Ok(None);
+    }
+    select_v2_kernel(node).map(Some)
+}
+
+fn select_v2_kernel(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
     node.expect_inputs(3, 3)?;
     node.expect_outputs(1)?;
     let c = node.input(0)?;

@@ -1,6 +1,8 @@
 //! Generic elementwise kernels: [`Map`] (one input), [`Zip`] (two broadcast inputs) and
-//! [`Zip3`] (three broadcast inputs), each applying a closure prepared with its constants
-//! (multipliers, tables, activation bounds). Shared by the unary, binary and softmax families.
+//! [`Zip3`] (three broadcast inputs), each applying a function to the elements, over the
+//! contiguous runs of a [`Broadcast`]. The function is an executor of a prepared plan
+//! ([`prep`](crate::prep)) or plain arithmetic. Shared by the unary, binary and softmax
+//! families.
 //!
 //! Booleans travel as `u8` (0 or 1), as LiteRT stores them. A kernel may carry a check of a
 //! whole input (division by zero, square root of a negative number) that fails the run the way
@@ -176,7 +178,30 @@ where
             check(b, params).map_err(|e| KernelError::invalid(format!("{}: {e}", self.name)))?;
         }
         let f = &self.f;
-        self.bc.for_each(|o, [i, j]| y[o] = f(a[i], b[j]));
+        self.bc.for_each_run(|out, [i, j], steps| {
+            let y = &mut y[out];
+            let n = y.len();
+            match steps {
+                [1, 1] => {
+                    for ((o, &x), &z) in y.iter_mut().zip(&a[i..i + n]).zip(&b[j..j + n]) {
+                        *o = f(x, z);
+                    }
+                }
+                [1, _] => {
+                    let z = b[j];
+                    for (o, &x) in y.iter_mut().zip(&a[i..i + n]) {
+                        *o = f(x, z);
+                    }
+                }
+                [_, 1] => {
+                    let x = a[i];
+                    for (o, &z) in y.iter_mut().zip(&b[j..j + n]) {
+                        *o = f(x, z);
+                    }
+                }
+                _ => y.fill(f(a[i], b[j])),
+            }
+        });
         Ok(())
     }
 }
@@ -227,7 +252,11 @@ where
         let y = out.as_slice_mut::<O>()?;
         self.bc.check_lens(y.len(), [a.len(), b.len(), c.len()])?;
         let f = &self.f;
-        self.bc.for_each(|o, [i, j, k]| y[o] = f(a[i], b[j], c[k]));
+        self.bc.for_each_run(|out, [i, j, k], [si, sj, sk]| {
+            for (t, o) in y[out].iter_mut().enumerate() {
+                *o = f(a[i + si * t], b[j + sj * t], c[k + sk * t]);
+            }
+        });
         Ok(())
     }
 }
@@ -283,6 +312,15 @@ qelem!(i8, u8, i16, i32);
 /// The per-tensor scale and zero point of a tensor of element type `T`, checked: the tensor
 /// must be quantized per tensor, with a positive finite scale and a zero point `T` can hold.
 pub(crate) fn quant_of<T: QElem>(info: &crate::TensorInfo) -> Result<(f32, i32), KernelError> {
+    quant_in_range(info, T::MIN, T::MAX)
+}
+
+/// [`quant_of`] for a type whose range is `min..=max`.
+pub(crate) fn quant_in_range(
+    info: &crate::TensorInfo,
+    min: i32,
+    max: i32,
+) -> Result<(f32, i32), KernelError> {
     let (scale, zero_point) = info.require_per_tensor_quant()?;
     if !(scale.is_finite() && scale > 0.0) {
         return Err(KernelError::invalid(format!(
@@ -290,7 +328,7 @@ pub(crate) fn quant_of<T: QElem>(info: &crate::TensorInfo) -> Result<(f32, i32),
             info.name
         )));
     }
-    if !(T::MIN..=T::MAX).contains(&zero_point) {
+    if !(min..=max).contains(&zero_point) {
         return Err(KernelError::invalid(format!(
             "tensor '{}' has zero point {zero_point}, outside its type's range",
             info.name

@@ -10,12 +10,13 @@
 //! `o * tanh(c)` that a projection consumes. The activations' zero points are folded into
 //! per-row effective biases (`bias - zero_point * row_sum`).
 
-use super::fixed16;
 use super::{
     CELL_GATE, Layout, Scratch, constant_of, expect_dtype, row_sums, scratch_size, slice_of, slot,
     weight_scale,
 };
 use crate::kernel::{Inputs, NodeCtx};
+use crate::scalar::qmath::fixed16;
+use crate::scalar::qmath::fixedpoint::inv_sqrt_quantized_multiplier_exp;
 use crate::scalar::qmath::{
     multiply_by_quantized_multiplier, quantize_multiplier, round_f32, rounding_divide_by_pot,
 };
@@ -346,7 +347,7 @@ impl IntegerLstm {
         if variance < 1 {
             variance = guard;
         }
-        let inv_stddev = fixed16::inv_sqrt_quantized_multiplier(variance);
+        let inv_stddev = inv_sqrt_quantized_multiplier_exp(variance, -1);
         for ((v, &w), &b) in gate.iter_mut().zip(weights).zip(bias) {
             let shifted = (1024 * i32::from(*v)).wrapping_sub(mean);
             let rescaled = mbqm(shifted, inv_stddev);

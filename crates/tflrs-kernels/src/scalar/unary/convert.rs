@@ -10,11 +10,11 @@
 //!   LiteRT's reference kernels do; float16 is widened exactly. A constant input is dequantized
 //!   once, when the kernel is made.
 
-use super::lut::f32_to_i32_like_x86;
-use super::unary_io;
 use crate::kernel::{KernelIo, NodeCtx};
+use crate::prep::unary::unary_io;
 use crate::scalar::binary::elementwise::{QElem, map, quant_of};
 use crate::scalar::binary::kname;
+use crate::scalar::qmath::f32_to_i32_x86;
 use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier, round_f32};
 use crate::{Kernel, KernelError, TensorInfo, ensure};
 use alloc::boxed::Box;
@@ -368,7 +368,7 @@ fn quantize(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
 /// `round(x / scale) + zp`, clamped, with the division in `f32`.
 #[inline]
 fn quantize_value<T: QElem>(v: f32, scale: f32, zero_point: i32) -> T {
-    let q = f32_to_i32_like_x86(round_f32(v / scale)).wrapping_add(zero_point);
+    let q = f32_to_i32_x86(round_f32(v / scale)).wrapping_add(zero_point);
     T::saturate(q)
 }
 

@@ -1,86 +1,25 @@
-//! ABS, NEG, EXP, LOG, SQRT, RSQRT, SQUARE, LOGICAL_NOT and ZEROS_LIKE (LiteRT's
-//! `elementwise.cc`, `exp.cc`, `neg.cc`, `zeros_like.cc`).
+//! ABS, NEG, SQRT, SQUARE, LOGICAL_NOT and ZEROS_LIKE (LiteRT's `elementwise.cc`, `neg.cc`,
+//! `zeros_like.cc`). EXP, LOG and RSQRT are planned by [`prep::unary`](crate::prep::unary)
+//! and run by [`planned`](super::planned).
 
-use super::fixedpoint::inv_sqrt_quantized_multiplier_exp;
-use super::lut::{Lut8Elem, lookup16, lut8, lut16};
-use super::unary_io;
 use crate::kernel::{KernelIo, NodeCtx};
-use crate::math;
-use crate::scalar::binary::elementwise::{CheckParams, QElem, map, map_checked, quant_of};
+use crate::prep::unary::{same_dtype_io as same_dtype, unsupported};
+use crate::scalar::binary::elementwise::map;
 use crate::scalar::binary::kname;
-use crate::scalar::qmath::{multiply_by_quantized_multiplier, quantize_multiplier};
-use crate::{Kernel, KernelError, TensorInfo, ensure};
+use crate::{Kernel, KernelError, ensure};
 use alloc::boxed::Box;
 use alloc::format;
 use tflrs_ir::{DType, Op};
 
 pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
     let k = match node.op {
-        Op::Abs => abs(node)?,
         Op::Neg => neg(node)?,
-        Op::Exp => exp(node)?,
-        Op::Log => log(node)?,
-        Op::Sqrt => sqrt(node)?,
-        Op::Rsqrt => rsqrt(node)?,
         Op::Square => square(node)?,
         Op::LogicalNot => logical_not(node)?,
         Op::ZerosLike => zeros_like(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))
-}
-
-fn unsupported(node: &NodeCtx<'_>, dt: DType) -> KernelError {
-    KernelError::unsupported(format!("{} on {dt} tensors", node.op.name()))
-}
-
-fn same_dtype<'a>(node: &NodeCtx<'a>) -> Result<(&'a TensorInfo, &'a TensorInfo), KernelError> {
-    let (x, y) = unary_io(node)?;
-    ensure!(
-        x.dtype == y.dtype,
-        "output type {} differs from the input's {}",
-        y.dtype,
-        x.dtype
-    );
-    Ok((x, y))
-}
-
-fn abs(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let n = x.num_elements();
-    let name = kname!("abs", x.dtype);
-    Ok(match x.dtype {
-        DType::Float32 => map(name, n, |v: f32| v.abs()),
-        DType::Int8 => abs_quantized::<i8>(name, x, y)?,
-        DType::Int16 if x.quant.is_some() => abs_quantized::<i16>(name, x, y)?,
-        // Unquantized int16 wraps like LiteRT (abs(-32768) stays -32768).
-        DType::Int16 => map(name, n, |v: i16| v.wrapping_abs()),
-        DType::Int32 => map(name, n, |v: i32| v.wrapping_abs()),
-        DType::Int64 => map(name, n, |v: i64| v.wrapping_abs()),
-        dt => return Err(unsupported(node, dt)),
-    })
-}
-
-fn abs_quantized<T: QElem>(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    if T::MIN == i32::from(i16::MIN) {
-        ensure!(zi == 0 && zo == 0, "int16 ABS needs zero points of 0");
-    }
-    let n = x.num_elements();
-    if si == so {
-        return Ok(map(name, n, move |v: T| {
-            T::saturate((v.to_i32() - zi).abs() + zo)
-        }));
-    }
-    let (m, s) = quantize_multiplier(f64::from(si / so))?;
-    Ok(map(name, n, move |v: T| {
-        T::saturate(multiply_by_quantized_multiplier((v.to_i32() - zi).abs(), m, s) + zo)
-    }))
 }
 
 fn neg(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
@@ -97,192 +36,6 @@ fn neg(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
         DType::Int64 => map(name, n, |v: i64| v.wrapping_neg()),
         dt => return Err(unsupported(node, dt)),
     })
-}
-
-/// A kernel looking each 8-bit input up in a table of `f` (LiteRT's `LUTPopulate`).
-fn lut8_kernel<T: QElem + Lut8Elem>(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-    f: impl Fn(f32) -> f32,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    let table: Box<[T; 256]> = Box::new(lut8(si, zi, so, zo, f));
-    Ok(map(name, x.num_elements(), move |v: T| table[v.slot()]))
-}
-
-/// A kernel interpolating each int16 input in a 513-entry table of `f`, built in `f32`.
-fn lut16_kernel(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-    f: impl Fn(f32) -> f32,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<i16>(x)?;
-    let (so, zo) = quant_of::<i16>(y)?;
-    let table = Box::new(lut16::<f32>(si, zi, so, zo, f));
-    Ok(map(name, x.num_elements(), move |v: i16| {
-        lookup16(v, &table)
-    }))
-}
-
-/// Builds the kernel of a table-driven function for 8- and 16-bit types, `float` otherwise.
-fn table_op(
-    node: &NodeCtx<'_>,
-    name: &'static str,
-    float: fn(f32) -> f32,
-    lut_fn: impl Fn(f32) -> f32 + Copy,
-    allow_u8: bool,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    Ok(match x.dtype {
-        DType::Float32 => map(name, x.num_elements(), float),
-        DType::Int8 => lut8_kernel::<i8>(name, x, y, lut_fn)?,
-        DType::UInt8 if allow_u8 => lut8_kernel::<u8>(name, x, y, lut_fn)?,
-        DType::Int16 => {
-            let (_, zi) = quant_of::<i16>(x)?;
-            let (_, zo) = quant_of::<i16>(y)?;
-            ensure!(
-                zi == 0 && zo == 0,
-                "int16 {} needs zero points of 0",
-                node.op.name()
-            );
-            lut16_kernel(name, x, y, lut_fn)?
-        }
-        dt => return Err(unsupported(node, dt)),
-    })
-}
-
-fn exp(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    let dt = node.input(0)?.dtype;
-    table_op(node, kname!("exp", dt), math::expf, math::expf, true)
-}
-
-fn log(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let name = kname!("log", x.dtype);
-    // Non-positive inputs map to the lowest output value.
-    let output_min = |qmin: i32| -> Result<f32, KernelError> {
-        let (so, zo) = y.require_per_tensor_quant()?;
-        Ok((qmin - zo) as f32 * so)
-    };
-    Ok(match x.dtype {
-        DType::Float32 => map(name, x.num_elements(), math::logf),
-        DType::Int8 => {
-            let lo = output_min(-128)?;
-            lut8_kernel::<i8>(
-                name,
-                x,
-                y,
-                move |v| if v <= 0.0 { lo } else { math::logf(v) },
-            )?
-        }
-        DType::Int16 => {
-            let lo = output_min(-32768)?;
-            ensure!(
-                quant_of::<i16>(x)?.1 == 0 && quant_of::<i16>(y)?.1 == 0,
-                "int16 LOG needs zero points of 0"
-            );
-            lut16_kernel(
-                name,
-                x,
-                y,
-                move |v| if v <= 0.0 { lo } else { math::logf(v) },
-            )?
-        }
-        dt => return Err(unsupported(node, dt)),
-    })
-}
-
-fn not_below_zero_point<T: QElem>(x: &[T], p: &CheckParams) -> Result<(), &'static str> {
-    if x.iter().any(|v| v.to_i32() < p.zero_point) {
-        Err("only defined for non-negative values")
-    } else {
-        Ok(())
-    }
-}
-
-fn sqrt(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let name = kname!("sqrt", x.dtype);
-    match x.dtype {
-        DType::Float32 => Ok(map(name, x.num_elements(), math::sqrtf)),
-        DType::Int8 => sqrt_quantized::<i8>(name, x, y),
-        DType::Int16 => sqrt_quantized::<i16>(name, x, y),
-        dt => Err(unsupported(node, dt)),
-    }
-}
-
-/// Quantized SQRT dequantizes, takes the float square root and truncates (not rounds) back.
-fn sqrt_quantized<T: QElem>(
-    name: &'static str,
-    x: &TensorInfo,
-    y: &TensorInfo,
-) -> Result<Box<dyn Kernel>, KernelError> {
-    let (si, zi) = quant_of::<T>(x)?;
-    let (so, zo) = quant_of::<T>(y)?;
-    Ok(map_checked(
-        name,
-        x.num_elements(),
-        move |v: T| {
-            let real = si * (v.to_i32() - zi) as f32;
-            let q = (math::sqrtf(real) / so) as i32;
-            T::saturate(q.saturating_add(zo))
-        },
-        not_below_zero_point::<T>,
-        CheckParams { zero_point: zi },
-    ))
-}
-
-fn rsqrt(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
-    let (x, y) = same_dtype(node)?;
-    let name = kname!("rsqrt", x.dtype);
-    let n = x.num_elements();
-    match x.dtype {
-        DType::Float32 => Ok(map(name, n, |v: f32| 1.0 / math::sqrtf(v))),
-        DType::Int8 => {
-            let (si, zi) = quant_of::<i8>(x)?;
-            let (so, zo) = quant_of::<i8>(y)?;
-            let (m, s) = quantize_multiplier(1.0 / f64::from(math::sqrtf(si) * so))?;
-            // Fixed-point 1/sqrt of the offset input, then requantized; 20 bits keep it integral.
-            const SHIFT: i32 = 20;
-            Ok(map_checked(
-                name,
-                n,
-                move |v: i8| {
-                    let value = i32::from(v) - zi;
-                    if value == 0 {
-                        return i8::MAX;
-                    }
-                    let (inv_m, inv_s) = inv_sqrt_quantized_multiplier_exp(value, -1);
-                    let data = multiply_by_quantized_multiplier(1, inv_m, inv_s + SHIFT);
-                    i8::saturate(
-                        multiply_by_quantized_multiplier(data, m, s - SHIFT).saturating_add(zo),
-                    )
-                },
-                not_below_zero_point::<i8>,
-                CheckParams { zero_point: zi },
-            ))
-        }
-        DType::Int16 => {
-            let (si, zi) = quant_of::<i16>(x)?;
-            let (so, zo) = quant_of::<i16>(y)?;
-            ensure!(zi == 0 && zo == 0, "int16 RSQRT needs zero points of 0");
-            let big = 32767.0 * so;
-            let table = Box::new(lut16::<f32>(si, zi, so, zo, move |v| {
-                if v <= 0.0 { big } else { 1.0 / math::sqrtf(v) }
-            }));
-            Ok(map_checked(
-                name,
-                n,
-                move |v: i16| lookup16(v, &table),
-                not_below_zero_point::<i16>,
-                CheckParams { zero_point: zi },
-            ))
-        }
-        dt => Err(unsupported(node, dt)),
-    }
 }
 
 fn square(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {

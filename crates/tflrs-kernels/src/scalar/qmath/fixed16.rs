@@ -1,14 +1,16 @@
 //! gemmlowp's fixed-point `tanh` and `logistic` on 16-bit raws, as LiteRT's integer LSTM
-//! applies them to its int16 gates (`ApplySigmoid`, `ApplyTanh`), and the inverse square root
-//! of its integer layer normalization.
+//! applies them to its int16 gates (`ApplySigmoid`, `ApplyTanh`). The 32-bit functions of the
+//! same names are in [`fixedpoint`](super::fixedpoint); the inverse square root of the LSTM's
+//! integer layer normalization is [`inv_sqrt_quantized_multiplier_exp`](super::fixedpoint::inv_sqrt_quantized_multiplier_exp).
 //!
 //! A raw `r` in format `Qm` ("m integer bits") stands for `r / 2^(15 - m)`. gemmlowp states
 //! its constants once as 32-bit raws and rounds them to 16 bits (a rounding shift by 16), so
-//! the constants below go through [`c16`] rather than being rounded anew from real numbers:
+//! the constants below go through `c16` rather than being rounded anew from real numbers:
 //! that is what makes the results bit-exact. 16-bit sums wrap, except the one saturating add
 //! gemmlowp does for narrow types (in the exp polynomial).
 
-use crate::scalar::qmath::{rounding_divide_by_pot, rounding_divide_by_pot_i16, srdhm, srdhm_i16};
+use super::fixedpoint::{C48_OVER_17, CNEG32_OVER_17, EXP_BARREL, EXP_MINUS_ONE_EIGHTH, ONE_THIRD};
+use super::{rounding_divide_by_pot_i16, srdhm_i16};
 
 /// A gemmlowp constant given as a 32-bit raw, rounded to the 16-bit raw of the same format.
 const fn c16(raw32: i32) -> i16 {
@@ -56,15 +58,15 @@ fn rounding_half_sum(a: i16, b: i16) -> i16 {
 
 /// `exp(a)` for `a` in `[-1/4, 0)`, both in `Q0`.
 fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i16) -> i16 {
-    const CONSTANT_TERM: i16 = c16(1_895_147_668); // exp(-1/8)
-    const ONE_THIRD: i16 = c16(715_827_883);
+    const CONSTANT_TERM: i16 = c16(EXP_MINUS_ONE_EIGHTH);
+    const ONE_THIRD_16: i16 = c16(ONE_THIRD);
     let x = a.wrapping_add(1 << 12); // a + 1/8
     let x2 = srdhm_i16(x, x);
     let x3 = srdhm_i16(x2, x);
     let x4 = srdhm_i16(x2, x2);
     let x4_over_4 = mul_by_pot(x4, -2);
     let poly = mul_by_pot(
-        srdhm_i16(x4_over_4.wrapping_add(x3), ONE_THIRD).wrapping_add(x2),
+        srdhm_i16(x4_over_4.wrapping_add(x3), ONE_THIRD_16).wrapping_add(x2),
         -1,
     );
     CONSTANT_TERM.saturating_add(srdhm_i16(CONSTANT_TERM, x.wrapping_add(poly)))
@@ -72,16 +74,16 @@ fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i16) -> i16 {
 
 /// `exp(a)` for `a <= 0` in `Q(integer_bits)`; the result is in `Q0`.
 fn exp_on_negative_values(a: i16, integer_bits: i32) -> i16 {
-    // exp(-2^k) for k = -2..=4, as gemmlowp's 32-bit Q0 raws.
-    const BARREL: [(i32, i16); 7] = [
-        (-2, c16(1_672_461_947)),
-        (-1, c16(1_302_514_674)),
-        (0, c16(790_015_084)),
-        (1, c16(290_630_308)),
-        (2, c16(39_332_535)),
-        (3, c16(720_401)),
-        (4, c16(242)),
-    ];
+    // gemmlowp's 32-bit barrel constants, each rounded to 16 bits.
+    const BARREL: [(i32, i16); 7] = {
+        let mut out = [(0, 0); 7];
+        let mut i = 0;
+        while i < 7 {
+            out[i] = (EXP_BARREL[i].0, c16(EXP_BARREL[i].1));
+            i += 1;
+        }
+        out
+    };
     let fractional_bits = 15 - integer_bits;
     let one_quarter: i16 = 1 << (fractional_bits - 2);
     let mask = one_quarter - 1;
@@ -116,10 +118,10 @@ fn exp_on_negative_values(a: i16, integer_bits: i32) -> i16 {
 /// The Newton-Raphson iterations shared by the two divisions below: `x ~= 1 / half_denominator`
 /// in `Q2`, where `half_denominator = (1 + a) / 2`.
 fn reciprocal_of_half_denominator(a: i16) -> i16 {
-    const C48_OVER_17: i16 = c16(1_515_870_810);
-    const CNEG32_OVER_17: i16 = c16(-1_010_580_540);
+    const C48_OVER_17_16: i16 = c16(C48_OVER_17);
+    const CNEG32_OVER_17_16: i16 = c16(CNEG32_OVER_17);
     let half_denominator = rounding_half_sum(a, ONE_Q0);
-    let mut x = C48_OVER_17.wrapping_add(srdhm_i16(half_denominator, CNEG32_OVER_17));
+    let mut x = C48_OVER_17_16.wrapping_add(srdhm_i16(half_denominator, CNEG32_OVER_17_16));
     for _ in 0..3 {
         let half_denominator_times_x = srdhm_i16(half_denominator, x);
         let one_minus = ONE_Q2.wrapping_sub(half_denominator_times_x);
@@ -139,8 +141,9 @@ fn one_minus_x_over_one_plus_x_for_x_in_0_1(a: i16) -> i16 {
     rescale(reciprocal_of_half_denominator(a).wrapping_sub(ONE_Q2), 2, 0)
 }
 
-/// `tanh(a)` for `a` in `Q(integer_bits)`, `integer_bits` in `0..=6`; the result is in `Q0`.
-pub(crate) fn tanh(a: i16, integer_bits: i32) -> i16 {
+/// `tanh(a)` for `a` in `Q(integer_bits)`, `integer_bits` in `0..=6`; the result is in `Q0`
+/// (gemmlowp's `tanh(FixedPoint<int16_t, integer_bits>)`, LiteRT's `ApplyTanh`).
+pub fn tanh(a: i16, integer_bits: i32) -> i16 {
     if a == 0 {
         return 0;
     }
@@ -151,8 +154,9 @@ pub(crate) fn tanh(a: i16, integer_bits: i32) -> i16 {
     if negative { t.wrapping_neg() } else { t }
 }
 
-/// `1 / (1 + exp(-a))` for `a` in `Q(integer_bits)`; the result is in `Q0`.
-pub(crate) fn logistic(a: i16, integer_bits: i32) -> i16 {
+/// `1 / (1 + exp(-a))` for `a` in `Q(integer_bits)`; the result is in `Q0` (gemmlowp's
+/// `logistic(FixedPoint<int16_t, integer_bits>)`, LiteRT's `ApplySigmoid`).
+pub fn logistic(a: i16, integer_bits: i32) -> i16 {
     if a == 0 {
         return c16(1 << 30);
     }
@@ -165,58 +169,6 @@ pub(crate) fn logistic(a: i16, integer_bits: i32) -> i16 {
     } else {
         ONE_Q0.wrapping_sub(result_if_positive)
     }
-}
-
-/// 32-bit `SaturatingRoundingMultiplyByPOT`.
-fn mul_by_pot32(x: i32, exponent: i32) -> i32 {
-    if exponent > 0 {
-        let threshold = ((1i64 << (31 - exponent)) - 1) as i32;
-        if x > threshold {
-            i32::MAX
-        } else if x < -threshold {
-            i32::MIN
-        } else {
-            x.wrapping_shl(exponent as u32)
-        }
-    } else if exponent < 0 {
-        rounding_divide_by_pot(x, -exponent)
-    } else {
-        x
-    }
-}
-
-/// LiteRT's `GetInvSqrtQuantizedMultiplierExp(input, reverse_shift = -1)`: a quantized
-/// multiplier and (left) shift for `1 / sqrt(input)`, by Newton-Raphson in 32-bit `Q3`.
-pub(crate) fn inv_sqrt_quantized_multiplier(input: i32) -> (i32, i32) {
-    if input <= 1 {
-        // 0 is invalid and 1 would overflow below: both are answered as 1.
-        return (i32::MAX, 0);
-    }
-    let mut input = input;
-    let mut shift = 11;
-    while input >= (1 << 29) {
-        input /= 4;
-        shift += 1;
-    }
-    let max_left_shift_bits = (input as u32).leading_zeros() as i32 - 1;
-    let left_shift_bit_pairs = max_left_shift_bits / 2 - 1;
-    shift -= left_shift_bit_pairs;
-    input <<= 2 * left_shift_bit_pairs;
-    let half_input = mul_by_pot32(input >> 1, -1);
-    const HALF_THREE: i32 = (1 << 28) + (1 << 27); // 1.5 in Q3
-    let mut x: i32 = 1 << 28; // 1.0 in Q3
-    for _ in 0..5 {
-        // x * x * x is in Q9; back to Q3.
-        let x3 = mul_by_pot32(srdhm(srdhm(x, x), x), 6);
-        x = mul_by_pot32(srdhm(HALF_THREE, x).wrapping_sub(srdhm(half_input, x3)), 3);
-    }
-    // times sqrt(2)/2 in Q0
-    let mut multiplier = srdhm(x, 1_518_500_250);
-    if shift < 0 {
-        multiplier <<= -shift;
-        shift = 0;
-    }
-    (multiplier, -shift)
 }
 
 #[cfg(test)]
@@ -271,19 +223,5 @@ mod tests {
             assert_eq!(tanh(-raw, 3), -tanh(raw, 3));
             assert_eq!(logistic(-raw, 3), i16::MAX - logistic(raw, 3));
         }
-    }
-
-    #[test]
-    fn inv_sqrt_matches_real_value() {
-        for input in [2, 3, 100, 12345, 1 << 20, (1 << 29) + 7, i32::MAX] {
-            let (m, shift) = inv_sqrt_quantized_multiplier(input);
-            let value = f64::from(m) / f64::from(1u32 << 31) * 2f64.powi(shift);
-            let expect = 1.0 / f64::from(input).sqrt();
-            assert!(
-                (value / expect - 1.0).abs() < 1e-5,
-                "{input}: {value} vs {expect}"
-            );
-        }
-        assert_eq!(inv_sqrt_quantized_multiplier(1), (i32::MAX, 0));
     }
 }

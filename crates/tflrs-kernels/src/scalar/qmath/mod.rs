@@ -3,6 +3,23 @@
 //!
 //! Rounding rules, stated once: `round()` of a float is half away from zero (C's `round`);
 //! integer division truncates toward zero; `>>` on signed integers is arithmetic.
+//!
+//! This is the one home of the bit-exact arithmetic, and the oracle that SIMD kernels and GPU
+//! shader emulations are tested against; every function names the LiteRT or gemmlowp function
+//! it matches:
+//! - this module: quantized multipliers and requantization (`quantization_util.h`,
+//!   `common.h`), activation ranges, and C's rounding and float-to-int conversion;
+//! - [`fixedpoint`]: gemmlowp's 32-bit fixed-point functions (exp, reciprocal, log, inverse
+//!   square root) of softmax, division, RSQRT and the LSTM's layer normalization;
+//! - [`fixed16`]: the same gemmlowp functions on 16-bit raws (the integer LSTM's gates);
+//! - [`lut`]: LiteRT's lookup tables of elementwise functions (`LUTPopulate`, `LUTLookup`).
+//!
+//! The float functions kernels share (`exp`, `tanh`, ... through `std` or `libm`) are in
+//! [`crate::math`].
+
+pub mod fixed16;
+pub mod fixedpoint;
+pub mod lut;
 
 use crate::KernelError;
 use tflrs_ir::Activation;
@@ -64,6 +81,19 @@ pub fn round_f32(x: f32) -> f32 {
     libm::roundf(x)
 }
 
+/// `static_cast<int32_t>(float)` as x86-64 executes it (`cvttss2si`): truncation toward zero,
+/// and `i32::MIN` for NaN and out-of-range values, where C leaves the result undefined and
+/// LiteRT's results are what x86 makes of it.
+#[inline]
+pub fn f32_to_i32_x86(x: f32) -> i32 {
+    // NaN is outside every range.
+    if (-2_147_483_648.0..2_147_483_648.0).contains(&x) {
+        x as i32
+    } else {
+        i32::MIN
+    }
+}
+
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` on int32: `round(a * b / 2^31)`, saturating
 /// the single overflow case `a == b == i32::MIN`.
 #[inline]
@@ -106,6 +136,21 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     (x >> exponent) + i32::from(remainder > threshold)
 }
 
+/// gemmlowp's `RoundingDivideByPOT` for any exponent. Quantized DIV leaves `0..=31` for
+/// dividends with 31 bits of headroom (0 and -1) and for huge rescaling ratios; C leaves those
+/// shifts undefined, and LiteRT's results are what x86 makes of them: the 64-bit mask's shift
+/// count taken mod 64 (then truncated to 32 bits), the 32-bit shift count mod 32.
+#[inline]
+pub fn rounding_divide_by_pot_x86(x: i32, exponent: i32) -> i32 {
+    if (0..=31).contains(&exponent) {
+        return rounding_divide_by_pot(x, exponent);
+    }
+    let mask = 1i64.wrapping_shl(exponent as u32).wrapping_sub(1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i32::from(x < 0);
+    x.wrapping_shr(exponent as u32) + i32::from(remainder > threshold)
+}
+
 /// gemmlowp's `RoundingDivideByPOT` on int16.
 #[inline]
 pub fn rounding_divide_by_pot_i16(x: i16, exponent: i32) -> i16 {
@@ -113,6 +158,46 @@ pub fn rounding_divide_by_pot_i16(x: i16, exponent: i32) -> i16 {
     let remainder = x & mask;
     let threshold = (mask >> 1) + i16::from(x < 0);
     (x >> exponent) + i16::from(remainder > threshold)
+}
+
+/// A Q31 multiplier rounded to Q15 (LiteRT's `DownScaleInt32ToInt16Multiplier`).
+pub fn downscale_multiplier(m: i32) -> i16 {
+    const ROUNDING: i32 = 1 << 15;
+    if m >= i32::MAX - ROUNDING {
+        i16::MAX
+    } else {
+        ((m + ROUNDING) >> 16) as i16
+    }
+}
+
+/// `x * 2^amount` saturated to int16 (LiteRT's `SaturatingLeftShift` of `hard_swish.h`).
+pub fn saturating_left_shift_i16(x: i16, amount: i32) -> i16 {
+    let wide = if amount >= 48 {
+        i64::from(x.signum()) << 48
+    } else {
+        i64::from(x) << amount
+    };
+    wide.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
+}
+
+/// `a * b / 2^15` truncated toward zero, saturating `-1 * -1` (LiteRT's
+/// `SaturatingDoublingHighMul` of `hard_swish.h`, ARM's SQDMULH).
+pub fn saturating_doubling_high_mul_i16(a: i16, b: i16) -> i16 {
+    if a == b && a == i16::MIN {
+        return i16::MAX;
+    }
+    ((i32::from(a) * i32::from(b)) / (1 << 15)) as i16
+}
+
+/// gemmlowp's `RoundingDivideByPOT` of an int16 by `2^exponent`, also for exponents of 16 and
+/// more (where the int16 mask wraps the way gemmlowp's does; LiteRT's HARD_SWISH reaches them).
+pub fn rounding_divide_by_pot_i16_any(x: i16, exponent: i32) -> i16 {
+    let exponent = exponent.clamp(0, 31);
+    let mask = ((1i64 << exponent) - 1) as i16;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + i16::from(x < 0);
+    let shifted = (i32::from(x) >> exponent) as i16;
+    shifted.wrapping_add(i16::from(remainder > threshold))
 }
 
 /// LiteRT's `MultiplyByQuantizedMultiplier(int32 x, q, shift)` (double rounding).
@@ -153,6 +238,15 @@ pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(
 #[inline]
 pub fn multiply_by_quantized_multiplier_greater_than_one(x: i32, q: i32, left_shift: i32) -> i32 {
     srdhm(x.wrapping_mul(1 << left_shift), q)
+}
+
+/// LiteRT's `CheckedLog2`: whether `x` is a power of two (within 1e-3 in the exponent), and its
+/// rounded base-2 logarithm.
+pub fn checked_log2(x: f32) -> (bool, i32) {
+    let x_log2 = crate::math::logf(x) * (1.0 / crate::math::logf(2.0));
+    let rounded = round_f32(x_log2);
+    let frac = x_log2 - rounded;
+    (frac.abs() < 1e-3, rounded as i32)
 }
 
 /// The clamp range of a fused activation in the quantized domain (LiteRT's
@@ -214,6 +308,16 @@ mod tests {
         assert!(quantize_multiplier(1e70).is_err());
         assert!(quantize_multiplier(f64::NAN).is_err());
         assert!(quantize_multiplier(f64::INFINITY).is_err());
+    }
+
+    #[test]
+    fn f32_to_i32_x86_truncates_and_saturates_to_min() {
+        assert_eq!(f32_to_i32_x86(2.9), 2);
+        assert_eq!(f32_to_i32_x86(-2.9), -2);
+        assert_eq!(f32_to_i32_x86(-2_147_483_648.0), i32::MIN);
+        assert_eq!(f32_to_i32_x86(2_147_483_648.0), i32::MIN);
+        assert_eq!(f32_to_i32_x86(f32::NAN), i32::MIN);
+        assert_eq!(f32_to_i32_x86(f32::NEG_INFINITY), i32::MIN);
     }
 
     #[test]

@@ -9,27 +9,17 @@
 //!   half the error of the interpolation at the step's midpoint. LiteRT builds these in `f32`
 //!   (most operators) or `f64` (int16 softmax), which is kept here as [`LutFloat`].
 
-use crate::scalar::qmath::round_f32;
+use super::{round_f32, round_f64};
 
-/// Entries of an int16 table.
-pub(crate) const LUT16_SIZE: usize = 513;
+/// Entries of an int16 table (LiteRT's `lut_size<int16_t>()`).
+pub const LUT16_SIZE: usize = 513;
 
-/// An int16 lookup table.
-pub(crate) type Lut16 = [i16; LUT16_SIZE];
+/// An int16 lookup table, as LiteRT's `LUTPopulateInt16` fills it.
+pub type Lut16 = [i16; LUT16_SIZE];
 
-/// `static_cast<int32_t>(float)` as x86-64 executes it: truncation toward zero, and
-/// `i32::MIN` for NaN and out-of-range values (where C leaves the result undefined).
-#[inline]
-pub(crate) fn f32_to_i32_like_x86(x: f32) -> i32 {
-    if x.is_nan() || !(-2_147_483_648.0..2_147_483_648.0).contains(&x) {
-        i32::MIN
-    } else {
-        x as i32
-    }
-}
-
-/// A table for an 8-bit type, indexed by the raw input byte (`value as u8`).
-pub(crate) fn lut8<T: Lut8Elem>(
+/// A table for an 8-bit type, indexed by the raw input byte (`value as u8`, see
+/// [`Lut8Elem::slot`]): LiteRT's `LUTPopulate<int8_t/uint8_t>` with the function `f`.
+pub fn lut8<T: Lut8Elem>(
     input_scale: f32,
     input_zero_point: i32,
     output_scale: f32,
@@ -49,8 +39,8 @@ pub(crate) fn lut8<T: Lut8Elem>(
     lut
 }
 
-/// The 8-bit element types [`lut8`] builds tables for.
-pub(crate) trait Lut8Elem: Copy + Default {
+/// The 8-bit element types [`lut8`] builds tables for (int8 and uint8).
+pub trait Lut8Elem: Copy + Default {
     /// Smallest value.
     const MIN: i32;
     /// Largest value.
@@ -92,7 +82,7 @@ impl Lut8Elem for u8 {
 }
 
 /// The float type an int16 table is computed in (LiteRT keeps `double` for softmax).
-pub(crate) trait LutFloat:
+pub trait LutFloat:
     Copy
     + PartialOrd
     + core::ops::Add<Output = Self>
@@ -125,7 +115,7 @@ impl LutFloat for f64 {
         f64::from(v)
     }
     fn round(self) -> Self {
-        crate::scalar::qmath::round_f64(self)
+        round_f64(self)
     }
     fn to_i16(self) -> i16 {
         self as i16
@@ -133,7 +123,7 @@ impl LutFloat for f64 {
 }
 
 /// An int16 table of `f` (LiteRT's `LUTPopulateInt16`), computed in `F`.
-pub(crate) fn lut16<F: LutFloat>(
+pub fn lut16<F: LutFloat>(
     input_scale: F,
     input_zero_point: i32,
     output_scale: F,
@@ -176,7 +166,7 @@ pub(crate) fn lut16<F: LutFloat>(
 /// Looks `value` up in an int16 table, interpolating with its low 7 bits (LiteRT's
 /// `LUTLookup`).
 #[inline]
-pub(crate) fn lookup16(value: i16, lut: &Lut16) -> i16 {
+pub fn lookup16(value: i16, lut: &Lut16) -> i16 {
     let index = (256 + (i32::from(value) >> 7)) as usize;
     let offset = i32::from(value & 0x7f);
     let base = lut[index];

@@ -13,14 +13,15 @@
 //! - the polynomial and Newton-Raphson constants are gemmlowp's own Q0/Q2 raws, since any other
 //!   rounding of the same real numbers would change results.
 //!
-//! This module is shared by the unary, binary and softmax families.
+//! This module is shared by the unary, binary, softmax and LSTM families, and is the oracle
+//! that vector and GPU kernels are tested against.
 
-use crate::scalar::qmath::{rounding_divide_by_pot, srdhm};
+use super::{rounding_divide_by_pot, srdhm};
 
 /// `x * 2^exponent`: saturating when shifting left, rounding half away from zero when shifting
 /// right (gemmlowp's `SaturatingRoundingMultiplyByPOT`). `exponent` must be in `-31..=31`.
 #[inline]
-pub(crate) fn saturating_rounding_mul_by_pot(x: i32, exponent: i32) -> i32 {
+pub fn saturating_rounding_mul_by_pot(x: i32, exponent: i32) -> i32 {
     if exponent > 0 {
         let threshold = ((1i64 << (31 - exponent)) - 1) as i32;
         if x > threshold {
@@ -37,35 +38,36 @@ pub(crate) fn saturating_rounding_mul_by_pot(x: i32, exponent: i32) -> i32 {
     }
 }
 
-/// Converts a raw from `Q(src_bits)` to `Q(dst_bits)` (gemmlowp's `Rescale`).
+/// Converts a raw from `Q(src_bits)` to `Q(dst_bits)` (gemmlowp's `Rescale<dst_bits>`).
 #[inline]
-pub(crate) fn rescale(x: i32, src_bits: i32, dst_bits: i32) -> i32 {
+pub fn rescale(x: i32, src_bits: i32, dst_bits: i32) -> i32 {
     saturating_rounding_mul_by_pot(x, src_bits - dst_bits)
 }
 
 /// `(a + b) / 2` rounded half away from zero, without overflow (gemmlowp's `RoundingHalfSum`).
 #[inline]
-pub(crate) fn rounding_half_sum(a: i32, b: i32) -> i32 {
+pub fn rounding_half_sum(a: i32, b: i32) -> i32 {
     let sum = i64::from(a) + i64::from(b);
     let sign = if sum >= 0 { 1 } else { -1 };
     ((sum + sign) / 2) as i32
 }
 
-/// Saturating `a + b` on `i32`.
+/// Saturating `a + b` on `i32` (gemmlowp's `SaturatingAdd`).
 #[inline]
-pub(crate) fn saturating_add(a: i32, b: i32) -> i32 {
+pub fn saturating_add(a: i32, b: i32) -> i32 {
     a.saturating_add(b)
 }
 
-/// Saturating `a - b` on `i32`.
+/// Saturating `a - b` on `i32` (gemmlowp's `SaturatingSub`).
 #[inline]
-pub(crate) fn saturating_sub(a: i32, b: i32) -> i32 {
+pub fn saturating_sub(a: i32, b: i32) -> i32 {
     a.saturating_sub(b)
 }
 
-/// The raw of 1.0 in format `Q(integer_bits)` (the largest raw for `Q0`).
+/// The raw of 1.0 in format `Q(integer_bits)`, the largest raw for `Q0` (gemmlowp's
+/// `FixedPoint::One()`).
 #[inline]
-pub(crate) fn one(integer_bits: i32) -> i32 {
+pub fn one(integer_bits: i32) -> i32 {
     if integer_bits == 0 {
         i32::MAX
     } else {
@@ -73,18 +75,37 @@ pub(crate) fn one(integer_bits: i32) -> i32 {
     }
 }
 
-/// Number of redundant sign bits of `x` (bits after the sign bit equal to it); 31 for 0 and -1.
+/// Number of redundant sign bits of `x` (bits after the sign bit equal to it); 31 for 0 and -1
+/// (gemmlowp's `CountLeadingSignBits`).
 #[inline]
-pub(crate) fn count_leading_sign_bits(x: i32) -> i32 {
+pub fn count_leading_sign_bits(x: i32) -> i32 {
     let magnitude = if x >= 0 { x } else { !x };
     magnitude.leading_zeros() as i32 - 1
 }
 
+/// `exp(-1/8)` in Q0, gemmlowp's raw (the constant term of its exp polynomial).
+pub const EXP_MINUS_ONE_EIGHTH: i32 = 1_895_147_668;
+/// `1/3` in Q0, gemmlowp's raw.
+pub const ONE_THIRD: i32 = 715_827_883;
+/// `exp(-2^k)` in Q0 for `k = -2..=4`, gemmlowp's raws (the barrel shifter of
+/// `exp_on_negative_values`).
+pub const EXP_BARREL: [(i32, i32); 7] = [
+    (-2, 1_672_461_947),
+    (-1, 1_302_514_674),
+    (0, 790_015_084),
+    (1, 290_630_308),
+    (2, 39_332_535),
+    (3, 720_401),
+    (4, 242),
+];
+/// `48/17` in Q2, gemmlowp's raw (the Newton-Raphson reciprocal's starting point).
+pub const C48_OVER_17: i32 = 1_515_870_810;
+/// `-32/17` in Q2, gemmlowp's raw.
+pub const CNEG32_OVER_17: i32 = -1_010_580_540;
+
 /// `exp(a)` for `a` in `[-1/4, 0)`, both in Q0: a Taylor expansion around -1/8.
 fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
-    // exp(-1/8) and 1/3 in Q0.
-    const CONSTANT_TERM: i32 = 1_895_147_668;
-    const ONE_THIRD: i32 = 715_827_883;
+    const CONSTANT_TERM: i32 = EXP_MINUS_ONE_EIGHTH;
     // x = a + 1/8.
     let x = a.wrapping_add(1 << 28);
     let x2 = srdhm(x, x);
@@ -98,21 +119,12 @@ fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
     CONSTANT_TERM.wrapping_add(srdhm(CONSTANT_TERM, x.wrapping_add(poly)))
 }
 
-/// `exp(a)` for `a <= 0` given in `Q(integer_bits)`; the result is in Q0.
+/// `exp(a)` for `a <= 0` given in `Q(integer_bits)`; the result is in Q0 (gemmlowp's
+/// `exp_on_negative_values`).
 ///
 /// The input is split into a multiple of 1/4 and a remainder in `[-1/4, 0)`; the multiple is
 /// applied bit by bit with the constants `exp(-2^k)`.
-pub(crate) fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
-    // exp(-2^k) in Q0 for k = -2..=4.
-    const BARREL: [(i32, i32); 7] = [
-        (-2, 1_672_461_947),
-        (-1, 1_302_514_674),
-        (0, 790_015_084),
-        (1, 290_630_308),
-        (2, 39_332_535),
-        (3, 720_401),
-        (4, 242),
-    ];
+pub fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
     let fractional_bits = 31 - integer_bits;
     let one_quarter = 1i32 << (fractional_bits - 2);
     let mask = one_quarter - 1;
@@ -123,7 +135,7 @@ pub(crate) fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
         0,
     ));
     let remainder = a_mod_quarter_minus_one_quarter.wrapping_sub(a);
-    for (exponent, multiplier) in BARREL {
+    for (exponent, multiplier) in EXP_BARREL {
         if integer_bits > exponent {
             let shift = fractional_bits + exponent;
             if remainder & (1i32 << shift) != 0 {
@@ -147,9 +159,6 @@ pub(crate) fn exp_on_negative_values(a: i32, integer_bits: i32) -> i32 {
 /// Newton-Raphson for `1 / ((1 + a) / 2)` in Q2 (gemmlowp's iteration, three steps from the
 /// 48/17 - 32/17 x starting point).
 fn newton_raphson_reciprocal_q2(a: i32) -> i32 {
-    // 48/17 and -32/17 in Q2.
-    const C48_OVER_17: i32 = 1_515_870_810;
-    const CNEG32_OVER_17: i32 = -1_010_580_540;
     let half_denominator = rounding_half_sum(a, one(0));
     let mut x = C48_OVER_17.wrapping_add(srdhm(half_denominator, CNEG32_OVER_17));
     for _ in 0..3 {
@@ -160,8 +169,8 @@ fn newton_raphson_reciprocal_q2(a: i32) -> i32 {
     x
 }
 
-/// `1 / (1 + a)` for `a` in `[0, 1)`, both in Q0.
-pub(crate) fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
+/// `1 / (1 + a)` for `a` in `[0, 1)`, both in Q0 (gemmlowp's `one_over_one_plus_x_for_x_in_0_1`).
+pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
     let x = newton_raphson_reciprocal_q2(a);
     // Halving is exact (Q2 -> Q1 on the same raw); then Q1 -> Q0.
     rescale(x, 1, 0)
@@ -169,7 +178,7 @@ pub(crate) fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
 
 /// LiteRT's `GetReciprocal`: for `x > 0` in `Q(x_integer_digits)`, returns `(r, n)` with `r` in
 /// Q0 such that `1 / x ~= r * 2^-n`.
-pub(crate) fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
+pub fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
     let headroom_plus_one = (x as u32).leading_zeros();
     let num_bits_over_unit = x_integer_digits - headroom_plus_one as i32;
     let shifted = (x as u32).checked_shl(headroom_plus_one).unwrap_or(0);
@@ -182,7 +191,7 @@ pub(crate) fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
 
 /// LiteRT's `GetInvSqrtQuantizedMultiplierExp`: a quantized multiplier and shift for
 /// `1 / sqrt(input)`, `input >= 0`, with the shift's sign flipped by `reverse_shift` (-1).
-pub(crate) fn inv_sqrt_quantized_multiplier_exp(input: i32, reverse_shift: i32) -> (i32, i32) {
+pub fn inv_sqrt_quantized_multiplier_exp(input: i32, reverse_shift: i32) -> (i32, i32) {
     if input <= 1 {
         // 0 (invalid) and 1 are answered as 1 to avoid overflow below.
         return (i32::MAX, 0);
@@ -231,11 +240,7 @@ fn saturating_shift_left(x: i32, exponent: i32) -> i32 {
 
 /// LiteRT's `log_x_for_x_greater_than_or_equal_to_1`: `ln(x)` for `x >= 1` given in
 /// `Q(input_bits)`, returned in `Q(output_bits)`.
-pub(crate) fn log_x_for_x_greater_than_or_equal_to_1(
-    x: i32,
-    input_bits: i32,
-    output_bits: i32,
-) -> i32 {
+pub fn log_x_for_x_greater_than_or_equal_to_1(x: i32, input_bits: i32, output_bits: i32) -> i32 {
     let accum_bits = output_bits + 1;
     // ln 2, 0.5^(1/4), 0.5^(1/2), 1/4 and the rational-approximation coefficients, in Q0.
     const LOG_2: i32 = 1_488_522_236;
@@ -332,6 +337,20 @@ mod tests {
             let want = 1.0 / f64::from(v).sqrt();
             assert!((got / want - 1.0).abs() < 1e-5, "{v}: {got} vs {want}");
         }
+    }
+
+    #[test]
+    fn inv_sqrt_matches_real_value() {
+        for input in [2, 3, 100, 12345, 1 << 20, (1 << 29) + 7, i32::MAX] {
+            let (m, shift) = inv_sqrt_quantized_multiplier_exp(input, -1);
+            let value = f64::from(m) / f64::from(1u32 << 31) * 2f64.powi(shift);
+            let expect = 1.0 / f64::from(input).sqrt();
+            assert!(
+                (value / expect - 1.0).abs() < 1e-5,
+                "{input}: {value} vs {expect}"
+            );
+        }
+        assert_eq!(inv_sqrt_quantized_multiplier_exp(1, -1), (i32::MAX, 0));
     }
 
     #[test]
