@@ -56,16 +56,7 @@ pub(super) fn f64_to_i32_x86(v: f64) -> i32 {
     }
 }
 
-/// Converts a float to int32 the way an x86 `cvttss2si` does: truncation, and `i32::MIN` for
-/// values out of range and NaN.
-#[inline]
-pub(super) fn f32_to_i32_x86(v: f32) -> i32 {
-    if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
-        v as i32
-    } else {
-        i32::MIN
-    }
-}
+pub(super) use crate::scalar::qmath::f32_to_i32_x86;
 
 /// Quantized element types the family reads and writes.
 pub(super) trait QType: bytemuck::Pod + Send + 'static {
