@@ -1,5 +1,6 @@
 //! Quantization and sparsity parameters of tensors.
 
+use crate::dtype::DType;
 use alloc::vec::Vec;
 
 /// How a tensor's integer values map to real numbers: `real = scale * (q - zero_point)`.
@@ -39,6 +40,24 @@ pub struct QuantParams {
 }
 
 impl QuantParams {
+    /// The first zero point outside the range of `dtype` (int8, uint8, int16, int4), if any.
+    ///
+    /// Such a zero point makes no sense and would overflow integer kernels' 32-bit arithmetic:
+    /// [`Graph::verify`](crate::Graph::verify) and the runtime refuse it.
+    pub fn zero_point_outside(&self, dtype: DType) -> Option<i64> {
+        let (lo, hi) = match dtype {
+            DType::Int8 => (-128, 127),
+            DType::UInt8 => (0, 255),
+            DType::Int16 => (-32768, 32767),
+            DType::Int4 => (-8, 7),
+            _ => return None,
+        };
+        self.zero_points()
+            .iter()
+            .copied()
+            .find(|&z| z < lo || z > hi)
+    }
+
     /// Per-tensor affine quantization.
     pub fn per_tensor(scale: f32, zero_point: i64) -> Self {
         Self {

@@ -412,25 +412,18 @@ fn verify_values(s: usize, sg: &Subgraph<'_>) -> Result<(), VerifyError> {
                 )));
             }
         }
-        if let Some(q) = &value.quant {
-            let range = match value.dtype {
-                DType::Int8 => Some((-128, 127)),
-                DType::UInt8 => Some((0, 255)),
-                DType::Int16 => Some((-32768, 32767)),
-                DType::Int4 => Some((-8, 7)),
-                _ => None,
-            };
-            if let Some((lo, hi)) = range
-                && let Some(&zp) = q.zero_points().iter().find(|&&z| z < lo || z > hi)
-            {
-                return Err(VerifyError::ZeroPointOutOfRange {
-                    subgraph: s,
-                    value: v as u32,
-                    name: value.name.clone(),
-                    dtype: value.dtype,
-                    zero_point: zp,
-                });
-            }
+        if let Some(zp) = value
+            .quant
+            .as_ref()
+            .and_then(|q| q.zero_point_outside(value.dtype))
+        {
+            return Err(VerifyError::ZeroPointOutOfRange {
+                subgraph: s,
+                value: v as u32,
+                name: value.name.clone(),
+                dtype: value.dtype,
+                zero_point: zp,
+            });
         }
         if let (Some(data), None) = (&value.data, &value.sparsity)
             && let Some(need) = shape.num_elements().and_then(|n| value.dtype.bytes_for(n))

@@ -95,16 +95,15 @@ impl Variables {
             for (s, sg) in graph.subgraphs.iter().enumerate() {
                 for node in &sg.nodes {
                     // (callee, first node input passed as the callee's input 0)
-                    let (callees, skip): (&[i32], usize) = match &node.op {
-                        Op::While(a) => (&[a.cond_subgraph_index, a.body_subgraph_index], 0),
-                        Op::If(a) => (&[a.then_subgraph_index, a.else_subgraph_index], 1),
-                        _ => continue,
+                    let Some(spec) = node.op.call_spec() else {
+                        continue;
                     };
+                    let skip = spec.arg_offset;
                     for (k, i) in node.inputs.iter().enumerate().skip(skip) {
                         let Some(id) = i.and_then(|i| names[s][i.index()]) else {
                             continue;
                         };
-                        for &c in callees {
+                        for &(_, c) in &spec.callees {
                             let Some(callee) = usize::try_from(c)
                                 .ok()
                                 .and_then(|c| graph.subgraphs.get(c).map(|g| (c, g)))

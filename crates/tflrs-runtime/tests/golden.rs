@@ -229,7 +229,13 @@ fn counting_backend_matches_litert_reference_and_claims_its_adds() {
 #[test]
 fn host_device_backend_matches_litert_reference_and_claims_its_partitions() {
     use tflrs_runtime::host_device::HostDeviceBackend;
-    const MUST: &[&str] = &["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL"];
+    const MUST: &[&str] = &[
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "FULLY_CONNECTED",
+        "ADD",
+        "MUL",
+    ];
     let report = Suite::new("host-device")
         .must_claim(|_, node| MUST.contains(&node.op.as_str()))
         .run(|case| run_case(case, vec![Box::new(HostDeviceBackend::new())]))

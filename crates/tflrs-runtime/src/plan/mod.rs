@@ -18,7 +18,7 @@ use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
-use tflrs_ir::{Graph, Op};
+use tflrs_ir::{Graph, RefSite};
 use tflrs_kernels::{
     Backend, BufferId, Device, Kernel, KernelError, PartitionKernel, RawTensor, TensorInfo,
     TensorMut,
@@ -288,12 +288,11 @@ impl Interpreter<'_> {
             };
             let plan = plan_subgraph(graph, s, given, &known, settings, &mut devices, &mut total)?;
             for (node_index, node) in sg.nodes.iter().enumerate() {
-                let (callees, skip) = match &node.op {
-                    Op::While(a) => ([a.cond_subgraph_index, a.body_subgraph_index], 0),
-                    Op::If(a) => ([a.then_subgraph_index, a.else_subgraph_index], 1),
-                    _ => continue,
+                let Some(spec) = node.op.call_spec() else {
+                    continue;
                 };
-                for c in callees {
+                let skip = spec.arg_offset;
+                for (_, c) in spec.callees {
                     let Some(c) = usize::try_from(c).ok().filter(|&c| c < n) else {
                         continue; // reported by check_calls
                     };
@@ -440,54 +439,40 @@ pub(crate) fn check_references(graph: &Graph<'_>) -> Result<(), Error> {
     }
     for (s, sg) in graph.subgraphs.iter().enumerate() {
         let n_values = sg.values.len();
-        let dangling = |what: String, v: tflrs_ir::ValueId| Error::Tensor {
-            subgraph: s,
-            tensor: v.index(),
-            name: String::new(),
-            problem: format!("{what} refers to it, but the subgraph has {n_values} values"),
+        let Some((site, v)) = sg.value_refs().find(|(_, v)| v.index() >= n_values) else {
+            continue;
         };
-        for (k, &v) in sg.inputs.iter().enumerate() {
-            if v.index() >= n_values {
-                return Err(dangling(format!("subgraph input {k}"), v));
+        let (node, what, k) = match site {
+            RefSite::NodeInput { node, index } => (node, "input", index),
+            RefSite::NodeOutput { node, index } => (node, "output", index),
+            RefSite::Intermediate { node, index } => (node, "intermediate", index),
+            RefSite::SubgraphInput(k) | RefSite::SubgraphOutput(k) => {
+                let what = if matches!(site, RefSite::SubgraphInput(_)) {
+                    "input"
+                } else {
+                    "output"
+                };
+                return Err(Error::Tensor {
+                    subgraph: s,
+                    tensor: v.index(),
+                    name: String::new(),
+                    problem: format!(
+                        "subgraph {what} {k} refers to it, but the subgraph has {n_values} values"
+                    ),
+                });
             }
-        }
-        for (k, &v) in sg.outputs.iter().enumerate() {
-            if v.index() >= n_values {
-                return Err(dangling(format!("subgraph output {k}"), v));
-            }
-        }
-        for (n, node) in sg.nodes.iter().enumerate() {
-            let named = node
-                .inputs
-                .iter()
-                .enumerate()
-                .filter_map(|(k, v)| Some(("input", k, (*v)?)))
-                .chain(
-                    node.outputs
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &v)| ("output", k, v)),
-                )
-                .chain(
-                    node.intermediates
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &v)| ("intermediate", k, v)),
-                );
-            for (what, k, v) in named {
-                if v.index() >= n_values {
-                    return Err(Error::Kernel {
-                        subgraph: s,
-                        node: n,
-                        op: node.op.name().into_owned(),
-                        source: KernelError::invalid(format!(
-                            "{what} {k} refers to value {}, but the subgraph has {n_values}",
-                            v.index()
-                        )),
-                    });
-                }
-            }
-        }
+            // Subgraph::value_refs yields no signature sites.
+            _ => continue,
+        };
+        return Err(Error::Kernel {
+            subgraph: s,
+            node,
+            op: sg.nodes[node].op.name().into_owned(),
+            source: KernelError::invalid(format!(
+                "{what} {k} refers to value {}, but the subgraph has {n_values}",
+                v.index()
+            )),
+        });
     }
     Ok(())
 }

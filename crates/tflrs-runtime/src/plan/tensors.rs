@@ -5,7 +5,7 @@ use super::tensor_error;
 use crate::{Error, Limits};
 use alloc::format;
 use alloc::vec::Vec;
-use tflrs_ir::{DType, Graph};
+use tflrs_ir::Graph;
 use tflrs_kernels::TensorInfo;
 
 /// The tensors of subgraph `s` with concrete shapes: the stored ones, `input_shapes` applied to
@@ -38,24 +38,13 @@ pub(crate) fn concrete(
             })?;
         // Zero points outside the element type's range make no sense and would overflow the
         // kernels' 32-bit arithmetic; refuse them before any kernel sees them.
-        if let Some(q) = &v.quant {
-            let range = match v.dtype {
-                DType::Int8 => Some((-128, 127)),
-                DType::UInt8 => Some((0, 255)),
-                DType::Int16 => Some((-32768, 32767)),
-                DType::Int4 => Some((-8, 7)),
-                _ => None,
-            };
-            if let Some((lo, hi)) = range
-                && let Some(&zp) = q.zero_points().iter().find(|&&z| z < lo || z > hi)
-            {
-                return Err(tensor_error(
-                    s,
-                    t,
-                    &v.name,
-                    format!("zero point {zp} is outside the range of {}", v.dtype.name()),
-                ));
-            }
+        if let Some(zp) = v.quant.as_ref().and_then(|q| q.zero_point_outside(v.dtype)) {
+            return Err(tensor_error(
+                s,
+                t,
+                &v.name,
+                format!("zero point {zp} is outside the range of {}", v.dtype.name()),
+            ));
         }
         tensors.push(TensorInfo {
             name: v.name.clone(),
