@@ -29,6 +29,8 @@ mod tensor;
 pub mod testing;
 
 pub use custom::{CustomKernelFactory, CustomOps};
+#[doc(hidden)]
+pub use error::__format;
 pub use error::KernelError;
 pub use kernel::{
     Backend, Device, Inputs, Kernel, KernelIo, NoServices, NodeCtx, Outputs, Services,
