@@ -62,12 +62,34 @@ impl KernelError {
     }
 }
 
+/// `alloc::format!` under a path that [`ensure!`] can name from any crate: a backend crate
+/// without `extern crate alloc` has no `alloc` in scope, so the macro must not spell it.
+#[doc(hidden)]
+pub use alloc::format as __format;
+
 /// Returns `Err(KernelError::Invalid(format!(...)))` unless the condition holds.
+///
+/// Usable from any crate, with or without `extern crate alloc`:
+///
+/// ```
+/// use tflrs_kernels::{ensure, KernelError};
+///
+/// fn check_rank(rank: usize) -> Result<(), KernelError> {
+///     ensure!(rank <= 4, "rank {rank} is above 4");
+///     Ok(())
+/// }
+///
+/// assert!(check_rank(4).is_ok());
+/// assert_eq!(
+///     check_rank(5),
+///     Err(KernelError::Invalid("rank 5 is above 4".into()))
+/// );
+/// ```
 #[macro_export]
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)+) => {
         if !$cond {
-            return Err($crate::KernelError::Invalid(alloc::format!($($fmt)+)));
+            return Err($crate::KernelError::Invalid($crate::__format!($($fmt)+)));
         }
     };
 }

@@ -34,6 +34,8 @@ pub mod testing;
 
 pub use custom::{CustomKernelFactory, CustomOps};
 pub use device::{BufferId, Device, PartitionCtx, PartitionError, PartitionKernel};
+#[doc(hidden)]
+pub use error::__format;
 pub use error::KernelError;
 pub use kernel::{Backend, Inputs, Kernel, KernelIo, NoServices, NodeCtx, Outputs, Services};
 pub use scalar::ScalarBackend;

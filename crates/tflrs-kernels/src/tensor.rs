@@ -121,7 +121,7 @@ impl<'a> TensorRef<'a> {
     /// (the planner aligns arena tensors and constants, so this signals a planner bug or a
     /// kernel asking for the wrong type).
     pub fn as_slice<T: bytemuck::Pod>(&self) -> Result<&'a [T], KernelError> {
-        bytemuck::try_cast_slice(self.bytes).map_err(|e| cast_error(self.info, e))
+        bytemuck::try_cast_slice(self.bytes).map_err(|e| cast_error(self.info, self.bytes.len(), e))
     }
 
     /// Dimensions.
@@ -142,8 +142,8 @@ pub struct TensorMut<'a> {
 impl<'a> TensorMut<'a> {
     /// The elements as a typed mutable slice (see [`TensorRef::as_slice`]).
     pub fn as_slice_mut<T: bytemuck::Pod>(&mut self) -> Result<&mut [T], KernelError> {
-        let info = self.info;
-        bytemuck::try_cast_slice_mut(self.bytes).map_err(|e| cast_error(info, e))
+        let (info, len) = (self.info, self.bytes.len());
+        bytemuck::try_cast_slice_mut(self.bytes).map_err(|e| cast_error(info, len, e))
     }
 
     /// Dimensions.
@@ -160,11 +160,15 @@ impl<'a> TensorMut<'a> {
     }
 }
 
-fn cast_error(info: &TensorInfo, e: bytemuck::PodCastError) -> KernelError {
+/// The error of viewing `len` bytes of `info`'s tensor as a slice of another type.
+fn cast_error(info: &TensorInfo, len: usize, e: bytemuck::PodCastError) -> KernelError {
+    let expected = match info.byte_len() {
+        Some(n) if n != len => alloc::format!(", {n} expected"),
+        _ => String::new(),
+    };
     KernelError::invalid(alloc::format!(
-        "tensor '{}' ({} bytes) cannot be viewed as the requested type: {e:?}",
+        "tensor '{}' ({len} bytes{expected}) cannot be viewed as the requested type: {e:?}",
         info.name,
-        0
     ))
 }
 
@@ -182,4 +186,51 @@ pub struct RawTensor {
     pub len: usize,
     /// Whether kernels may write it (constants may not be written).
     pub writable: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cast_errors_give_the_real_byte_count() {
+        // Seven bytes cannot be viewed as i32 (the size does not divide them); the message
+        // names the bytes there are, and the bytes the shape calls for.
+        let info = TensorInfo::new("x", DType::Int32, [2]);
+        let bytes = [0u8; 7];
+        let err = TensorRef {
+            info: &info,
+            bytes: &bytes,
+        }
+        .as_slice::<i32>()
+        .unwrap_err();
+        let msg = alloc::string::ToString::to_string(&err);
+        assert!(msg.contains("(7 bytes, 8 expected)"), "{msg}");
+
+        let mut bytes = [0u8; 5];
+        let err = TensorMut {
+            info: &info,
+            bytes: &mut bytes,
+        }
+        .as_slice_mut::<i32>()
+        .unwrap_err();
+        let msg = alloc::string::ToString::to_string(&err);
+        assert!(msg.contains("(5 bytes, 8 expected)"), "{msg}");
+    }
+
+    #[test]
+    fn cast_errors_omit_the_expected_count_when_it_matches() {
+        // Eight bytes for two i32 that are only misaligned: the length is right.
+        let info = TensorInfo::new("y", DType::Int32, [2]);
+        let storage = [0u32; 3];
+        let bytes: &[u8] = bytemuck::cast_slice(&storage);
+        let err = TensorRef {
+            info: &info,
+            bytes: &bytes[1..9],
+        }
+        .as_slice::<i32>()
+        .unwrap_err();
+        let msg = alloc::string::ToString::to_string(&err);
+        assert!(msg.contains("'y' (8 bytes)"), "{msg}");
+    }
 }
