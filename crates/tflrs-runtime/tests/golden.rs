@@ -200,7 +200,7 @@ fn kernel_names_follow_the_grammar() {
 }
 
 /// The example backend of `examples/counting-backend` under the same suite: it must plan, and
-/// run, every same-shape float32 ADD without a fused activation.
+/// run, the float32 ADDs of the float models.
 #[test]
 fn counting_backend_matches_litert_reference_and_claims_its_adds() {
     let counting = CountingBackend::new();
@@ -245,8 +245,7 @@ fn host_device_backend_matches_litert_reference_and_claims_its_partitions() {
     }
 }
 
-/// Cases whose every ADD is a same-shape float32 ADD without activation (the float models'
-/// residual connections).
+/// Cases whose every ADD is a float32 ADD (the float models' residual connections).
 const COUNTING_ADDS: &[&str] = &[
     "cnn_small_dynamic_range",
     "cnn_small_float16",
