@@ -143,7 +143,7 @@ pub trait Backend: Send + Sync {
 /// `run` must not allocate: everything it needs is made in preparation or requested as
 /// scratch space, which the planner places in the arena.
 pub trait Kernel: Send {
-    /// The kernel's name: op, dtype, backend and variant, as in `conv2d_i8__scalar` or
+    /// The kernel's name: op, dtype, backend and variant, as in `conv_2d_i8__scalar` or
     /// `add_f32__avx2`. It appears in plan reports, tests and benches.
     fn name(&self) -> &str;
 

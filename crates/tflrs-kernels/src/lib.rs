@@ -5,7 +5,10 @@
 //!   its backends in the user's order; [`ScalarBackend`] is always last and covers every
 //!   operator, so fallback is total.
 //! - A [`Kernel`] is prepared once (pre-packed weights, quantized multipliers, lookup tables)
-//!   and run many times through a [`KernelIo`] without allocating.
+//!   and run many times through a [`KernelIo`] without allocating. The preparation itself is
+//!   public in [`prep`] (one function per op family, plain structs with public fields): the
+//!   scalar kernels execute its plans, and a faster backend makes the same plan and packs from
+//!   it, so validation and quantized arithmetic exist once.
 //! - A backend owning a device (a GPU) returns it from [`Backend::device`], claims runs of
 //!   consecutive nodes with [`Backend::claim`] and runs each as one [`PartitionKernel`] on
 //!   [`Device`] buffers; the runtime copies tensors only across a partition's edges (see
@@ -14,7 +17,11 @@
 //!   interpreter builder; [`CustomOps`] registers kernels for custom operators by name.
 //!
 //! Integer kernels of the scalar backend are bit-exact with LiteRT's reference kernels
-//! (`OpResolverType.BUILTIN_REF`); [`scalar::qmath`] holds the shared fixed-point arithmetic.
+//! (`OpResolverType.BUILTIN_REF`); [`scalar::qmath`] holds all of the bit-exact fixed-point
+//! arithmetic (gemmlowp's helpers, the int16 LSTM variants, lookup tables), the oracle for
+//! SIMD and GPU emulation tests. [`standalone`] runs one kernel outside an interpreter (constant
+//! folding, tools); [`testing`] adds the test harness (poison, guard bytes, fast-vs-scalar
+//! comparison).
 //! Kernel names follow `op_dtype__backend[_variant]` (`conv_2d_i8__scalar`), the same string in
 //! the registry, tests, benches and plan reports.
 #![cfg_attr(not(feature = "std"), no_std)]
