@@ -13,6 +13,7 @@ pub const FUZZ_LIMITS: Limits = Limits {
     max_subgraphs: 64,
     max_call_depth: 8,
     max_loop_iterations: 10_000,
+    max_arena_buffers: 1 << 15,
 };
 
 /// Loads `data`, plans it within [`FUZZ_LIMITS`], fills every input with bytes from a simple

@@ -29,6 +29,10 @@ pub struct Limits {
     /// Most iterations of one `WHILE` loop during one `invoke` (a loop whose condition never
     /// turns false fails with an error instead of hanging).
     pub max_loop_iterations: u64,
+    /// Most buffers (tensors and kernel scratch) planned into one subgraph's arena. Arena
+    /// planning grows faster than linearly with them on some graphs; the default keeps it
+    /// under a second (measured in `arena.rs`).
+    pub max_arena_buffers: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +44,7 @@ impl Default for Limits {
             max_subgraphs: 4096,
             max_call_depth: 64,
             max_loop_iterations: 1 << 24,
+            max_arena_buffers: 1 << 15,
         }
     }
 }

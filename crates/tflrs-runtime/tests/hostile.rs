@@ -1346,6 +1346,11 @@ rows! {
         Want::Build(limit("number of nodes", 5, 4)),
     )
     .limits(Limits { max_nodes: 4, ..Limits::default() });
+    too_many_arena_buffers => Row::new(
+        relu_chain(5, &[4]),
+        Want::Build(limit("buffers in one subgraph's arena", 6, 4)),
+    )
+    .limits(Limits { max_arena_buffers: 4, ..Limits::default() });
     too_many_subgraphs => Row::new(
         call_once_chain(2),
         Want::Build(limit("number of subgraphs", 3, 2)),

@@ -389,6 +389,13 @@ pub(crate) fn finish(
         request_of,
     } = place;
     let mut nodes = nodes;
+    if requests.len() > limits.max_arena_buffers {
+        return Err(Error::LimitExceeded {
+            what: "buffers in one subgraph's arena",
+            value: requests.len() as u64,
+            limit: limits.max_arena_buffers as u64,
+        });
+    }
     let layout = arena::plan(&requests).ok_or(Error::LimitExceeded {
         what: "arena bytes",
         value: u64::MAX,
