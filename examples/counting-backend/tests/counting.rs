@@ -83,8 +83,7 @@ fn a_node_that_does_not_broadcast_is_refused_while_planning() {
     let err = Interpreter::builder(&model)
         .backend(CountingBackend::new())
         .build()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     let msg = err.to_string();
     assert!(msg.contains("node 0") && msg.contains("ADD"), "{msg}");
 }
