@@ -1,5 +1,29 @@
 //! SIMD backend for tflrs.
 //!
-//! This crate will hold kernels compiled once per ISA (AVX2+FMA, SSE4.1, NEON, wasm simd128)
-//! through `#[target_feature]` functions and selected after run-time detection. Every kernel
-//! here is tested against the scalar kernel of `tflrs-kernels`.
+//! [`SimdBackend`] offers kernels compiled once per instruction set through `#[target_feature]`
+//! and chosen after run-time detection ([`Isa`]): AVX-512, AVX2+FMA and SSE4.1 on x86-64, and a
+//! portable path for every other host (NEON and wasm simd128 come later as more micro-kernels
+//! under the same wrappers). It answers `Ok(None)` for every node it has no kernel for, so the
+//! scalar backend covers the rest.
+//!
+//! Each kernel reuses the scalar kernel's preparation (`tflrs_kernels::prep`: shape checks,
+//! geometry, clamp ranges, quantized multipliers) and packs from its plan, and is tested
+//! against the scalar kernel on random inputs on every level the host has
+//! ([`Isa::for_each_available`] prints the levels it skips).
+//!
+//! ```
+//! use tflrs_simd::{Isa, SimdBackend};
+//! let backend = SimdBackend::new(); // the best level of this host (or TFLRS_SIMD_ISA's)
+//! assert!(backend.isa() <= Isa::detected());
+//! ```
+
+mod backend;
+pub mod elementwise;
+mod fully_connected;
+pub mod gemm;
+mod isa;
+
+pub use backend::SimdBackend;
+pub use isa::Isa;
+#[cfg(target_arch = "x86_64")]
+pub use isa::x86;

@@ -1,0 +1,63 @@
+//! [`SimdBackend`]: asks each kernel family of the crate for a node, at the backend's level.
+
+use crate::isa::Isa;
+use tflrs_kernels::{Backend, Kernel, KernelError, NodeCtx};
+
+/// A family's factory: a kernel for `node` at `isa`, `Ok(None)` for a node it does not take.
+pub(crate) type Factory = fn(Isa, &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError>;
+
+/// The families, in the order they are asked.
+const FAMILIES: &[Factory] = &[
+    crate::fully_connected::kernel_for,
+    crate::elementwise::kernel_for,
+];
+
+/// The SIMD backend at one instruction-set level.
+///
+/// Its [`name`](Backend::name) is the level's (`avx2`, `avx512`, ...), as the `__backend` part
+/// of its kernels' names is (`fully_connected_f32__avx2_6x16`).
+#[derive(Debug, Clone, Copy)]
+pub struct SimdBackend {
+    isa: Isa,
+}
+
+impl SimdBackend {
+    /// The backend at [`Isa::selected`]: the host's best level, or the lower one
+    /// `TFLRS_SIMD_ISA` names.
+    pub fn new() -> Self {
+        Self {
+            isa: Isa::selected(),
+        }
+    }
+
+    /// The backend at `isa`, if the host has it.
+    pub fn with_isa(isa: Isa) -> Option<Self> {
+        isa.is_available().then_some(Self { isa })
+    }
+
+    /// The level its kernels use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+impl Default for SimdBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Backend for SimdBackend {
+    fn name(&self) -> &str {
+        self.isa.name()
+    }
+
+    fn kernel_for(&self, node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+        for family in FAMILIES {
+            if let Some(k) = family(self.isa, node)? {
+                return Ok(Some(k));
+            }
+        }
+        Ok(None)
+    }
+}
