@@ -1,2 +1,563 @@
 //! The f32 GEMM: micro-kernels per level over full tiles, and the wrapper that packs and owns
 //! the tails.
+//!
+//! [`PackedGemm`] computes `C[M x N] = clamp(A[M x K] * B[K x N] + bias, lo, hi)`. `B` (the
+//! weights) is packed once, at preparation, into `NR`-wide column panels: panel `p` holds
+//! `B[k][p*NR .. p*NR + NR]` for `k = 0..K`, one row of `NR` after another, the last panel
+//! padded with zeros. `A` is read in place, row `i` at `a[i * lda ..][..K]`, and `C` written in
+//! place, row `i` at `c[i * ldc ..][..N]`; nothing outside those rows' first `K` (`N`) elements
+//! is read (written).
+//!
+//! Two levels (STYLE.md 4):
+//! - micro-kernels compute one full `MR x NR` tile: AVX2+FMA 6x16 (12 ymm accumulators) and
+//!   6x8 (for layers with `N <= 8`), SSE4.1 4x8 (mul + add, no FMA), and a portable 4x8 in
+//!   plain Rust over the same packing. Each accumulates over `k` in order, one accumulator per
+//!   output, then adds the bias and clamps (`max(lo, x)` then `min(hi, x)`, which is
+//!   `qmath::clamp_f32` exactly, NaN included);
+//! - the wrapper walks row blocks, column panels and row tiles, and sends partial tiles (the
+//!   `M` and `N` tails) through a small tile buffer on the stack, so that no micro-kernel ever
+//!   writes past `C`'s rows. Missing rows of a partial `M` tile read the tile's last valid row
+//!   again (their results are dropped).
+//!
+//! The portable kernel rounds exactly as the scalar reference does (products rounded, then
+//! added in `k` order, bias last); SSE4.1 too; AVX2 fuses each multiply-add (one rounding
+//! instead of two), so its results differ from the scalar ones in the last bits (see the tests'
+//! bound).
+
+use crate::isa::Isa;
+#[cfg(target_arch = "x86_64")]
+use crate::isa::x86;
+use tflrs_kernels::scalar::qmath::clamp_f32;
+
+/// A micro-kernel's view of one tile: `MR` rows of `A` (each at least `k` long), the panel of
+/// `B` (`k * NR`), the tile's bias, and `C` from the tile's first element (rows `ldc` apart,
+/// at least `(MR - 1) * ldc + NR` long).
+struct Tile<'t, const MR: usize, const NR: usize> {
+    k: usize,
+    a: [&'t [f32]; MR],
+    b: &'t [f32],
+    bias: &'t [f32; NR],
+    lo: f32,
+    hi: f32,
+}
+
+impl<const MR: usize, const NR: usize> Tile<'_, MR, NR> {
+    /// Panics unless the slices are as long as the micro-kernels read and write; after this,
+    /// the unchecked accesses of the SIMD micro-kernels stay inside them.
+    #[inline]
+    fn check(&self, c: &[f32], ldc: usize) {
+        assert!(self.a.iter().all(|r| r.len() >= self.k));
+        assert!(self.b.len() >= self.k * NR);
+        assert!(ldc >= NR && c.len() >= (MR - 1) * ldc + NR);
+    }
+}
+
+/// The portable micro-kernel: plain Rust (the compiler vectorizes the `NR` loop).
+fn portable<const MR: usize, const NR: usize>(t: &Tile<'_, MR, NR>, c: &mut [f32], ldc: usize) {
+    t.check(c, ldc);
+    let mut acc = [[0.0f32; NR]; MR];
+    for (p, bk) in t.b.chunks_exact(NR).take(t.k).enumerate() {
+        for (acc_r, a_r) in acc.iter_mut().zip(&t.a) {
+            let av = a_r[p];
+            for (o, &bv) in acc_r.iter_mut().zip(bk) {
+                *o += av * bv;
+            }
+        }
+    }
+    for (r, acc_r) in acc.iter().enumerate() {
+        let row = &mut c[r * ldc..][..NR];
+        for ((o, &v), &bv) in row.iter_mut().zip(acc_r).zip(t.bias) {
+            *o = clamp_f32(v + bv, t.lo, t.hi);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_kernels {
+    use super::Tile;
+    use crate::isa::x86::{Avx2Fma, Sse41};
+    use core::arch::x86_64::*;
+
+    /// AVX2+FMA, `MR` rows by `V` ymm vectors (`NR = 8 * V`): `MR * V` accumulators.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn avx2_body<const MR: usize, const NR: usize, const V: usize>(
+        t: &Tile<'_, MR, NR>,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); V]; MR];
+        let ap: [*const f32; MR] = core::array::from_fn(|r| t.a[r].as_ptr());
+        let mut bp = t.b.as_ptr();
+        for p in 0..t.k {
+            // SAFETY: `Tile::check` ensured `b` holds `k * NR` values and each row `k`.
+            unsafe {
+                let bv: [__m256; V] = core::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
+                for r in 0..MR {
+                    let av = _mm256_broadcast_ss(&*ap[r].add(p));
+                    for v in 0..V {
+                        acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+                    }
+                }
+                bp = bp.add(NR);
+            }
+        }
+        let lo = _mm256_set1_ps(t.lo);
+        let hi = _mm256_set1_ps(t.hi);
+        // SAFETY: `bias` has NR values; `Tile::check` ensured `c` holds `MR` rows of `NR`,
+        // `ldc` apart.
+        unsafe {
+            let bias: [__m256; V] =
+                core::array::from_fn(|v| _mm256_loadu_ps(t.bias.as_ptr().add(8 * v)));
+            for (r, acc_r) in acc.iter().enumerate() {
+                for v in 0..V {
+                    let x = _mm256_add_ps(acc_r[v], bias[v]);
+                    // `max(lo, x)`, then `min(hi, x)`: the second operand is returned for NaN,
+                    // as `clamp_f32` keeps NaN.
+                    let x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
+                    _mm256_storeu_ps(c.add(r * ldc + 8 * v), x);
+                }
+            }
+        }
+    }
+
+    /// SSE4.1, `MR` rows by `V` xmm vectors (`NR = 4 * V`), multiply then add.
+    #[target_feature(enable = "sse4.1")]
+    unsafe fn sse41_body<const MR: usize, const NR: usize, const V: usize>(
+        t: &Tile<'_, MR, NR>,
+        c: *mut f32,
+        ldc: usize,
+    ) {
+        let mut acc = [[_mm_setzero_ps(); V]; MR];
+        let ap: [*const f32; MR] = core::array::from_fn(|r| t.a[r].as_ptr());
+        let mut bp = t.b.as_ptr();
+        for p in 0..t.k {
+            // SAFETY: as in `avx2_body`.
+            unsafe {
+                let bv: [__m128; V] = core::array::from_fn(|v| _mm_loadu_ps(bp.add(4 * v)));
+                for r in 0..MR {
+                    let av = _mm_set1_ps(*ap[r].add(p));
+                    for v in 0..V {
+                        acc[r][v] = _mm_add_ps(acc[r][v], _mm_mul_ps(av, bv[v]));
+                    }
+                }
+                bp = bp.add(NR);
+            }
+        }
+        let lo = _mm_set1_ps(t.lo);
+        let hi = _mm_set1_ps(t.hi);
+        // SAFETY: as in `avx2_body`.
+        unsafe {
+            let bias: [__m128; V] =
+                core::array::from_fn(|v| _mm_loadu_ps(t.bias.as_ptr().add(4 * v)));
+            for (r, acc_r) in acc.iter().enumerate() {
+                for v in 0..V {
+                    let x = _mm_add_ps(acc_r[v], bias[v]);
+                    let x = _mm_min_ps(hi, _mm_max_ps(lo, x));
+                    _mm_storeu_ps(c.add(r * ldc + 4 * v), x);
+                }
+            }
+        }
+    }
+
+    /// AVX2+FMA 6x16.
+    pub(super) fn avx2_6x16(_: Avx2Fma, t: &Tile<'_, 6, 16>, c: &mut [f32], ldc: usize) {
+        t.check(c, ldc);
+        // SAFETY: the token proves AVX2 and FMA; `check` bounds every access.
+        unsafe { avx2_body::<6, 16, 2>(t, c.as_mut_ptr(), ldc) }
+    }
+
+    /// AVX2+FMA 6x8.
+    pub(super) fn avx2_6x8(_: Avx2Fma, t: &Tile<'_, 6, 8>, c: &mut [f32], ldc: usize) {
+        t.check(c, ldc);
+        // SAFETY: the token proves AVX2 and FMA; `check` bounds every access.
+        unsafe { avx2_body::<6, 8, 1>(t, c.as_mut_ptr(), ldc) }
+    }
+
+    /// SSE4.1 4x8.
+    pub(super) fn sse41_4x8(_: Sse41, t: &Tile<'_, 4, 8>, c: &mut [f32], ldc: usize) {
+        t.check(c, ldc);
+        // SAFETY: the token proves SSE4.1; `check` bounds every access.
+        unsafe { sse41_body::<4, 8, 2>(t, c.as_mut_ptr(), ldc) }
+    }
+}
+
+/// A micro-kernel, with the token of its level.
+#[derive(Debug, Clone, Copy)]
+pub enum MicroKernel {
+    /// Plain Rust 4x8.
+    Portable4x8,
+    /// SSE4.1 4x8.
+    #[cfg(target_arch = "x86_64")]
+    Sse41_4x8(x86::Sse41),
+    /// AVX2+FMA 6x8.
+    #[cfg(target_arch = "x86_64")]
+    Avx2_6x8(x86::Avx2Fma),
+    /// AVX2+FMA 6x16.
+    #[cfg(target_arch = "x86_64")]
+    Avx2_6x16(x86::Avx2Fma),
+}
+
+impl MicroKernel {
+    /// The micro-kernel for `n` output columns at `isa` (the best level at or below it that
+    /// has one): AVX2 6x8 for `n <= 8` (6x16 would waste half of each tile), else 6x16.
+    pub fn choose(isa: Isa, n: usize) -> MicroKernel {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if isa >= Isa::Avx2Fma
+                && let Some(t) = x86::Avx2Fma::new()
+            {
+                return if n <= 8 {
+                    MicroKernel::Avx2_6x8(t)
+                } else {
+                    MicroKernel::Avx2_6x16(t)
+                };
+            }
+            if isa >= Isa::Sse41
+                && let Some(t) = x86::Sse41::new()
+            {
+                return MicroKernel::Sse41_4x8(t);
+            }
+        }
+        let _ = (isa, n);
+        MicroKernel::Portable4x8
+    }
+
+    /// Every micro-kernel of `isa` itself (none above it), for tests.
+    pub fn all_at(isa: Isa) -> Vec<MicroKernel> {
+        match isa {
+            Isa::Portable => vec![MicroKernel::Portable4x8],
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse41 => x86::Sse41::new()
+                .map(MicroKernel::Sse41_4x8)
+                .into_iter()
+                .collect(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => x86::Avx2Fma::new()
+                .into_iter()
+                .flat_map(|t| [MicroKernel::Avx2_6x16(t), MicroKernel::Avx2_6x8(t)])
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Rows of a tile.
+    pub fn mr(self) -> usize {
+        match self {
+            MicroKernel::Portable4x8 => 4,
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Sse41_4x8(_) => 4,
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_6x8(_) | MicroKernel::Avx2_6x16(_) => 6,
+        }
+    }
+
+    /// Columns of a tile (the width of a packed panel).
+    pub fn nr(self) -> usize {
+        match self {
+            MicroKernel::Portable4x8 => 8,
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Sse41_4x8(_) | MicroKernel::Avx2_6x8(_) => 8,
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_6x16(_) => 16,
+        }
+    }
+
+    /// `{isa}_{MR}x{NR}`, the tail of the names of kernels built on it (`avx2_6x16` in
+    /// `fully_connected_f32__avx2_6x16`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MicroKernel::Portable4x8 => "portable_4x8",
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Sse41_4x8(_) => "sse41_4x8",
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_6x8(_) => "avx2_6x8",
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_6x16(_) => "avx2_6x16",
+        }
+    }
+}
+
+/// Rows of `A` per block: the block's rows stay in cache while every panel of `B` passes.
+const BLOCK_TILES: usize = 8;
+
+/// `B` packed for one micro-kernel, and the GEMM over it (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct PackedGemm {
+    uk: MicroKernel,
+    k: usize,
+    n: usize,
+    /// `n.div_ceil(NR)` panels of `k * NR` values.
+    panels: Vec<f32>,
+}
+
+impl PackedGemm {
+    /// Packs `B[K x N]`, element `(kk, j)` at `b[kk * k_stride + j * n_stride]`, for the
+    /// micro-kernel [`MicroKernel::choose`] picks at `isa`. (Weights stored `[N x K]`, as
+    /// FULLY_CONNECTED's and CONV_2D's are, pack with `k_stride = 1, n_stride = K`.)
+    pub fn new(isa: Isa, k: usize, n: usize, b: &[f32], k_stride: usize, n_stride: usize) -> Self {
+        Self::with_kernel(MicroKernel::choose(isa, n), k, n, b, k_stride, n_stride)
+    }
+
+    /// [`new`](Self::new) for a given micro-kernel.
+    pub fn with_kernel(
+        uk: MicroKernel,
+        k: usize,
+        n: usize,
+        b: &[f32],
+        k_stride: usize,
+        n_stride: usize,
+    ) -> Self {
+        let nr = uk.nr();
+        let count = n.div_ceil(nr);
+        let mut panels = vec![0.0f32; count * k * nr];
+        for (p, panel) in panels.chunks_exact_mut((k * nr).max(1)).enumerate() {
+            for (kk, row) in panel.chunks_exact_mut(nr).enumerate() {
+                for (jj, v) in row.iter_mut().enumerate() {
+                    let j = p * nr + jj;
+                    if j < n {
+                        *v = b[kk * k_stride + j * n_stride];
+                    }
+                }
+            }
+        }
+        Self { uk, k, n, panels }
+    }
+
+    /// The micro-kernel.
+    pub fn kernel(&self) -> MicroKernel {
+        self.uk
+    }
+
+    /// `K`.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// `N`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// `C = clamp(A * B + bias, lo, hi)` for `m` rows (see the [module docs](self) for the
+    /// strides); `bias` has at least `N` values. Panics when `a` or `c` is too short for `m`
+    /// rows; does nothing for `m == 0` or `N == 0`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(
+        &self,
+        m: usize,
+        a: &[f32],
+        lda: usize,
+        bias: Option<&[f32]>,
+        (lo, hi): (f32, f32),
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        if m == 0 || self.n == 0 {
+            return;
+        }
+        let (k, n) = (self.k, self.n);
+        assert!(lda >= k && a.len() >= (m - 1) * lda + k, "A is too short");
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "C is too short");
+        if let Some(b) = bias {
+            assert!(b.len() >= n, "bias is too short");
+        }
+        let g = Grid {
+            m,
+            a,
+            lda,
+            bias,
+            lo,
+            hi,
+        };
+        match self.uk {
+            MicroKernel::Portable4x8 => self.tiles::<4, 8>(&g, c, ldc, portable::<4, 8>),
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Sse41_4x8(tok) => self.tiles::<4, 8>(&g, c, ldc, |t, c, ldc| {
+                x86_kernels::sse41_4x8(tok, t, c, ldc)
+            }),
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_6x8(tok) => self.tiles::<6, 8>(&g, c, ldc, |t, c, ldc| {
+                x86_kernels::avx2_6x8(tok, t, c, ldc)
+            }),
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_6x16(tok) => self.tiles::<6, 16>(&g, c, ldc, |t, c, ldc| {
+                x86_kernels::avx2_6x16(tok, t, c, ldc)
+            }),
+        }
+    }
+
+    /// The walk over tiles, for one micro-kernel `uk`.
+    #[inline(always)]
+    fn tiles<const MR: usize, const NR: usize>(
+        &self,
+        g: &Grid<'_>,
+        c: &mut [f32],
+        ldc: usize,
+        uk: impl Fn(&Tile<'_, MR, NR>, &mut [f32], usize),
+    ) {
+        let (k, n, m) = (self.k, self.n, g.m);
+        let row = |i: usize| &g.a[i * g.lda..][..k];
+        let block = MR * BLOCK_TILES;
+        for m0 in (0..m).step_by(block) {
+            let m1 = (m0 + block).min(m);
+            for (p, b) in self.panels.chunks_exact((k * NR).max(1)).enumerate() {
+                let n0 = p * NR;
+                let nw = NR.min(n - n0);
+                let mut bias = [0.0f32; NR];
+                if let Some(src) = g.bias {
+                    bias[..nw].copy_from_slice(&src[n0..n0 + nw]);
+                }
+                for i0 in (m0..m1).step_by(MR) {
+                    let mh = MR.min(m1 - i0);
+                    let t = Tile {
+                        k,
+                        a: core::array::from_fn(|r| row(i0 + r.min(mh - 1))),
+                        b: &b[..k * NR],
+                        bias: &bias,
+                        lo: g.lo,
+                        hi: g.hi,
+                    };
+                    if mh == MR && nw == NR {
+                        uk(&t, &mut c[i0 * ldc + n0..], ldc);
+                    } else {
+                        let mut buf = [[0.0f32; NR]; MR];
+                        uk(&t, buf.as_flattened_mut(), NR);
+                        for (r, src) in buf.iter().take(mh).enumerate() {
+                            c[(i0 + r) * ldc + n0..][..nw].copy_from_slice(&src[..nw]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The run-time operands of [`PackedGemm::run`].
+struct Grid<'g> {
+    m: usize,
+    a: &'g [f32],
+    lda: usize,
+    bias: Option<&'g [f32]>,
+    lo: f32,
+    hi: f32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift), values in [-1, 1).
+    fn values(seed: u64, n: usize) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Bound on |simd - exact| for one output (|exact| computed in f64): every order of
+    /// summation of `K` products and a bias, with or without fused multiply-adds, is within
+    /// `gamma(K + 1) * (sum |a_k b_k| + |bias|)` of the exact value (Higham, Accuracy and
+    /// Stability, 3.1; u = 2^-24, gamma(n) = n u / (1 - n u)), plus `K + 1` times the
+    /// underflow unit 2^-149 for subnormal products. Clamping does not increase the distance.
+    fn bound(k: usize, sum_abs: f64) -> f64 {
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let n = (k + 1) as f64;
+        n * u / (1.0 - n * u) * sum_abs + n * 2f64.powi(-149)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check(uk: MicroKernel, m: usize, n: usize, k: usize, with_bias: bool, lo: f32, hi: f32) {
+        let (lda, ldc) = (k + 3, n + 5);
+        let a = values(1 + (m * 1000 + n * 10 + k) as u64, m.max(1) * lda);
+        // B as [N x K] (weights), packed with k_stride 1, n_stride K.
+        let w = values(7 + (m + n * 100 + k * 7) as u64, n * k);
+        let bias = values(3, n);
+        let g = PackedGemm::with_kernel(uk, k, n, &w, 1, k);
+        let poison = 1234.5f32;
+        let mut c = vec![poison; m * ldc + 16];
+        g.run(
+            m,
+            &a,
+            lda,
+            with_bias.then_some(&bias[..]),
+            (lo, hi),
+            &mut c,
+            ldc,
+        );
+        for i in 0..m {
+            for j in 0..ldc {
+                let got = c[i * ldc + j];
+                if j >= n {
+                    assert_eq!(got, poison, "{} wrote C[{i}][{j}] outside N", uk.name());
+                    continue;
+                }
+                let (mut exact, mut sum_abs) = (0.0f64, 0.0f64);
+                for p in 0..k {
+                    let prod = f64::from(a[i * lda + p]) * f64::from(w[j * k + p]);
+                    exact += prod;
+                    sum_abs += prod.abs();
+                }
+                if with_bias {
+                    exact += f64::from(bias[j]);
+                    sum_abs += f64::from(bias[j]).abs();
+                }
+                let exact = exact.clamp(f64::from(lo), f64::from(hi));
+                let err = (f64::from(got) - exact).abs();
+                assert!(
+                    err <= bound(k, sum_abs),
+                    "{} m={m} n={n} k={k}: C[{i}][{j}] = {got}, exact {exact}",
+                    uk.name()
+                );
+            }
+        }
+        assert!(c[m * ldc..].iter().all(|&v| v == poison), "wrote past C");
+    }
+
+    #[test]
+    fn every_micro_kernel_matches_a_naive_product_at_tile_edges() {
+        Isa::for_each_available(|isa| {
+            for uk in MicroKernel::all_at(isa) {
+                let (mr, nr) = (uk.mr(), uk.nr());
+                let sizes = [1, mr - 1, mr, mr + 1, nr - 1, nr, nr + 1, 37];
+                for &m in &sizes {
+                    for &n in &sizes {
+                        for &k in &sizes {
+                            check(uk, m, n, k, (m + n + k) % 2 == 0, f32::MIN, f32::MAX);
+                        }
+                    }
+                }
+                // A clamp range, and more rows than one block.
+                check(
+                    uk,
+                    6 * BLOCK_TILES * 2 + 5,
+                    2 * nr + 3,
+                    19,
+                    true,
+                    -0.25,
+                    0.5,
+                );
+                check(uk, 3, 5, 1, false, 0.0, 6.0);
+            }
+        });
+    }
+
+    #[test]
+    fn choose_picks_the_best_kernel_at_or_below_the_level() {
+        assert_eq!(
+            MicroKernel::choose(Isa::Portable, 100).name(),
+            "portable_4x8"
+        );
+        let best = MicroKernel::choose(Isa::detected(), 100);
+        assert!(best.nr() >= 8);
+        #[cfg(target_arch = "x86_64")]
+        if Isa::Avx2Fma.is_available() {
+            assert_eq!(MicroKernel::choose(Isa::Avx2Fma, 8).name(), "avx2_6x8");
+            assert_eq!(MicroKernel::choose(Isa::Avx512, 9).name(), "avx2_6x16");
+        }
+    }
+}
