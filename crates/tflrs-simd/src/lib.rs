@@ -22,6 +22,8 @@ pub mod elementwise;
 mod fully_connected;
 pub mod gemm;
 mod isa;
+#[cfg(test)]
+mod testutil;
 
 pub use backend::SimdBackend;
 pub use isa::Isa;
