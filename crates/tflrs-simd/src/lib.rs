@@ -18,6 +18,7 @@
 //! ```
 
 mod backend;
+mod conv;
 pub mod elementwise;
 mod fully_connected;
 pub mod gemm;
