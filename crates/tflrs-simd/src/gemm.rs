@@ -546,6 +546,42 @@ mod tests {
         });
     }
 
+    /// Throughput of each micro-kernel on MobileNet-like shapes; a measurement, not a test
+    /// (`cargo test --release -p tflrs-simd -- --ignored --nocapture gemm_throughput`).
+    #[test]
+    #[ignore]
+    fn gemm_throughput() {
+        let shapes = [
+            (2304, 16, 16),
+            (576, 96, 24),
+            (2304, 16, 96),
+            (144, 192, 48),
+            (9, 112, 1280),
+            (512, 256, 256),
+        ];
+        Isa::for_each_available(|isa| {
+            for uk in MicroKernel::all_at(isa) {
+                for (m, k, n) in shapes {
+                    let a = values(1, m * k);
+                    let w = values(2, n * k);
+                    let g = PackedGemm::with_kernel(uk, k, n, &w, 1, k);
+                    let mut c = vec![0.0f32; m * n];
+                    let reps = (200_000_000 / (m * n * k)).max(3);
+                    let t = std::time::Instant::now();
+                    for _ in 0..reps {
+                        g.run(m, &a, k, None, (f32::MIN, f32::MAX), &mut c, n);
+                    }
+                    let s = t.elapsed().as_secs_f64();
+                    let gflops = 2.0 * (m * n * k * reps) as f64 / s / 1e9;
+                    println!(
+                        "{:>13} M={m:<5} K={k:<4} N={n:<5} {gflops:6.1} GFLOP/s",
+                        uk.name()
+                    );
+                }
+            }
+        });
+    }
+
     #[test]
     fn choose_picks_the_best_kernel_at_or_below_the_level() {
         assert_eq!(
