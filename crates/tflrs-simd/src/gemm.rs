@@ -29,12 +29,55 @@ use crate::isa::Isa;
 use crate::isa::x86;
 use tflrs_kernels::scalar::qmath::clamp_f32;
 
-/// A micro-kernel's view of one tile: `MR` rows of `A` (each at least `k` long), the panel of
-/// `B` (`k * NR`), the tile's bias, and `C` from the tile's first element (rows `ldc` apart,
-/// at least `(MR - 1) * ldc + NR` long).
+/// Where a tile's `MR` rows of `A` come from.
+#[derive(Clone, Copy)]
+enum Rows<'t, const MR: usize> {
+    /// Row `r` is `a[r]` (at least `k` long): a matrix read in place.
+    Direct([&'t [f32]; MR]),
+    /// Row `r` is, for each tap `t`, the `kc` values of `x` from `offs[r][t]` (or `kc` zeros
+    /// for [`Indirection::PADDING`]): a convolution's windows read in place.
+    Indirect {
+        x: &'t [f32],
+        zero: &'t [f32],
+        offs: [&'t [u32]; MR],
+        kc: usize,
+    },
+}
+
+impl<'t, const MR: usize> Rows<'t, MR> {
+    /// `(taps, values per tap)` for `k` values in all.
+    #[inline(always)]
+    fn shape(&self, k: usize) -> (usize, usize) {
+        match self {
+            Rows::Direct(_) => (1, k),
+            Rows::Indirect { offs, kc, .. } => (offs[0].len(), *kc),
+        }
+    }
+
+    /// The rows' values for tap `t`, each (at least) as long as a tap; bounds-checked, so that
+    /// the micro-kernels may read a tap's values unchecked.
+    #[inline(always)]
+    fn tap(&self, t: usize) -> [&'t [f32]; MR] {
+        match *self {
+            Rows::Direct(a) => a,
+            Rows::Indirect { x, zero, offs, kc } => core::array::from_fn(|r| {
+                let o = offs[r][t];
+                if o == Indirection::PADDING {
+                    &zero[..kc]
+                } else {
+                    &x[o as usize..][..kc]
+                }
+            }),
+        }
+    }
+}
+
+/// A micro-kernel's view of one tile: `MR` rows of `A` (`k` values each), the panel of `B`
+/// (`k * NR`), the tile's bias, and `C` from the tile's first element (rows `ldc` apart, at
+/// least `(MR - 1) * ldc + NR` long).
 struct Tile<'t, const MR: usize, const NR: usize> {
     k: usize,
-    a: [&'t [f32]; MR],
+    rows: Rows<'t, MR>,
     b: &'t [f32],
     bias: &'t [f32; NR],
     lo: f32,
@@ -42,11 +85,18 @@ struct Tile<'t, const MR: usize, const NR: usize> {
 }
 
 impl<const MR: usize, const NR: usize> Tile<'_, MR, NR> {
-    /// Panics unless the slices are as long as the micro-kernels read and write; after this,
-    /// the unchecked accesses of the SIMD micro-kernels stay inside them.
+    /// Panics unless the slices are as long as the micro-kernels read and write: `B` and `C`
+    /// here, `A` per tap in [`Rows::tap`]. After this, the unchecked accesses of the SIMD
+    /// micro-kernels stay inside them.
     #[inline]
     fn check(&self, c: &[f32], ldc: usize) {
-        assert!(self.a.iter().all(|r| r.len() >= self.k));
+        match &self.rows {
+            Rows::Direct(a) => assert!(a.iter().all(|r| r.len() >= self.k)),
+            Rows::Indirect { offs, kc, .. } => {
+                let taps = offs[0].len();
+                assert!(taps * kc == self.k && offs.iter().all(|o| o.len() == taps));
+            }
+        }
         assert!(self.b.len() >= self.k * NR);
         assert!(ldc >= NR && c.len() >= (MR - 1) * ldc + NR);
     }
@@ -56,11 +106,16 @@ impl<const MR: usize, const NR: usize> Tile<'_, MR, NR> {
 fn portable<const MR: usize, const NR: usize>(t: &Tile<'_, MR, NR>, c: &mut [f32], ldc: usize) {
     t.check(c, ldc);
     let mut acc = [[0.0f32; NR]; MR];
-    for (p, bk) in t.b.chunks_exact(NR).take(t.k).enumerate() {
-        for (acc_r, a_r) in acc.iter_mut().zip(&t.a) {
-            let av = a_r[p];
-            for (o, &bv) in acc_r.iter_mut().zip(bk) {
-                *o += av * bv;
+    let (taps, kc) = t.rows.shape(t.k);
+    let mut panel = t.b.chunks_exact(NR);
+    for tap in 0..taps {
+        let a = t.rows.tap(tap);
+        for (p, bk) in panel.by_ref().take(kc).enumerate() {
+            for (acc_r, a_r) in acc.iter_mut().zip(&a) {
+                let av = a_r[p];
+                for (o, &bv) in acc_r.iter_mut().zip(bk) {
+                    *o += av * bv;
+                }
             }
         }
     }
@@ -86,19 +141,23 @@ mod x86_kernels {
         ldc: usize,
     ) {
         let mut acc = [[_mm256_setzero_ps(); V]; MR];
-        let ap: [*const f32; MR] = core::array::from_fn(|r| t.a[r].as_ptr());
+        let (taps, kc) = t.rows.shape(t.k);
         let mut bp = t.b.as_ptr();
-        for p in 0..t.k {
-            // SAFETY: `Tile::check` ensured `b` holds `k * NR` values and each row `k`.
-            unsafe {
-                let bv: [__m256; V] = core::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
-                for r in 0..MR {
-                    let av = _mm256_broadcast_ss(&*ap[r].add(p));
-                    for v in 0..V {
-                        acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+        for tap in 0..taps {
+            let ap: [*const f32; MR] = t.rows.tap(tap).map(|a| a.as_ptr());
+            for p in 0..kc {
+                // SAFETY: `Tile::check` ensured `b` holds `k = taps * kc` values per column, and
+                // `Rows::tap` gives `kc` values per row.
+                unsafe {
+                    let bv: [__m256; V] = core::array::from_fn(|v| _mm256_loadu_ps(bp.add(8 * v)));
+                    for r in 0..MR {
+                        let av = _mm256_broadcast_ss(&*ap[r].add(p));
+                        for v in 0..V {
+                            acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+                        }
                     }
+                    bp = bp.add(NR);
                 }
-                bp = bp.add(NR);
             }
         }
         let lo = _mm256_set1_ps(t.lo);
@@ -128,19 +187,22 @@ mod x86_kernels {
         ldc: usize,
     ) {
         let mut acc = [[_mm_setzero_ps(); V]; MR];
-        let ap: [*const f32; MR] = core::array::from_fn(|r| t.a[r].as_ptr());
+        let (taps, kc) = t.rows.shape(t.k);
         let mut bp = t.b.as_ptr();
-        for p in 0..t.k {
-            // SAFETY: as in `avx2_body`.
-            unsafe {
-                let bv: [__m128; V] = core::array::from_fn(|v| _mm_loadu_ps(bp.add(4 * v)));
-                for r in 0..MR {
-                    let av = _mm_set1_ps(*ap[r].add(p));
-                    for v in 0..V {
-                        acc[r][v] = _mm_add_ps(acc[r][v], _mm_mul_ps(av, bv[v]));
+        for tap in 0..taps {
+            let ap: [*const f32; MR] = t.rows.tap(tap).map(|a| a.as_ptr());
+            for p in 0..kc {
+                // SAFETY: as in `avx2_body`.
+                unsafe {
+                    let bv: [__m128; V] = core::array::from_fn(|v| _mm_loadu_ps(bp.add(4 * v)));
+                    for r in 0..MR {
+                        let av = _mm_set1_ps(*ap[r].add(p));
+                        for v in 0..V {
+                            acc[r][v] = _mm_add_ps(acc[r][v], _mm_mul_ps(av, bv[v]));
+                        }
                     }
+                    bp = bp.add(NR);
                 }
-                bp = bp.add(NR);
             }
         }
         let lo = _mm_set1_ps(t.lo);
@@ -348,6 +410,44 @@ impl PackedGemm {
         a: &[f32],
         lda: usize,
         bias: Option<&[f32]>,
+        range: (f32, f32),
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        if m > 0 {
+            assert!(
+                lda >= self.k && a.len() >= (m - 1) * lda + self.k,
+                "A is too short"
+            );
+        }
+        self.dispatch(m, Source::Strided { a, lda }, bias, range, c, ldc);
+    }
+
+    /// The same over the rows an [`Indirection`] gathers from `x` (an IGEMM): row `i` of `A`
+    /// is, tap after tap, the `kc` values at each of its offsets. Panics unless the
+    /// indirection's taps times `kc` are `K` and `x` holds every offset's values.
+    pub fn run_indirect(
+        &self,
+        ind: &Indirection,
+        x: &[f32],
+        bias: Option<&[f32]>,
+        range: (f32, f32),
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        assert!(ind.taps * ind.kc == self.k, "indirection does not match K");
+        assert!(
+            x.len() >= ind.min_len,
+            "input is too short for the indirection"
+        );
+        self.dispatch(ind.rows, Source::Indirect { ind, x }, bias, range, c, ldc);
+    }
+
+    fn dispatch(
+        &self,
+        m: usize,
+        src: Source<'_>,
+        bias: Option<&[f32]>,
         (lo, hi): (f32, f32),
         c: &mut [f32],
         ldc: usize,
@@ -355,16 +455,14 @@ impl PackedGemm {
         if m == 0 || self.n == 0 {
             return;
         }
-        let (k, n) = (self.k, self.n);
-        assert!(lda >= k && a.len() >= (m - 1) * lda + k, "A is too short");
+        let n = self.n;
         assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "C is too short");
         if let Some(b) = bias {
             assert!(b.len() >= n, "bias is too short");
         }
         let g = Grid {
             m,
-            a,
-            lda,
+            src,
             bias,
             lo,
             hi,
@@ -396,7 +494,15 @@ impl PackedGemm {
         uk: impl Fn(&Tile<'_, MR, NR>, &mut [f32], usize),
     ) {
         let (k, n, m) = (self.k, self.n, g.m);
-        let row = |i: usize| &g.a[i * g.lda..][..k];
+        let rows = |i: [usize; MR]| match g.src {
+            Source::Strided { a, lda } => Rows::Direct(i.map(|i| &a[i * lda..][..k])),
+            Source::Indirect { ind, x } => Rows::Indirect {
+                x,
+                zero: &ind.zero,
+                offs: i.map(|i| &ind.offsets[i * ind.taps..][..ind.taps]),
+                kc: ind.kc,
+            },
+        };
         let block = MR * BLOCK_TILES;
         for m0 in (0..m).step_by(block) {
             let m1 = (m0 + block).min(m);
@@ -411,7 +517,7 @@ impl PackedGemm {
                     let mh = MR.min(m1 - i0);
                     let t = Tile {
                         k,
-                        a: core::array::from_fn(|r| row(i0 + r.min(mh - 1))),
+                        rows: rows(core::array::from_fn(|r| i0 + r.min(mh - 1))),
                         b: &b[..k * NR],
                         bias: &bias,
                         lo: g.lo,
@@ -432,11 +538,77 @@ impl PackedGemm {
     }
 }
 
+/// An indirection buffer: for each of `rows` rows of `A` and each of its `taps`, the offset in
+/// the input of the tap's `kc` values, or [`PADDING`](Self::PADDING) for `kc` zeros. Offsets
+/// are relative to the input, so the buffer survives the input moving between runs.
+#[derive(Debug, Clone)]
+pub struct Indirection {
+    rows: usize,
+    taps: usize,
+    kc: usize,
+    /// `rows * taps` offsets.
+    offsets: Vec<u32>,
+    /// `kc` zeros, read for padding taps.
+    zero: Vec<f32>,
+    /// The input length every offset's values fit in.
+    min_len: usize,
+}
+
+impl Indirection {
+    /// The offset of a tap that reads zeros.
+    pub const PADDING: u32 = u32::MAX;
+
+    /// The buffer for `rows` rows of `taps` taps of `kc` values; `offset(row, tap)` is the
+    /// tap's offset in the input, `None` for padding. `None` when an offset does not fit in a
+    /// `u32` below [`PADDING`](Self::PADDING).
+    pub fn new(
+        rows: usize,
+        taps: usize,
+        kc: usize,
+        offset: impl Fn(usize, usize) -> Option<usize>,
+    ) -> Option<Self> {
+        let mut offsets = Vec::with_capacity(rows * taps);
+        let mut min_len = 0;
+        for r in 0..rows {
+            for t in 0..taps {
+                offsets.push(match offset(r, t) {
+                    None => Self::PADDING,
+                    Some(o) => {
+                        min_len = min_len.max(o + kc);
+                        u32::try_from(o).ok().filter(|&o| o != Self::PADDING)?
+                    }
+                });
+            }
+        }
+        Some(Self {
+            rows,
+            taps,
+            kc,
+            offsets,
+            zero: vec![0.0; kc],
+            min_len,
+        })
+    }
+
+    /// Rows (`M`).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+/// Where the rows of `A` come from.
+#[derive(Clone, Copy)]
+enum Source<'g> {
+    /// Row `i` at `a[i * lda..]`.
+    Strided { a: &'g [f32], lda: usize },
+    /// Rows gathered through an indirection buffer.
+    Indirect { ind: &'g Indirection, x: &'g [f32] },
+}
+
 /// The run-time operands of [`PackedGemm::run`].
 struct Grid<'g> {
     m: usize,
-    a: &'g [f32],
-    lda: usize,
+    src: Source<'g>,
     bias: Option<&'g [f32]>,
     lo: f32,
     hi: f32,
@@ -544,6 +716,69 @@ mod tests {
                 check(uk, 3, 5, 1, false, 0.0, 6.0);
             }
         });
+    }
+
+    /// `run_indirect` against a naive product over the matrix the indirection describes.
+    fn check_indirect(uk: MicroKernel, m: usize, n: usize, taps: usize, kc: usize) {
+        let k = taps * kc;
+        let x = values((m * 31 + n * 7 + k) as u64, 3 * kc + 5);
+        let pick = values((m + n + taps) as u64, m * taps);
+        // A quarter of the taps are padding; the others start anywhere in x.
+        let off = |r: usize, t: usize| {
+            let v = pick[r * taps + t];
+            (v >= -0.5).then(|| (((v + 0.5) / 1.5) * (x.len() - kc) as f32) as usize)
+        };
+        let ind = Indirection::new(m, taps, kc, off).unwrap();
+        let w = values(9, n * k);
+        let bias = values(4, n);
+        let g = PackedGemm::with_kernel(uk, k, n, &w, 1, k);
+        let ldc = n + 2;
+        let poison = -777.0f32;
+        let mut c = vec![poison; m * ldc];
+        g.run_indirect(&ind, &x, Some(&bias), (-1.5, 1.5), &mut c, ldc);
+        for i in 0..m {
+            for j in 0..n {
+                let (mut exact, mut sum_abs) = (f64::from(bias[j]), f64::from(bias[j]).abs());
+                for t in 0..taps {
+                    let Some(o) = off(i, t) else { continue };
+                    for q in 0..kc {
+                        let prod = f64::from(x[o + q]) * f64::from(w[j * k + t * kc + q]);
+                        exact += prod;
+                        sum_abs += prod.abs();
+                    }
+                }
+                let got = c[i * ldc + j];
+                let err = (f64::from(got) - exact.clamp(-1.5, 1.5)).abs();
+                assert!(
+                    err <= bound(k, sum_abs),
+                    "{} indirect m={m} n={n} taps={taps} kc={kc}: C[{i}][{j}] = {got}",
+                    uk.name()
+                );
+            }
+            assert!(c[i * ldc + n..(i + 1) * ldc].iter().all(|&v| v == poison));
+        }
+    }
+
+    #[test]
+    fn every_micro_kernel_gathers_rows_through_an_indirection_buffer() {
+        Isa::for_each_available(|isa| {
+            for uk in MicroKernel::all_at(isa) {
+                let (mr, nr) = (uk.mr(), uk.nr());
+                for m in [1, mr - 1, mr, mr + 1, 37] {
+                    for n in [1, nr - 1, nr, nr + 1] {
+                        for (taps, kc) in [(1, 1), (1, 7), (9, 1), (9, 3), (25, 5), (4, 17)] {
+                            check_indirect(uk, m, n, taps, kc);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    #[test]
+    fn indirection_offsets_must_fit_below_the_padding_marker() {
+        assert!(Indirection::new(1, 1, 1, |_, _| Some(u32::MAX as usize)).is_none());
+        assert!(Indirection::new(1, 2, 1, |_, t| (t == 0).then_some(5)).is_some());
     }
 
     /// Throughput of each micro-kernel on MobileNet-like shapes; a measurement, not a test
