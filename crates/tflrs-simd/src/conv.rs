@@ -3,24 +3,22 @@
 //!
 //! - 1x1, stride 1, no padding (`conv_2d_f32__{isa}_{MR}x{NR}_1x1`): the NHWC input is `A`
 //!   itself (`M = batches * H * W`, `K = C_in`), read in place.
-//! - Any other window (`conv_2d_f32__{isa}_{MR}x{NR}`): im2col, one band of output pixels at a
-//!   time, into scratch: a band row holds a pixel's window in filter order (row, column,
-//!   channel), zeros for taps in the padding; then the GEMM over the band writes the band's
-//!   output rows. The band has a few tiles of rows and about 32 KiB, so scratch stays small.
+//! - Any other window (`conv_2d_f32__{isa}_{MR}x{NR}`): an IGEMM over an indirection buffer
+//!   built at preparation: for each output pixel and filter tap (row, column), the offset in
+//!   the input of the tap's `C_in` values, or the padding marker for zeros. Row `i` of `A` is
+//!   then the pixel's window in the filter's order (row, column, channel), read in place: no
+//!   copy, no scratch.
 //!
 //! Taken: float32 input, filter and output, constant filter, one group, an optional float bias
 //! (constant or not), any stride, dilation and padding, the fused activations the plan allows.
 //! Everything else is `Ok(None)`, for the scalar backend.
 
 use crate::fully_connected::{at_least, f32s};
-use crate::gemm::PackedGemm;
+use crate::gemm::{Indirection, PackedGemm};
 use crate::isa::Isa;
 use tflrs_ir::Op;
 use tflrs_kernels::prep::conv::{Bias, Geom, Quant, conv2d};
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
-
-/// Values of a band of the patch matrix the band size aims at (32 KiB).
-const BAND_FLOATS: usize = 8192;
 
 /// A kernel for a CONV_2D node at `isa`, or `Ok(None)`.
 pub(crate) fn kernel_for(
@@ -52,12 +50,13 @@ pub(crate) fn kernel_for(
         && g.stride_w == 1
         && g.pad_h == 0
         && g.pad_w == 0;
-    let pixels = g.n * g.out_h * g.out_w;
-    let band = if direct {
-        0
+    let indirection = if direct {
+        None
     } else {
-        let mr = gemm.kernel().mr();
-        ((BAND_FLOATS / k) / mr * mr).max(mr).min(pixels)
+        let Some(ind) = indirection(&g) else {
+            return Ok(None);
+        };
+        Some(ind)
     };
     let name = format!(
         "conv_2d_f32__{}{}",
@@ -68,7 +67,7 @@ pub(crate) fn kernel_for(
         name,
         gemm,
         g,
-        band,
+        indirection,
         range: (lo, hi),
     })))
 }
@@ -78,8 +77,8 @@ struct Conv2d {
     name: String,
     gemm: PackedGemm,
     g: Geom,
-    /// Output pixels per im2col band; 0 for the direct 1x1 path.
-    band: usize,
+    /// The windows of the output pixels; `None` for the direct 1x1 path.
+    indirection: Option<Indirection>,
     range: (f32, f32),
 }
 
@@ -88,12 +87,8 @@ impl Kernel for Conv2d {
         &self.name
     }
 
-    fn scratch_bytes(&self) -> usize {
-        self.band * self.gemm.k() * 4
-    }
-
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
-        let (inputs, mut outputs, scratch, _) = io.split();
+        let (inputs, mut outputs, _, _) = io.split();
         let g = &self.g;
         let (k, n) = (self.gemm.k(), g.out_c);
         let x = inputs.get(0)?.as_slice::<f32>()?;
@@ -102,58 +97,32 @@ impl Kernel for Conv2d {
         let out = out_t.as_slice_mut::<f32>()?;
         at_least(x, g.in_len(), "CONV_2D input")?;
         at_least(out, g.out_len(), "CONV_2D output")?;
-        let pixels = g.n * g.out_h * g.out_w;
-        if self.band == 0 {
-            self.gemm.run(pixels, x, k, bias, self.range, out, n);
-            return Ok(());
-        }
-        let bytes = self.band * k * 4;
-        let have = scratch.len();
-        let patch: &mut [f32] = scratch
-            .get_mut(..bytes)
-            .and_then(|s| bytemuck::try_cast_slice_mut(s).ok())
-            .ok_or_else(|| {
-                KernelError::invalid(format!(
-                    "scratch of {} bytes is not {bytes} aligned bytes",
-                    have
-                ))
-            })?;
-        for q0 in (0..pixels).step_by(self.band) {
-            let rows = self.band.min(pixels - q0);
-            for (r, row) in patch.chunks_exact_mut(k).take(rows).enumerate() {
-                im2col_row(g, x, q0 + r, row);
+        match &self.indirection {
+            None => {
+                let pixels = g.n * g.out_h * g.out_w;
+                self.gemm.run(pixels, x, k, bias, self.range, out, n);
             }
-            self.gemm
-                .run(rows, patch, k, bias, self.range, &mut out[q0 * n..], n);
+            Some(ind) => self.gemm.run_indirect(ind, x, bias, self.range, out, n),
         }
         Ok(())
     }
 }
 
-/// Writes the window of output pixel `q` (over batches, rows, columns) into `row`, in the
-/// filter's order (filter row, filter column, channel), zeros where a tap is in the padding.
-fn im2col_row(g: &Geom, x: &[f32], q: usize, row: &mut [f32]) {
-    let c = g.in_c;
-    let (b, rem) = (q / (g.out_h * g.out_w), q % (g.out_h * g.out_w));
-    let (oy, ox) = (rem / g.out_w, rem % g.out_w);
-    let iy0 = (oy * g.stride_h) as i64 - g.pad_h;
-    let ix0 = (ox * g.stride_w) as i64 - g.pad_w;
-    for (fy, taps) in row.chunks_exact_mut(g.k_w * c).enumerate() {
-        let iy = iy0 + (fy * g.dil_h) as i64;
-        if !(0..g.in_h as i64).contains(&iy) {
-            taps.fill(0.0);
-            continue;
-        }
-        let line = (b * g.in_h + iy as usize) * g.in_w;
-        for (fx, dst) in taps.chunks_exact_mut(c).enumerate() {
-            let ix = ix0 + (fx * g.dil_w) as i64;
-            if (0..g.in_w as i64).contains(&ix) {
-                dst.copy_from_slice(&x[(line + ix as usize) * c..][..c]);
-            } else {
-                dst.fill(0.0);
-            }
-        }
-    }
+/// The indirection buffer of a convolution: row `q` (an output pixel over batches, rows and
+/// columns), tap `(fy, fx)` reads the `C_in` input values of the pixel under the tap, or zeros
+/// where the tap is in the padding. `None` when the input is too large for `u32` offsets.
+fn indirection(g: &Geom) -> Option<Indirection> {
+    let pixels = g.n * g.out_h * g.out_w;
+    let taps = g.k_h * g.k_w;
+    Indirection::new(pixels, taps, g.in_c, |q, t| {
+        let (b, rem) = (q / (g.out_h * g.out_w), q % (g.out_h * g.out_w));
+        let (oy, ox) = (rem / g.out_w, rem % g.out_w);
+        let (fy, fx) = (t / g.k_w, t % g.k_w);
+        let iy = (oy * g.stride_h + fy * g.dil_h) as i64 - g.pad_h;
+        let ix = (ox * g.stride_w + fx * g.dil_w) as i64 - g.pad_w;
+        let inside = (0..g.in_h as i64).contains(&iy) && (0..g.in_w as i64).contains(&ix);
+        inside.then(|| ((b * g.in_h + iy as usize) * g.in_w + ix as usize) * g.in_c)
+    })
 }
 
 #[cfg(test)]
@@ -308,10 +277,10 @@ mod tests {
     }
 
     #[test]
-    fn pointwise_and_banded_paths_at_tile_edges() {
+    fn pointwise_and_indirect_paths_at_tile_edges() {
         for_each_backend(|backend, _| {
             // A 1x1 layer of MobileNet's shape class (M = 12 * 12 pixels, K = 24, N = 8 / 16 /
-            // 24 + 1), and a 3x3 stride-2 first layer over several bands.
+            // 24 + 1), and a 3x3 stride-2 first layer.
             for (hw, c, oc, k, s) in [
                 (12, 24, 8, 1, 1),
                 (12, 16, 16, 1, 1),
