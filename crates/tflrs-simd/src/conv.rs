@@ -9,11 +9,12 @@
 //!   then the pixel's window in the filter's order (row, column, channel), read in place: no
 //!   copy, no scratch.
 //!
-//! Taken: float32 input, filter and output, constant filter, one group, an optional float bias
-//! (constant or not), any stride, dilation and padding, the fused activations the plan allows.
+//! Taken: float32 input, filter and output, one group, an optional float bias, any stride,
+//! dilation and padding, the fused activations the plan allows. A constant filter is packed at
+//! preparation, a computed one (a DEQUANTIZE of float16 weights) at each run.
 //! Everything else is `Ok(None)`, for the scalar backend.
 
-use crate::fully_connected::{at_least, f32s};
+use crate::fully_connected::{at_least, repack, weights};
 use crate::gemm::{Indirection, PackedGemm};
 use crate::isa::Isa;
 use tflrs_ir::Op;
@@ -40,10 +41,9 @@ pub(crate) fn kernel_for(
         return Ok(None);
     }
     let k = g.k_h * g.k_w * g.k_c;
-    let Some(w) = node.constant(1).and_then(|b| f32s(b, g.out_c * k)) else {
+    let Some(gemm) = weights(isa, node, k, g.out_c)? else {
         return Ok(None);
     };
-    let gemm = PackedGemm::new(isa, k, g.out_c, &w, 1, k);
     let direct = g.k_h == 1
         && g.k_w == 1
         && g.stride_h == 1
@@ -69,6 +69,7 @@ pub(crate) fn kernel_for(
         g,
         indirection,
         range: (lo, hi),
+        computed: node.constant(1).is_none(),
     })))
 }
 
@@ -80,6 +81,8 @@ struct Conv2d {
     /// The windows of the output pixels; `None` for the direct 1x1 path.
     indirection: Option<Indirection>,
     range: (f32, f32),
+    /// Whether the filter is computed (packed at each run).
+    computed: bool,
 }
 
 impl Kernel for Conv2d {
@@ -91,6 +94,9 @@ impl Kernel for Conv2d {
         let (inputs, mut outputs, _, _) = io.split();
         let g = &self.g;
         let (k, n) = (self.gemm.k(), g.out_c);
+        if self.computed {
+            repack(&mut self.gemm, inputs.get(1)?, "CONV_2D filter")?;
+        }
         let x = inputs.get(0)?.as_slice::<f32>()?;
         let bias = Bias::view(inputs.optional(2), n)?.float();
         let mut out_t = outputs.get(0)?;
@@ -127,7 +133,7 @@ fn indirection(g: &Geom) -> Option<Indirection> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testutil::{ACTIVATIONS, Case, edge_or_any, for_each_backend};
+    use crate::testutil::{ACTIVATIONS, Case, edge_or_any, for_each_backend, input};
     use proptest::prelude::*;
     use tflrs_ir::{Activation, Conv2dAttrs, DType, Op, Padding, window};
     use tflrs_kernels::TensorInfo;
@@ -147,6 +153,8 @@ mod tests {
         padding: Padding,
         bias: bool,
         act: Activation,
+        /// Constant filter and bias, or computed ones.
+        constant: (bool, bool),
         seed: u64,
     }
 
@@ -162,6 +170,7 @@ mod tests {
             prop::sample::select(vec![Padding::Same, Padding::Valid]),
             any::<bool>(),
             prop::sample::select(ACTIVATIONS.to_vec()),
+            (any::<bool>(), any::<bool>()),
             any::<u64>(),
         )
             .prop_map(
@@ -174,6 +183,7 @@ mod tests {
                     padding,
                     bias,
                     act,
+                    constant,
                     seed,
                 )| {
                     Conv {
@@ -187,6 +197,7 @@ mod tests {
                         padding,
                         bias,
                         act,
+                        constant,
                         seed,
                     }
                 },
@@ -219,12 +230,17 @@ mod tests {
                 TensorInfo::new("x", DType::Float32, [nb, ih, iw, c]),
                 &x,
             )),
-            Some(TestInput::const_from_slice(
+            Some(input(
+                p.constant.0,
                 TensorInfo::new("w", DType::Float32, [oc, kh, kw, c]),
                 &w,
             )),
             p.bias.then(|| {
-                TestInput::const_from_slice(TensorInfo::new("b", DType::Float32, [oc]), &bias)
+                input(
+                    p.constant.1,
+                    TensorInfo::new("b", DType::Float32, [oc]),
+                    &bias,
+                )
             }),
         ];
         t.outputs = vec![TensorInfo::new("y", DType::Float32, [nb, oh, ow, oc])];
@@ -299,12 +315,13 @@ mod tests {
                     padding: Padding::Same,
                     bias: true,
                     act: Activation::Relu6,
+                    constant: (true, true),
                     seed: (hw * 1000 + c * 10 + oc) as u64,
                 };
                 let (t, _) = case(&p);
                 t.check(backend).unwrap();
             }
-            // Grouped convolutions and computed filters are declined.
+            // Grouped convolutions are declined.
             let (mut t, _) = case(&Conv {
                 batch: 1,
                 extra: (2, 2),
@@ -316,11 +333,9 @@ mod tests {
                 padding: Padding::Valid,
                 bias: false,
                 act: Activation::None,
+                constant: (true, true),
                 seed: 5,
             });
-            t.inputs[1].as_mut().unwrap().constant = false;
-            assert!(t.make(backend).unwrap().is_none());
-            t.inputs[1].as_mut().unwrap().constant = true;
             t.inputs[1].as_mut().unwrap().info.shape = vec![6, 3, 3, 2];
             assert!(t.make(backend).unwrap().is_none(), "groups");
         });

@@ -1,10 +1,12 @@
 //! FULLY_CONNECTED float32 on the f32 GEMM: `out[batches x units] = clamp(x[batches x depth] *
 //! W^T + bias)`, with the `[units x depth]` weights packed as `B = W^T` at preparation.
 //!
-//! Taken: float32 input, weights and output, constant weights, an optional float bias (constant
-//! or not), `keep_num_dims` either way (the plan flattens the input into rows), and the
-//! clipping activations the plan allows. Everything else (quantized and hybrid kernels,
-//! computed weights, nodes the plan rejects) is `Ok(None)`, for the scalar backend.
+//! Taken: float32 input, weights and output, an optional float bias, `keep_num_dims` either way
+//! (the plan flattens the input into rows), and the clipping activations the plan allows.
+//! Constant weights are packed once, at preparation; computed ones (a DEQUANTIZE of float16
+//! weights, say) are packed at each run into panels allocated at preparation. Everything else
+//! (quantized and hybrid kernels, nodes the plan rejects) is `Ok(None)`, for the scalar
+//! backend.
 
 use crate::gemm::PackedGemm;
 use crate::isa::Isa;
@@ -28,16 +30,48 @@ pub(crate) fn kernel_for(
         return Ok(None);
     };
     let (units, depth) = (plan.units, plan.depth);
-    let Some(w) = node.constant(1).and_then(|b| f32s(b, units * depth)) else {
+    let Some(gemm) = weights(isa, node, depth, units)? else {
         return Ok(None);
     };
-    let gemm = PackedGemm::new(isa, depth, units, &w, 1, depth);
     Ok(Some(Box::new(FullyConnected {
         name: format!("fully_connected_f32__{}", gemm.kernel().name()),
         gemm,
         batches: plan.batches,
         range: (lo, hi),
+        computed: node.constant(1).is_none(),
     })))
+}
+
+/// The GEMM over the `[n x k]` weights of input 1: packed now when they are constant, else
+/// unpacked (packed at each run); `None` for a constant shorter than `n * k` (left to the
+/// scalar backend).
+pub(crate) fn weights(
+    isa: Isa,
+    node: &NodeCtx<'_>,
+    k: usize,
+    n: usize,
+) -> Result<Option<PackedGemm>, KernelError> {
+    Ok(match node.constant(1) {
+        Some(bytes) => f32s(bytes, n * k).map(|w| PackedGemm::new(isa, k, n, &w, 1, k)),
+        None => Some(PackedGemm::unpacked(
+            crate::gemm::MicroKernel::choose(isa, n),
+            k,
+            n,
+        )),
+    })
+}
+
+/// Packs computed `[n x k]` weights (input 1) at run time.
+pub(crate) fn repack(
+    gemm: &mut PackedGemm,
+    w: tflrs_kernels::TensorRef<'_>,
+    what: &str,
+) -> Result<(), KernelError> {
+    let (k, n) = (gemm.k(), gemm.n());
+    let w = w.as_slice::<f32>()?;
+    at_least(w, n * k, what)?;
+    gemm.pack(w, 1, k);
+    Ok(())
 }
 
 /// The first `len` little-endian f32 values of constant bytes (constants need not be aligned),
@@ -69,6 +103,8 @@ struct FullyConnected {
     gemm: PackedGemm,
     batches: usize,
     range: (f32, f32),
+    /// Whether the weights are computed (packed at each run).
+    computed: bool,
 }
 
 impl Kernel for FullyConnected {
@@ -85,6 +121,9 @@ impl Kernel for FullyConnected {
             out_t.bytes.fill(0);
             return Ok(());
         }
+        if self.computed {
+            repack(&mut self.gemm, inputs.get(1)?, "FULLY_CONNECTED weights")?;
+        }
         let x = inputs.get(0)?.as_slice::<f32>()?;
         let bias = Bias::view(inputs.optional(2), n)?.float();
         let out = out_t.as_slice_mut::<f32>()?;
@@ -97,7 +136,7 @@ impl Kernel for FullyConnected {
 
 #[cfg(test)]
 mod tests {
-    use crate::testutil::{Case, edge_or_any, for_each_backend};
+    use crate::testutil::{Case, edge_or_any, for_each_backend, input};
     use proptest::prelude::*;
     use tflrs_ir::{Activation, DType, FullyConnectedAttrs, Op};
     use tflrs_kernels::TensorInfo;
@@ -112,6 +151,8 @@ mod tests {
         bias: bool,
         keep: bool,
         act: Activation,
+        /// Constant weights and bias (packed at preparation), or computed ones (packed at run).
+        constant: (bool, bool),
         seed: u64,
     }
 
@@ -123,17 +164,21 @@ mod tests {
             any::<bool>(),
             any::<bool>(),
             prop::sample::select(crate::testutil::ACTIVATIONS.to_vec()),
+            (any::<bool>(), any::<bool>()),
             any::<u64>(),
         )
-            .prop_map(|(batches, units, depth, bias, keep, act, seed)| Fc {
-                batches,
-                units,
-                depth,
-                bias,
-                keep,
-                act,
-                seed,
-            })
+            .prop_map(
+                |(batches, units, depth, bias, keep, act, constant, seed)| Fc {
+                    batches,
+                    units,
+                    depth,
+                    bias,
+                    keep,
+                    act,
+                    constant,
+                    seed,
+                },
+            )
     }
 
     fn case(f: &Fc) -> Case {
@@ -158,12 +203,17 @@ mod tests {
                 TensorInfo::new("x", DType::Float32, x_shape),
                 &x,
             )),
-            Some(TestInput::const_from_slice(
+            Some(input(
+                f.constant.0,
                 TensorInfo::new("w", DType::Float32, [u, d]),
                 &w,
             )),
             f.bias.then(|| {
-                TestInput::const_from_slice(TensorInfo::new("b", DType::Float32, [u]), &bias)
+                input(
+                    f.constant.1,
+                    TensorInfo::new("b", DType::Float32, [u]),
+                    &bias,
+                )
             }),
         ];
         c.outputs = vec![TensorInfo::new("y", DType::Float32, y_shape)];
@@ -212,6 +262,7 @@ mod tests {
                 bias: true,
                 keep: false,
                 act: Activation::Relu6,
+                constant: (true, false),
                 seed: 1,
             };
             let mut c = case(&f);
@@ -221,9 +272,13 @@ mod tests {
                 &[] as &[f32],
             ));
             c.check(backend).unwrap();
-            // Computed weights stay with the scalar backend.
+            // Quantized nodes stay with the scalar backend.
             let mut c = case(&Fc { depth: 4, ..f });
-            c.inputs[1].as_mut().unwrap().constant = false;
+            for t in c.inputs.iter_mut().flatten().chain(None) {
+                t.info = t.info.clone().with_quant(0.5, 0);
+                t.info.dtype = DType::Int8;
+                t.bytes.truncate(t.info.num_elements());
+            }
             assert!(c.make(backend).unwrap().is_none());
         });
     }

@@ -369,10 +369,31 @@ impl PackedGemm {
         k_stride: usize,
         n_stride: usize,
     ) -> Self {
-        let nr = uk.nr();
-        let count = n.div_ceil(nr);
-        let mut panels = vec![0.0f32; count * k * nr];
-        for (p, panel) in panels.chunks_exact_mut((k * nr).max(1)).enumerate() {
+        let mut g = Self::unpacked(uk, k, n);
+        g.pack(b, k_stride, n_stride);
+        g
+    }
+
+    /// The GEMM of `K x N` weights that are not known yet: zero panels, to be filled by
+    /// [`pack`](Self::pack) (for weights computed at run time; packing then allocates
+    /// nothing).
+    pub fn unpacked(uk: MicroKernel, k: usize, n: usize) -> Self {
+        let panels = vec![0.0f32; n.div_ceil(uk.nr()) * k * uk.nr()];
+        Self { uk, k, n, panels }
+    }
+
+    /// Packs `B[K x N]`, element `(kk, j)` at `b[kk * k_stride + j * n_stride]`, over the
+    /// previous weights. Panics when `b` is too short.
+    pub fn pack(&mut self, b: &[f32], k_stride: usize, n_stride: usize) {
+        let (k, n, nr) = (self.k, self.n, self.uk.nr());
+        if k == 0 || n == 0 {
+            return;
+        }
+        assert!(
+            b.len() > (k - 1) * k_stride + (n - 1) * n_stride,
+            "B is too short"
+        );
+        for (p, panel) in self.panels.chunks_exact_mut(k * nr).enumerate() {
             for (kk, row) in panel.chunks_exact_mut(nr).enumerate() {
                 for (jj, v) in row.iter_mut().enumerate() {
                     let j = p * nr + jj;
@@ -382,7 +403,6 @@ impl PackedGemm {
                 }
             }
         }
-        Self { uk, k, n, panels }
     }
 
     /// The micro-kernel.

@@ -57,6 +57,15 @@ pub(crate) fn for_each_backend(mut f: impl FnMut(&SimdBackend, &mut TestRunner))
     });
 }
 
+/// An input from values, constant (seen at preparation) or computed.
+pub(crate) fn input(constant: bool, info: TensorInfo, values: &[f32]) -> TestInput {
+    if constant {
+        TestInput::const_from_slice(info, values)
+    } else {
+        TestInput::from_slice(info, values)
+    }
+}
+
 /// A test node, its values, and per output element `(K, sum |x w| + |bias|)` for the bound.
 #[derive(Debug)]
 pub(crate) struct Case {
