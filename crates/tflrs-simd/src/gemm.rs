@@ -6,7 +6,9 @@
 //! `B[k][p*NR .. p*NR + NR]` for `k = 0..K`, one row of `NR` after another, the last panel
 //! padded with zeros. `A` is read in place, row `i` at `a[i * lda ..][..K]`, and `C` written in
 //! place, row `i` at `c[i * ldc ..][..N]`; nothing outside those rows' first `K` (`N`) elements
-//! is read (written).
+//! is read (written). [`PackedGemm::run_indirect`] is the same product with the rows of `A`
+//! gathered through an [`Indirection`] buffer (an IGEMM: each row is a list of taps, each tap
+//! `kc` values at an offset of the input, or zeros), over the same packing and micro-kernels.
 //!
 //! Two levels (STYLE.md 4):
 //! - micro-kernels compute one full `MR x NR` tile: AVX2+FMA 6x16 (12 ymm accumulators) and
