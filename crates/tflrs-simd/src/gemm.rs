@@ -809,6 +809,7 @@ mod tests {
     #[ignore]
     fn gemm_throughput() {
         let shapes = [
+            (2304, 16, 8),
             (2304, 16, 16),
             (576, 96, 24),
             (2304, 16, 96),
