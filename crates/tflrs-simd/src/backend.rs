@@ -9,6 +9,7 @@ pub(crate) type Factory = fn(Isa, &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>
 /// The families, in the order they are asked.
 const FAMILIES: &[Factory] = &[
     crate::fully_connected::kernel_for,
+    crate::conv::kernel_for,
     crate::elementwise::kernel_for,
 ];
 

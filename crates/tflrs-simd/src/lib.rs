@@ -18,10 +18,13 @@
 //! ```
 
 mod backend;
+mod conv;
 pub mod elementwise;
 mod fully_connected;
 pub mod gemm;
 mod isa;
+#[cfg(test)]
+mod testutil;
 
 pub use backend::SimdBackend;
 pub use isa::Isa;
