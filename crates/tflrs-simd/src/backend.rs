@@ -13,6 +13,11 @@ const FAMILIES: &[Factory] = &[
     crate::elementwise::kernel_for,
 ];
 
+/// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and
+/// the backend names itself after the level that runs, so that plan reports and kernel names
+/// (`__avx2_`) agree.
+pub const BEST_IMPLEMENTED: Isa = Isa::Avx2Fma;
+
 /// The SIMD backend at one instruction-set level.
 ///
 /// Its [`name`](Backend::name) is the level's (`avx2`, `avx512`, ...), as the `__backend` part
@@ -23,17 +28,19 @@ pub struct SimdBackend {
 }
 
 impl SimdBackend {
-    /// The backend at [`Isa::selected`]: the host's best level, or the lower one
-    /// `TFLRS_SIMD_ISA` names.
+    /// The backend at [`Isa::selected`] (the host's best level, or the lower one
+    /// `TFLRS_SIMD_ISA` names), at most [`BEST_IMPLEMENTED`].
     pub fn new() -> Self {
         Self {
-            isa: Isa::selected(),
+            isa: Isa::selected().min(BEST_IMPLEMENTED),
         }
     }
 
-    /// The backend at `isa`, if the host has it.
+    /// The backend at `isa` (at most [`BEST_IMPLEMENTED`]), if the host has it.
     pub fn with_isa(isa: Isa) -> Option<Self> {
-        isa.is_available().then_some(Self { isa })
+        isa.is_available().then_some(Self {
+            isa: isa.min(BEST_IMPLEMENTED),
+        })
     }
 
     /// The level its kernels use.

@@ -26,7 +26,7 @@ mod isa;
 #[cfg(test)]
 mod testutil;
 
-pub use backend::SimdBackend;
+pub use backend::{BEST_IMPLEMENTED, SimdBackend};
 pub use isa::Isa;
 #[cfg(target_arch = "x86_64")]
 pub use isa::x86;
