@@ -28,7 +28,7 @@ mod tests;
 use crate::isa::Isa;
 use core::marker::PhantomData;
 use level::{Job, Level, Portable};
-use micro::{BinaryFn, Clamp, Operand, Splat, UnaryFn};
+use micro::{BinaryFn, Clamp, One, Operand, Source, UnaryFn};
 use tflrs_ir::{DType, Op};
 use tflrs_kernels::prep::binary::{BinaryOp, BinaryParams, Broadcast};
 use tflrs_kernels::prep::unary::{UnaryOp, UnaryParams};
@@ -170,64 +170,59 @@ impl<L: Level, O: BinaryFn> Kernel for BinaryKernel<L, O> {
         let mut out = outputs.get(0)?;
         let y = out.as_slice_mut::<f32>()?;
         self.bc.check_lens(y.len(), [a.len(), b.len()])?;
-        self.level.dispatch(BinaryJob::<O> {
-            bc: &self.bc,
-            a,
-            b,
-            y,
-            clamp: self.clamp,
-            op: PhantomData,
+        let (l, c) = (self.level, self.clamp);
+        // One dispatch a run: the level's features cannot reach into the walk's closure, so
+        // the run's work is a job of its own.
+        self.bc.for_each_run(|out, [i, j], steps| {
+            let y = &mut y[out];
+            let n = y.len();
+            match steps {
+                [1, 1] => l.dispatch(BinaryRun::<O, _, _>::new(&a[i..i + n], &b[j..j + n], y, c)),
+                [1, _] => l.dispatch(BinaryRun::<O, _, _>::new(&a[i..i + n], One(b[j]), y, c)),
+                [_, 1] => l.dispatch(BinaryRun::<O, _, _>::new(One(a[i]), &b[j..j + n], y, c)),
+                // Both broadcast: one value (a run of one element, the all-ones shapes).
+                _ => y.fill(micro::binary_elem::<O>(a[i], b[j], c)),
+            }
         });
         Ok(())
     }
 }
 
-/// One run of a binary kernel: the broadcast walk, compiled inside the level's entry.
-struct BinaryJob<'a, O> {
-    bc: &'a Broadcast<2>,
-    a: &'a [f32],
-    b: &'a [f32],
+/// One run of a binary kernel: the micro-kernel on the full vectors, the element function on
+/// the tail.
+struct BinaryRun<'a, O, A, B> {
+    a: A,
+    b: B,
     y: &'a mut [f32],
     clamp: Clamp,
     op: PhantomData<O>,
 }
 
-impl<O: BinaryFn> Job for BinaryJob<'_, O> {
+impl<'a, O, A, B> BinaryRun<'a, O, A, B> {
+    fn new(a: A, b: B, y: &'a mut [f32], clamp: Clamp) -> Self {
+        Self {
+            a,
+            b,
+            y,
+            clamp,
+            op: PhantomData,
+        }
+    }
+}
+
+impl<O: BinaryFn, A: Source, B: Source> Job for BinaryRun<'_, O, A, B> {
     type Output = ();
 
     #[inline(always)]
     fn run<L: Level>(self, l: L) {
-        let BinaryJob {
-            bc, a, b, y, clamp, ..
-        } = self;
-        bc.for_each_run(|out, [i, j], steps| {
-            let y = &mut y[out];
-            let n = y.len();
-            match steps {
-                [1, 1] => binary_run::<L, O, _, _>(l, &a[i..i + n], &b[j..j + n], y, clamp),
-                [1, _] => binary_run::<L, O, _, _>(l, &a[i..i + n], Splat::new(l, b[j]), y, clamp),
-                [_, 1] => binary_run::<L, O, _, _>(l, Splat::new(l, a[i]), &b[j..j + n], y, clamp),
-                // Both broadcast: one value (a run of one element, the all-ones shapes).
-                _ => y.fill(micro::binary_elem::<O>(a[i], b[j], clamp)),
-            }
-        });
-    }
-}
-
-/// One run: the micro-kernel on the full vectors, the element function on the tail.
-#[inline(always)]
-fn binary_run<L: Level, O: BinaryFn, A: Operand<L>, B: Operand<L>>(
-    l: L,
-    a: A,
-    b: B,
-    y: &mut [f32],
-    clamp: Clamp,
-) {
-    let full = y.len() / L::LANES * L::LANES;
-    let (head, tail) = y.split_at_mut(full);
-    micro::binary_full::<L, O, A, B>(l, a, b, head, clamp);
-    for (k, o) in tail.iter_mut().enumerate() {
-        *o = micro::binary_elem::<O>(a.elem(full + k), b.elem(full + k), clamp);
+        let BinaryRun { a, b, y, clamp, .. } = self;
+        let (a, b) = (a.at(l), b.at(l));
+        let full = y.len() / L::LANES * L::LANES;
+        let (head, tail) = y.split_at_mut(full);
+        micro::binary_full::<L, O, _, _>(l, a, b, head, clamp);
+        for (k, o) in tail.iter_mut().enumerate() {
+            *o = micro::binary_elem::<O>(a.elem(full + k), b.elem(full + k), clamp);
+        }
     }
 }
 

@@ -42,7 +42,10 @@ pub(crate) trait Level: Copy + Send + Sync + core::fmt::Debug + 'static {
 }
 
 /// Work that [`Level::dispatch`] runs at a level. Implementations mark
-/// [`run`](Self::run) `#[inline(always)]` so that it is compiled inside the level's entry.
+/// [`run`](Self::run) `#[inline(always)]` so that it is compiled inside the level's entry, and
+/// call no closures: a closure is compiled as a function of its own, without the entry's
+/// target features, so the intrinsics inside it stay calls (checked in the disassembly of an
+/// optimized build: no call into `core::arch` remains).
 pub(crate) trait Job {
     /// What it computes.
     type Output;

@@ -91,7 +91,39 @@ pub(crate) fn binary_elem<O: BinaryFn>(x: f32, y: f32, c: Clamp) -> f32 {
     }
 }
 
-/// A binary operand along a run: a slice that follows the output, or one broadcast value.
+/// A binary operand along a run, as the wrapper hands it to a level: a slice that follows the
+/// output, or [`One`] broadcast value.
+pub(crate) trait Source: Copy {
+    /// The operand at a level.
+    type At<L: Level>: Operand<L>;
+    /// The operand at `l` (a broadcast value is splatted once).
+    fn at<L: Level>(self, l: L) -> Self::At<L>;
+}
+
+impl<'a> Source for &'a [f32] {
+    type At<L: Level> = &'a [f32];
+    #[inline(always)]
+    fn at<L: Level>(self, _: L) -> &'a [f32] {
+        self
+    }
+}
+
+/// A broadcast operand (step 0) of a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct One(pub f32);
+
+impl Source for One {
+    type At<L: Level> = Splat<L::V>;
+    #[inline(always)]
+    fn at<L: Level>(self, l: L) -> Splat<L::V> {
+        Splat {
+            x: self.0,
+            v: l.splat(self.0),
+        }
+    }
+}
+
+/// A binary operand at a level.
 pub(crate) trait Operand<L: Level>: Copy {
     /// Lanes `i..i + LANES`.
     fn vector(self, l: L, i: usize) -> L::V;
@@ -110,19 +142,11 @@ impl<L: Level> Operand<L> for &[f32] {
     }
 }
 
-/// A broadcast operand (step 0): one value, splatted once per run.
+/// A broadcast value in every lane.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Splat<V> {
     x: f32,
     v: V,
-}
-
-impl<V: Copy> Splat<V> {
-    /// `x` in every lane.
-    #[inline(always)]
-    pub(crate) fn new<L: Level<V = V>>(l: L, x: f32) -> Self {
-        Self { x, v: l.splat(x) }
-    }
 }
 
 impl<L: Level> Operand<L> for Splat<L::V> {
@@ -133,6 +157,27 @@ impl<L: Level> Operand<L> for Splat<L::V> {
     #[inline(always)]
     fn elem(self, _: usize) -> f32 {
         self.x
+    }
+}
+
+/// Lanes `i..i + LANES` of `O` on `a` and `b`, clamped between `lo` and `hi` where `O` is.
+/// (A function, not a closure: a closure would be compiled without the level's features.)
+#[inline(always)]
+fn binary_vector<L: Level, O: BinaryFn, A: Operand<L>, B: Operand<L>>(
+    l: L,
+    a: A,
+    b: B,
+    i: usize,
+    lo: L::V,
+    hi: L::V,
+) -> L::V {
+    let r = O::vector(l, a.vector(l, i), b.vector(l, i));
+    if O::CLAMPED {
+        // `min(hi, max(lo, r))` is `clamp_f32(r, lo, hi)`: `max(lo, r)` is
+        // `if lo > r { lo } else { r }` = `if r < lo { lo } else { r }`, NaN passing.
+        l.min(hi, l.max(lo, r))
+    } else {
+        r
     }
 }
 
@@ -150,26 +195,19 @@ pub(crate) fn binary_full<L: Level, O: BinaryFn, A: Operand<L>, B: Operand<L>>(
     let n = L::LANES;
     debug_assert_eq!(y.len() % n, 0);
     let (lo, hi) = (l.splat(c.lo), l.splat(c.hi));
-    let one = |i: usize| {
-        let r = O::vector(l, a.vector(l, i), b.vector(l, i));
-        if O::CLAMPED {
-            // `min(hi, max(lo, r))` is `clamp_f32(r, lo, hi)`: `max(lo, r)` is
-            // `if lo > r { lo } else { r }` = `if r < lo { lo } else { r }`, NaN passing.
-            l.min(hi, l.max(lo, r))
-        } else {
-            r
-        }
-    };
     let block = n * L::UNROLL;
     let mut i = 0;
     while i + block <= y.len() {
         for k in 0..L::UNROLL {
-            l.store(one(i + k * n), &mut y[i + k * n..]);
+            l.store(
+                binary_vector::<L, O, A, B>(l, a, b, i + k * n, lo, hi),
+                &mut y[i + k * n..],
+            );
         }
         i += block;
     }
     while i < y.len() {
-        l.store(one(i), &mut y[i..]);
+        l.store(binary_vector::<L, O, A, B>(l, a, b, i, lo, hi), &mut y[i..]);
         i += n;
     }
 }
