@@ -11,9 +11,11 @@
 //! vector-vector, vector-scalar and scalar-vector runs) computes the full vectors and the
 //! wrapper here the tail elements, with the operator's element function.
 //!
-//! Levels ([`level`]): AVX2 (8 lanes, 32 elements an iteration), SSE4.1 (4 lanes) and portable
-//! (plain loops). AVX-512 hosts run the AVX2 micro-kernels (under `__avx512` names, the
-//! backend's).
+//! Levels ([`level`]): AVX2 (8 lanes, 32 elements an iteration), SSE4.1 (4 lanes, 16 an
+//! iteration) and portable (plain Rust on `[f32; 4]`, 8 an iteration, which the compiler maps
+//! onto the baseline ISA). AVX-512 hosts run the AVX2 micro-kernels (under `__avx512` names,
+//! the backend's). A kernel enters its level's target features once per broadcast run
+//! ([`level::Level::dispatch`]).
 //!
 //! **Numerics**: the results are the scalar kernels' bit for bit, NaN payloads aside
 //! (including NaN inputs, infinities and signed zeros): every operation is exactly rounded, no

@@ -21,10 +21,16 @@ pub(crate) trait Level: Copy + Send + Sync + core::fmt::Debug + 'static {
 
     /// Every lane `x`.
     fn splat(self, x: f32) -> Self::V;
-    /// The first `LANES` elements of `s` (panics when `s` is shorter).
-    fn load(self, s: &[f32]) -> Self::V;
-    /// Stores `v` into the first `LANES` elements of `s` (panics when `s` is shorter).
-    fn store(self, v: Self::V, s: &mut [f32]);
+    /// The `LANES` elements at `p`.
+    ///
+    /// # Safety
+    /// `p` is valid for reading `LANES` elements.
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// Stores `v` into the `LANES` elements at `p`.
+    ///
+    /// # Safety
+    /// `p` is valid for writing `LANES` elements.
+    unsafe fn store(self, v: Self::V, p: *mut f32);
     /// `a + b`.
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a - b`.
@@ -53,51 +59,59 @@ pub(crate) trait Job {
     fn run<L: Level>(self, l: L) -> Self::Output;
 }
 
-/// Plain Rust, one lane: the micro-kernels become plain loops (which the compiler may
-/// auto-vectorize for the baseline ISA).
+/// Plain Rust on arrays of 4 lanes: loops of 4 that the compiler maps onto the baseline ISA's
+/// vectors where it can (SSE2 on x86-64, NEON on aarch64), and plain scalar code elsewhere.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Portable;
 
+/// `[f(a[0], b[0]), ..]`.
+#[inline(always)]
+fn lanes2(a: [f32; 4], b: [f32; 4], f: impl Fn(f32, f32) -> f32) -> [f32; 4] {
+    [f(a[0], b[0]), f(a[1], b[1]), f(a[2], b[2]), f(a[3], b[3])]
+}
+
 impl Level for Portable {
-    type V = f32;
-    const LANES: usize = 1;
-    const UNROLL: usize = 4;
+    type V = [f32; 4];
+    const LANES: usize = 4;
+    const UNROLL: usize = 2;
 
     #[inline(always)]
-    fn splat(self, x: f32) -> f32 {
-        x
+    fn splat(self, x: f32) -> [f32; 4] {
+        [x; 4]
     }
     #[inline(always)]
-    fn load(self, s: &[f32]) -> f32 {
-        s[0]
+    unsafe fn load(self, p: *const f32) -> [f32; 4] {
+        // SAFETY: the caller's contract (4 elements readable at `p`).
+        unsafe { p.cast::<[f32; 4]>().read_unaligned() }
     }
     #[inline(always)]
-    fn store(self, v: f32, s: &mut [f32]) {
-        s[0] = v;
+    unsafe fn store(self, v: [f32; 4], p: *mut f32) {
+        // SAFETY: the caller's contract (4 elements writable at `p`).
+        unsafe { p.cast::<[f32; 4]>().write_unaligned(v) }
     }
     #[inline(always)]
-    fn add(self, a: f32, b: f32) -> f32 {
-        a + b
+    fn add(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        lanes2(a, b, |x, y| x + y)
     }
     #[inline(always)]
-    fn sub(self, a: f32, b: f32) -> f32 {
-        a - b
+    fn sub(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        lanes2(a, b, |x, y| x - y)
     }
     #[inline(always)]
-    fn mul(self, a: f32, b: f32) -> f32 {
-        a * b
+    fn mul(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        lanes2(a, b, |x, y| x * y)
     }
     #[inline(always)]
-    fn max(self, a: f32, b: f32) -> f32 {
-        if a > b { a } else { b }
+    fn max(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        lanes2(a, b, |x, y| if x > y { x } else { y })
     }
     #[inline(always)]
-    fn min(self, a: f32, b: f32) -> f32 {
-        if a < b { a } else { b }
+    fn min(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        lanes2(a, b, |x, y| if x < y { x } else { y })
     }
     #[inline(always)]
-    fn select_gt(self, a: f32, b: f32, t: f32, f: f32) -> f32 {
-        if a > b { t } else { f }
+    fn select_gt(self, a: [f32; 4], b: [f32; 4], t: [f32; 4], f: [f32; 4]) -> [f32; 4] {
+        core::array::from_fn(|k| if a[k] > b[k] { t[k] } else { f[k] })
     }
     #[inline(always)]
     fn dispatch<J: Job>(self, job: J) -> J::Output {
@@ -122,16 +136,14 @@ mod x86_levels {
             unsafe { _mm_set1_ps(x) }
         }
         #[inline(always)]
-        fn load(self, s: &[f32]) -> __m128 {
-            assert!(s.len() >= 4);
-            // SAFETY: SSE is part of x86-64; `s` has the 4 elements read (checked above).
-            unsafe { _mm_loadu_ps(s.as_ptr()) }
+        unsafe fn load(self, p: *const f32) -> __m128 {
+            // SAFETY: SSE is part of x86-64; 4 elements are readable at `p` (the contract).
+            unsafe { _mm_loadu_ps(p) }
         }
         #[inline(always)]
-        fn store(self, v: __m128, s: &mut [f32]) {
-            assert!(s.len() >= 4);
-            // SAFETY: SSE is part of x86-64; `s` has the 4 elements written (checked above).
-            unsafe { _mm_storeu_ps(s.as_mut_ptr(), v) }
+        unsafe fn store(self, v: __m128, p: *mut f32) {
+            // SAFETY: SSE is part of x86-64; 4 elements are writable at `p` (the contract).
+            unsafe { _mm_storeu_ps(p, v) }
         }
         #[inline(always)]
         fn add(self, a: __m128, b: __m128) -> __m128 {
@@ -187,16 +199,14 @@ mod x86_levels {
             unsafe { _mm256_set1_ps(x) }
         }
         #[inline(always)]
-        fn load(self, s: &[f32]) -> __m256 {
-            assert!(s.len() >= 8);
-            // SAFETY: the token proves AVX; `s` has the 8 elements read (checked above).
-            unsafe { _mm256_loadu_ps(s.as_ptr()) }
+        unsafe fn load(self, p: *const f32) -> __m256 {
+            // SAFETY: the token proves AVX; 8 elements are readable at `p` (the contract).
+            unsafe { _mm256_loadu_ps(p) }
         }
         #[inline(always)]
-        fn store(self, v: __m256, s: &mut [f32]) {
-            assert!(s.len() >= 8);
-            // SAFETY: the token proves AVX; `s` has the 8 elements written (checked above).
-            unsafe { _mm256_storeu_ps(s.as_mut_ptr(), v) }
+        unsafe fn store(self, v: __m256, p: *mut f32) {
+            // SAFETY: the token proves AVX; 8 elements are writable at `p` (the contract).
+            unsafe { _mm256_storeu_ps(p, v) }
         }
         #[inline(always)]
         fn add(self, a: __m256, b: __m256) -> __m256 {

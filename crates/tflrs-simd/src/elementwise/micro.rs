@@ -126,19 +126,30 @@ impl Source for One {
 /// A binary operand at a level.
 pub(crate) trait Operand<L: Level>: Copy {
     /// Lanes `i..i + LANES`.
-    fn vector(self, l: L, i: usize) -> L::V;
+    ///
+    /// # Safety
+    /// The operand [`covers`](Self::covers) `i + LANES`.
+    unsafe fn vector(self, l: L, i: usize) -> L::V;
     /// Element `i`.
     fn elem(self, i: usize) -> f32;
+    /// Whether it has elements `0..n` (a broadcast value has every index).
+    fn covers(self, n: usize) -> bool;
 }
 
 impl<L: Level> Operand<L> for &[f32] {
     #[inline(always)]
-    fn vector(self, l: L, i: usize) -> L::V {
-        l.load(&self[i..])
+    unsafe fn vector(self, l: L, i: usize) -> L::V {
+        debug_assert!(i + L::LANES <= self.len());
+        // SAFETY: the slice has `i + LANES` elements (the contract).
+        unsafe { l.load(self.as_ptr().add(i)) }
     }
     #[inline(always)]
     fn elem(self, i: usize) -> f32 {
         self[i]
+    }
+    #[inline(always)]
+    fn covers(self, n: usize) -> bool {
+        self.len() >= n
     }
 }
 
@@ -151,19 +162,26 @@ pub(crate) struct Splat<V> {
 
 impl<L: Level> Operand<L> for Splat<L::V> {
     #[inline(always)]
-    fn vector(self, _: L, _: usize) -> L::V {
+    unsafe fn vector(self, _: L, _: usize) -> L::V {
         self.v
     }
     #[inline(always)]
     fn elem(self, _: usize) -> f32 {
         self.x
     }
+    #[inline(always)]
+    fn covers(self, _: usize) -> bool {
+        true
+    }
 }
 
 /// Lanes `i..i + LANES` of `O` on `a` and `b`, clamped between `lo` and `hi` where `O` is.
 /// (A function, not a closure: a closure would be compiled without the level's features.)
+///
+/// # Safety
+/// `a` and `b` cover `i + LANES`.
 #[inline(always)]
-fn binary_vector<L: Level, O: BinaryFn, A: Operand<L>, B: Operand<L>>(
+unsafe fn binary_vector<L: Level, O: BinaryFn, A: Operand<L>, B: Operand<L>>(
     l: L,
     a: A,
     b: B,
@@ -171,7 +189,9 @@ fn binary_vector<L: Level, O: BinaryFn, A: Operand<L>, B: Operand<L>>(
     lo: L::V,
     hi: L::V,
 ) -> L::V {
-    let r = O::vector(l, a.vector(l, i), b.vector(l, i));
+    // SAFETY: the caller's contract.
+    let (x, y) = unsafe { (a.vector(l, i), b.vector(l, i)) };
+    let r = O::vector(l, x, y);
     if O::CLAMPED {
         // `min(hi, max(lo, r))` is `clamp_f32(r, lo, hi)`: `max(lo, r)` is
         // `if lo > r { lo } else { r }` = `if r < lo { lo } else { r }`, NaN passing.
@@ -194,20 +214,23 @@ pub(crate) fn binary_full<L: Level, O: BinaryFn, A: Operand<L>, B: Operand<L>>(
 ) {
     let n = L::LANES;
     debug_assert_eq!(y.len() % n, 0);
+    // Every vector below lies in `0..len`, which the operands cover.
+    assert!(a.covers(y.len()) && b.covers(y.len()));
+    let (len, yp) = (y.len(), y.as_mut_ptr());
     let (lo, hi) = (l.splat(c.lo), l.splat(c.hi));
     let block = n * L::UNROLL;
     let mut i = 0;
-    while i + block <= y.len() {
+    while i + block <= len {
         for k in 0..L::UNROLL {
-            l.store(
-                binary_vector::<L, O, A, B>(l, a, b, i + k * n, lo, hi),
-                &mut y[i + k * n..],
-            );
+            let j = i + k * n;
+            // SAFETY: `j + n <= len`: the operands cover it and `y` has it.
+            unsafe { l.store(binary_vector::<L, O, A, B>(l, a, b, j, lo, hi), yp.add(j)) };
         }
         i += block;
     }
-    while i < y.len() {
-        l.store(binary_vector::<L, O, A, B>(l, a, b, i, lo, hi), &mut y[i..]);
+    while i + n <= len {
+        // SAFETY: as above.
+        unsafe { l.store(binary_vector::<L, O, A, B>(l, a, b, i, lo, hi), yp.add(i)) };
         i += n;
     }
 }
@@ -289,17 +312,21 @@ impl UnaryFn for LeakyRelu {
 pub(crate) fn unary_full<L: Level, F: UnaryFn>(l: L, f: F, x: &[f32], y: &mut [f32]) {
     let n = L::LANES;
     debug_assert_eq!(y.len() % n, 0);
+    assert!(x.len() >= y.len());
+    let (len, xp, yp) = (y.len(), x.as_ptr(), y.as_mut_ptr());
     let block = n * L::UNROLL;
     let mut i = 0;
-    while i + block <= y.len() {
+    while i + block <= len {
         for k in 0..L::UNROLL {
             let j = i + k * n;
-            l.store(f.vector(l, l.load(&x[j..])), &mut y[j..]);
+            // SAFETY: `j + n <= len <= x.len()`.
+            unsafe { l.store(f.vector(l, l.load(xp.add(j))), yp.add(j)) };
         }
         i += block;
     }
-    while i < y.len() {
-        l.store(f.vector(l, l.load(&x[i..])), &mut y[i..]);
+    while i + n <= len {
+        // SAFETY: as above.
+        unsafe { l.store(f.vector(l, l.load(xp.add(i))), yp.add(i)) };
         i += n;
     }
 }
