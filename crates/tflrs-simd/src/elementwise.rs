@@ -7,20 +7,20 @@
 //! is declined (`Ok(None)`: the scalar backend then reports the error).
 //! A binary kernel walks the plan's broadcast runs ([`Broadcast::for_each_run`]): on each run
 //! an operand either follows the output (step 1) or is one broadcast value (step 0), so a
-//! micro-kernel per operator and level ([`micro::binary_full`], instantiated for the
+//! micro-kernel per operator and level (`micro::binary_full`, instantiated for the
 //! vector-vector, vector-scalar and scalar-vector runs) computes the full vectors and the
 //! wrapper here the tail elements, with the operator's element function.
 //!
-//! Levels ([`level`]): AVX2 (8 lanes, 32 elements an iteration), SSE4.1 (4 lanes, 16 an
+//! Levels (`level`): AVX2 (8 lanes, 32 elements an iteration), SSE4.1 (4 lanes, 16 an
 //! iteration) and portable (plain Rust on `[f32; 4]`, 8 an iteration, which the compiler maps
 //! onto the baseline ISA). AVX-512 hosts run the AVX2 micro-kernels (under `__avx512` names,
 //! the backend's). A kernel enters its level's target features once per broadcast run
-//! ([`level::Level::dispatch`]).
+//! (`level::Level::dispatch`).
 //!
 //! **Numerics**: the results are the scalar kernels' bit for bit, NaN payloads aside
 //! (including NaN inputs, infinities and signed zeros): every operation is exactly rounded, no
 //! FMA, and MAXIMUM, MINIMUM and the clamps use `MAXPS`/`MINPS` with the operand order that
-//! gives the scalar code's comparisons (see [`level`]). Nothing is declined for its values.
+//! gives the scalar code's comparisons (see `level`). Nothing is declined for its values.
 
 mod level;
 mod micro;
