@@ -245,6 +245,68 @@ fn host_device_backend_matches_litert_reference_and_claims_its_partitions() {
     }
 }
 
+/// The SIMD backend (`tflrs-simd`) at this host's level (or the lower one `TFLRS_SIMD_ISA`
+/// names) under the same suite, named as the level (`avx2`, `sse41`, `portable`), so that its
+/// known gaps are `known_gaps/<level>.txt`: it must plan every float32 node of the operators
+/// it has kernels for ([`SIMD_MUST_CLAIM`]), and its kernels' names follow the grammar.
+#[test]
+fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
+    use tflrs_simd::SimdBackend;
+    let simd = SimdBackend::new();
+    let name = simd.isa().name();
+    let report = Suite::new(name)
+        .must_claim(|_, node| simd_must_claim(node))
+        .run(|case| run_case(case, vec![Box::new(simd)]))
+        .expect("testdata loads");
+    if let Err(e) = report.check() {
+        panic!("{e}");
+    }
+    let mut bad: Vec<String> = report
+        .planned_nodes()
+        .filter(|(_, n)| n.backend == name)
+        .filter_map(|(case, n)| {
+            conformance::check_kernel_name(n)
+                .err()
+                .map(|e| format!("{case}: {e}"))
+        })
+        .collect();
+    bad.sort();
+    bad.dedup();
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    let mut by_op = std::collections::BTreeMap::<&str, usize>::new();
+    for (_, n) in report.planned_nodes().filter(|(_, n)| n.backend == name) {
+        *by_op.entry(n.op.as_str()).or_default() += 1;
+    }
+    println!("nodes planned by backend {name}: {by_op:?}");
+}
+
+/// Operators whose float32 nodes the SIMD backend must plan: the elementwise family's
+/// (`tflrs_simd::elementwise`).
+const SIMD_MUST_CLAIM: &[&str] = &[
+    "CONV_2D",
+    "FULLY_CONNECTED",
+    "ADD",
+    "SUB",
+    "MUL",
+    "MAXIMUM",
+    "MINIMUM",
+    "SQUARED_DIFFERENCE",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "LEAKY_RELU",
+];
+
+/// Whether `node` is a float32 node of one of [`SIMD_MUST_CLAIM`]'s operators: its kernel,
+/// whichever backend made it, is named `{op}_f32__...` (a float16 or quantized node's is not,
+/// nor a hybrid one's).
+fn simd_must_claim(node: &PlannedNode) -> bool {
+    SIMD_MUST_CLAIM.contains(&node.op.as_str())
+        && node
+            .kernel
+            .starts_with(&format!("{}_f32__", node.op.to_ascii_lowercase()))
+}
+
 /// Cases whose every ADD is a float32 ADD (the float models' residual connections).
 const COUNTING_ADDS: &[&str] = &[
     "cnn_small_dynamic_range",
