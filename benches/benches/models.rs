@@ -1,7 +1,7 @@
-//! Whole testdata models on the scalar backend: time of one `invoke()`.
+//! Whole testdata models on the scalar and SIMD backends: time of one `invoke()`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tflrs_benches::{MODELS, interpreter_for};
+use tflrs_benches::{BACKENDS, MODELS, interpreter_with};
 use tflrs_testdata::Case;
 
 fn models(c: &mut Criterion) {
@@ -14,14 +14,18 @@ fn models(c: &mut Criterion) {
                 continue;
             }
         };
-        let mut interp = match interpreter_for(&case) {
-            Ok(i) => i,
-            Err(e) => {
-                eprintln!("skipped {name}: {e}");
-                continue;
-            }
-        };
-        group.bench_function(name, |b| b.iter(|| interp.invoke().expect("invoke")));
+        for &backend in BACKENDS {
+            let mut interp = match interpreter_with(&case, backend) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("skipped {name} on {backend}: {e}");
+                    continue;
+                }
+            };
+            group.bench_function(format!("{name}/{backend}"), |b| {
+                b.iter(|| interp.invoke().expect("invoke"))
+            });
+        }
     }
     group.finish();
 }

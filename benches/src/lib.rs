@@ -1,7 +1,7 @@
 //! Benchmarks for tflrs.
 //!
 //! - `cargo bench -p tflrs-benches`: criterion benches of whole testdata models on the scalar
-//!   backend (`benches/models.rs`).
+//!   and SIMD backends (`benches/models.rs`).
 //! - `cargo xtask bench`: tflrs beside LiteRT (reference kernels and XNNPACK, one thread) on the
 //!   same models and inputs, as a table of medians and ratios. Its tflrs side is the
 //!   `time-models` binary of this crate.
@@ -23,9 +23,19 @@ pub const MODELS: &[&str] = &[
     "mobilenet_v2_035_96_int8",
 ];
 
+/// The backends a bench can put in front of the scalar one, by name: `scalar` (none) or
+/// `simd` (`tflrs_simd::SimdBackend` at the host's level).
+pub const BACKENDS: &[&str] = &["scalar", "simd"];
+
 /// A loaded case: its model bytes (leaked, so the interpreter can borrow them for `'static`)
-/// and an interpreter with the case's inputs filled in.
+/// and an interpreter with the case's inputs filled in, on the scalar backend.
 pub fn interpreter_for(case: &Case) -> Result<Interpreter<'static>, String> {
+    interpreter_with(case, "scalar")
+}
+
+/// Like [`interpreter_for`], with the backend named `backend` (one of [`BACKENDS`]) asked
+/// before the scalar one.
+pub fn interpreter_with(case: &Case, backend: &str) -> Result<Interpreter<'static>, String> {
     let bytes: &'static [u8] = Box::leak(
         case.model_bytes()
             .map_err(|e| e.to_string())?
@@ -34,9 +44,17 @@ pub fn interpreter_for(case: &Case) -> Result<Interpreter<'static>, String> {
     let model: &'static Model<'static> = Box::leak(Box::new(
         Model::from_bytes(bytes).map_err(|e| e.to_string())?,
     ));
-    let mut interp = Interpreter::builder(model)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let builder = Interpreter::builder(model);
+    let builder = match backend {
+        "scalar" => builder,
+        "simd" => builder.backend(tflrs_simd::SimdBackend::new()),
+        other => {
+            return Err(format!(
+                "unknown backend {other:?} (available: {BACKENDS:?})"
+            ));
+        }
+    };
+    let mut interp = builder.build().map_err(|e| e.to_string())?;
     for (i, input) in case.inputs.iter().enumerate() {
         let dst = interp.input_bytes_mut(i).map_err(|e| e.to_string())?;
         if dst.len() != input.data.len() {

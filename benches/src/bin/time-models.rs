@@ -1,10 +1,11 @@
 //! Times `invoke()` of testdata models and prints one JSON object per line:
 //! `{"model": name, "median_us": t, "runs": n}` (or `"error"`). Used by `cargo xtask bench`.
 //!
-//! Usage: `time-models [--runs N] [MODEL ...]` (default: the models of `tflrs_benches::MODELS`).
+//! Usage: `time-models [--runs N] [--backend scalar|simd] [MODEL ...]` (default: the models of
+//! `tflrs_benches::MODELS` on the scalar backend).
 
 use std::time::Instant;
-use tflrs_benches::{MODELS, interpreter_for};
+use tflrs_benches::{MODELS, interpreter_with};
 use tflrs_testdata::Case;
 
 fn main() {
@@ -12,6 +13,13 @@ fn main() {
     let mut runs = 50usize;
     if let Some(p) = args.iter().position(|a| a == "--runs") {
         runs = args.get(p + 1).and_then(|r| r.parse().ok()).unwrap_or(runs);
+        args.drain(p..(p + 2).min(args.len()));
+    }
+    let mut backend = String::from("scalar");
+    if let Some(p) = args.iter().position(|a| a == "--backend") {
+        if let Some(b) = args.get(p + 1) {
+            backend = b.clone();
+        }
         args.drain(p..(p + 2).min(args.len()));
     }
     let names: Vec<String> = if args.is_empty() {
@@ -22,7 +30,7 @@ fn main() {
     for name in names {
         let result = Case::load(&name)
             .map_err(|e| e.to_string())
-            .and_then(|case| interpreter_for(&case))
+            .and_then(|case| interpreter_with(&case, &backend))
             .and_then(|mut interp| {
                 interp.invoke().map_err(|e| e.to_string())?; // warm up
                 let mut times: Vec<f64> = (0..runs.max(1))
@@ -36,7 +44,9 @@ fn main() {
                 Ok(times[times.len() / 2])
             });
         let line = match result {
-            Ok(median) => serde_json::json!({"model": name, "median_us": median, "runs": runs}),
+            Ok(median) => {
+                serde_json::json!({"model": name, "backend": backend, "median_us": median, "runs": runs})
+            }
             Err(e) => serde_json::json!({"model": name, "error": e}),
         };
         println!("{line}");

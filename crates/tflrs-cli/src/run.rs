@@ -8,6 +8,7 @@
 //! running, the kernel and backend chosen for every node, the device partitions and the
 //! transfers at their edges, and the arena size.
 //!
+//! `--backend simd` asks the SIMD backend (`tflrs_simd`, the host's best instruction set) first;
 //! `--backend host-device` runs the nodes it claims as partitions on a device whose memory is
 //! host memory (`tflrs_runtime::host_device`): the device plumbing without a GPU.
 
@@ -30,7 +31,7 @@ pub struct Args {
     #[arg(short, long = "output-dir", value_name = "OUTDIR")]
     pub output_dir: Option<PathBuf>,
     /// The backend to prefer (the scalar backend always covers the rest).
-    #[arg(long, default_value = "scalar", value_parser = ["scalar", "host-device"])]
+    #[arg(long, default_value = "scalar", value_parser = ["scalar", "simd", "host-device"])]
     pub backend: String,
     /// With `--backend host-device`: the operators it claims, comma-separated
     /// (`CONV_2D,ADD`); all it can run when not given.
@@ -55,11 +56,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let builder = match args.backend.as_str() {
         // The scalar backend is always last; naming it adds nothing in front of it.
         "scalar" => builder,
+        "simd" => builder.backend(tflrs_simd::SimdBackend::new()),
         "host-device" => builder.backend(match &args.device_ops {
             Some(ops) => HostDeviceBackend::with_ops(ops.iter().cloned()),
             None => HostDeviceBackend::new(),
         }),
-        other => bail!("unknown backend {other:?} (available: scalar, host-device)"),
+        other => bail!("unknown backend {other:?} (available: scalar, simd, host-device)"),
     };
     if args.device_ops.is_some() && args.backend != "host-device" {
         bail!("--device-ops needs --backend host-device");
