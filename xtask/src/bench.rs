@@ -1,10 +1,11 @@
-//! `cargo xtask bench [--runs N] [MODEL ...]`: tflrs beside LiteRT on the same models and
-//! inputs, in one run, as a table of medians and ratios.
+//! `cargo xtask bench [--runs N] [--backend scalar|simd] [--python PY] [MODEL ...]`: tflrs
+//! beside LiteRT on the same models and inputs, in one run, as a table of medians and ratios.
 //!
-//! tflrs: the `time-models` binary of `tflrs-benches` (release build, scalar backend).
-//! LiteRT: `xtask/scripts/bench_litert.py` in `.venv-testdata` (made by `cargo xtask
-//! gen-testdata`), with the reference kernels (`BUILTIN_REF`) and the default XNNPACK path,
-//! both on one thread. LiteRT's times include the Python call overhead of `invoke()` (a few
+//! tflrs: the `time-models` binary of `tflrs-benches` (release build; the SIMD backend unless
+//! `--backend scalar`). LiteRT: `xtask/scripts/bench_litert.py` in `.venv-testdata` (made by
+//! `cargo xtask gen-testdata`), or any Python with `ai-edge-litert` and `numpy` given with
+//! `--python`, with the reference kernels (`BUILTIN_REF`) and the default XNNPACK path, both on
+//! one thread. LiteRT's times include the Python call overhead of `invoke()` (a few
 //! microseconds), which matters only for the smallest models.
 
 use anyhow::{Context, Result, bail};
@@ -17,6 +18,12 @@ pub struct Args {
     /// Timed runs per model and runtime (the median is reported).
     #[arg(long, default_value_t = 50)]
     runs: usize,
+    /// tflrs's backend in front of the scalar one (`scalar` for none).
+    #[arg(long, default_value = "simd", value_parser = ["scalar", "simd"])]
+    backend: String,
+    /// A Python with `ai-edge-litert` and `numpy` (default: `.venv-testdata/bin/python`).
+    #[arg(long)]
+    python: Option<std::path::PathBuf>,
     /// Models (testdata case names); default: the whole-model cases.
     models: Vec<String>,
 }
@@ -58,14 +65,17 @@ pub fn bench(args: Args) -> Result<()> {
     } else {
         args.models
     };
-    let python = root.join(".venv-testdata/bin/python");
+    let python = args
+        .python
+        .clone()
+        .unwrap_or_else(|| root.join(".venv-testdata/bin/python"));
     if !python.exists() {
         bail!(
-            "{} is missing: run `cargo xtask gen-testdata` once to create it",
+            "{} is missing: run `cargo xtask gen-testdata` once to create it, or pass --python",
             python.display()
         );
     }
-    eprintln!("xtask: timing tflrs (release, scalar backend)");
+    eprintln!("xtask: timing tflrs (release, {} backend)", args.backend);
     let out = Command::new("cargo")
         .current_dir(&root)
         .args([
@@ -77,6 +87,8 @@ pub fn bench(args: Args) -> Result<()> {
             "--bin",
             "time-models",
             "--",
+            "--backend",
+            &args.backend,
             "--runs",
         ])
         .arg(args.runs.to_string())
