@@ -4,6 +4,7 @@
 //! `run(args) -> anyhow::Result<()>`; adding one (run, optimize, bench, embed, graph) is a new
 //! module and a new variant of [`Command`].
 
+mod bench;
 mod inspect;
 mod optimize;
 mod run;
@@ -27,6 +28,8 @@ enum Command {
     Inspect(inspect::Args),
     /// Run a model on .npy inputs; print the outputs and optionally write them as .npy.
     Run(run::Args),
+    /// Time `invoke()` of a model: median, percentiles and minimum, on a chosen backend.
+    Bench(bench::Args),
     /// Read a model through the graph IR and write it back (no pass runs without flags).
     Optimize(OptimizeArgs),
 }
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Optimize(args) => optimize::run(&args.input, &args.output),
     };
     match result {

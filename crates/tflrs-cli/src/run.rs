@@ -17,7 +17,7 @@ use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 use tflrs_npy::{DType as NpyDType, Npy, Value};
 use tflrs_runtime::host_device::HostDeviceBackend;
-use tflrs_runtime::{Direction, Interpreter, Model};
+use tflrs_runtime::{Direction, Interpreter, InterpreterBuilder, Model};
 
 /// Arguments of `tflrs run`.
 #[derive(Debug, clap::Args)]
@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(short, long = "output-dir", value_name = "OUTDIR")]
     pub output_dir: Option<PathBuf>,
     /// The backend to prefer (the scalar backend always covers the rest).
-    #[arg(long, default_value = "scalar", value_parser = ["scalar", "simd", "host-device"])]
+    #[arg(long, default_value = "scalar", value_parser = BACKENDS)]
     pub backend: String,
     /// With `--backend host-device`: the operators it claims, comma-separated
     /// (`CONV_2D,ADD`); all it can run when not given.
@@ -53,19 +53,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let model = Model::from_bytes(&bytes)
         .with_context(|| format!("{} is not a model tflrs can load", path.display()))?;
     let builder = Interpreter::builder(&model).preserve_inputs(!args.reuse_input_memory);
-    let builder = match args.backend.as_str() {
-        // The scalar backend is always last; naming it adds nothing in front of it.
-        "scalar" => builder,
-        "simd" => builder.backend(tflrs_simd::SimdBackend::new()),
-        "host-device" => builder.backend(match &args.device_ops {
-            Some(ops) => HostDeviceBackend::with_ops(ops.iter().cloned()),
-            None => HostDeviceBackend::new(),
-        }),
-        other => bail!("unknown backend {other:?} (available: scalar, simd, host-device)"),
-    };
-    if args.device_ops.is_some() && args.backend != "host-device" {
-        bail!("--device-ops needs --backend host-device");
-    }
+    let builder = with_backend(builder, &args.backend, args.device_ops.as_deref())?;
     let mut interp = builder
         .build()
         .with_context(|| format!("cannot plan {}", path.display()))?;
@@ -109,8 +97,40 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The backends `tflrs run` and `tflrs bench` can put in front of the scalar one.
+pub(crate) const BACKENDS: [&str; 3] = ["scalar", "simd", "host-device"];
+
+/// Asks `backend` (one of [`BACKENDS`]) before the scalar backend; `device_ops` are the
+/// operators `host-device` claims (all it can run when `None`).
+pub(crate) fn with_backend<'m>(
+    builder: InterpreterBuilder<'m>,
+    backend: &str,
+    device_ops: Option<&[String]>,
+) -> anyhow::Result<InterpreterBuilder<'m>> {
+    if device_ops.is_some() && backend != "host-device" {
+        bail!("--device-ops needs --backend host-device");
+    }
+    Ok(match backend {
+        // The scalar backend is always last; naming it adds nothing in front of it.
+        "scalar" => builder,
+        "simd" => builder.backend(tflrs_simd::SimdBackend::new()),
+        "host-device" => builder.backend(match device_ops {
+            Some(ops) => HostDeviceBackend::with_ops(ops.iter().cloned()),
+            None => HostDeviceBackend::new(),
+        }),
+        other => bail!(
+            "unknown backend {other:?} (available: {})",
+            BACKENDS.join(", ")
+        ),
+    })
+}
+
 /// Copies a `.npy` file into input `i`, resizing the input when its shape allows the file's.
-fn feed_input(interp: &mut Interpreter<'_>, i: usize, file: &Path) -> anyhow::Result<()> {
+pub(crate) fn feed_input(
+    interp: &mut Interpreter<'_>,
+    i: usize,
+    file: &Path,
+) -> anyhow::Result<()> {
     let array = Npy::read(file).with_context(|| format!("input {i}"))?;
     let info = interp.input_info(i)?;
     if array.dtype.name() != info.dtype.name() {
