@@ -1,5 +1,6 @@
-//! `tflrs bench MODEL [-i in0.npy ...] [--backend NAME] [--runs N] [--warmup N] [--json]`: time
-//! `invoke()`.
+//! `tflrs bench MODEL [-i in0.npy ...] [--backend NAME] [--runs N] [--warmup N] [--json]
+//! [--profile]`: time `invoke()`, and with `--profile` each step (node or device partition) of
+//! the main subgraph, as LiteRT's `benchmark_model` op profiling does.
 //!
 //! Inputs come from `.npy` files, or, without `-i`, from seeded pseudo-random data (floats in
 //! [-1, 1), booleans 0 or 1, other types random bytes), the same on every run of the command.
@@ -9,12 +10,13 @@
 //! `arena_bytes`). One thread; compare numbers only within one run of a machine.
 
 use crate::run::{BACKENDS, feed_input, with_backend};
-use crate::table::thousands;
+use crate::table::{Align, Table, thousands};
+use std::ops::Range;
 use anyhow::{Context as _, bail};
 use std::path::PathBuf;
 use std::time::Instant;
 use tflrs_ir::DType;
-use tflrs_runtime::{Interpreter, Model};
+use tflrs_runtime::{Interpreter, Model, StepObserver};
 
 /// Arguments of `tflrs bench`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +41,10 @@ pub struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also time every step (node or device partition) of the main subgraph and print the time
+    /// per operator type and the slowest nodes (with `--json`: a `profile` array).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Runs `tflrs bench`.
@@ -79,6 +85,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         interp.invoke().context("invoke failed")?;
         times.push(t.elapsed().as_secs_f64() * 1e6);
     }
+    let profile = if args.profile {
+        Some(profile(&mut interp, args.runs)?)
+    } else {
+        None
+    };
     let stats = Stats::of(&mut times);
     let arena = interp.arena_bytes();
     if args.json {
@@ -93,6 +104,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "warmup": args.warmup,
             "arena_bytes": arena,
         });
+        let mut json = json;
+        if let Some(p) = &profile {
+            json["profile"] = serde_json::Value::Array(
+                p.iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "node": s.node, "nodes": s.nodes, "op": s.op, "kernel": s.kernel,
+                            "backend": s.backend, "us": s.us,
+                        })
+                    })
+                    .collect(),
+            );
+        }
         println!("{json}");
     } else {
         println!(
@@ -107,8 +131,140 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             stats.median, stats.p10, stats.p90, stats.min
         );
         println!("arena: {} bytes", thousands(arena as u64));
+        if let Some(p) = &profile {
+            print_profile(p);
+        }
     }
     Ok(())
+}
+
+/// The time of one step of the main subgraph, averaged over the profiled invokes.
+struct Step {
+    /// Its first node.
+    node: usize,
+    /// How many nodes it runs (more than one for a device partition).
+    nodes: usize,
+    op: String,
+    kernel: String,
+    backend: String,
+    us: f64,
+}
+
+/// Times every step over `runs` more invokes (separate from the timed ones, so the observer's
+/// cost does not enter the totals above).
+fn profile(interp: &mut Interpreter<'_>, runs: u32) -> anyhow::Result<Vec<Step>> {
+    struct Clock {
+        start: Option<Instant>,
+        total_us: Vec<f64>,
+        nodes: Vec<usize>,
+    }
+    impl StepObserver for Clock {
+        fn before(&mut self, _: Range<usize>) {
+            self.start = Some(Instant::now());
+        }
+        fn after(&mut self, nodes: Range<usize>) {
+            if let (Some(t), Some(slot)) = (self.start.take(), self.total_us.get_mut(nodes.start))
+            {
+                *slot += t.elapsed().as_secs_f64() * 1e6;
+                self.nodes[nodes.start] = nodes.len();
+            }
+        }
+    }
+    let report: Vec<_> = interp
+        .plan_report()
+        .into_iter()
+        .filter(|e| e.subgraph == 0)
+        .collect();
+    let n = report.iter().map(|e| e.node + 1).max().unwrap_or(0);
+    let mut clock = Clock {
+        start: None,
+        total_us: vec![0.0; n],
+        nodes: vec![0; n],
+    };
+    for _ in 0..runs {
+        interp
+            .invoke_observed(&mut clock)
+            .context("invoke failed")?;
+    }
+    Ok(report
+        .into_iter()
+        .filter(|e| clock.nodes.get(e.node).is_some_and(|&k| k > 0))
+        .map(|e| Step {
+            node: e.node,
+            nodes: clock.nodes[e.node],
+            op: if clock.nodes[e.node] > 1 {
+                format!("partition of {} nodes", clock.nodes[e.node])
+            } else {
+                e.op
+            },
+            kernel: e.kernel,
+            backend: e.backend,
+            us: clock.total_us[e.node] / f64::from(runs),
+        })
+        .collect())
+}
+
+fn print_table(t: &Table) {
+    let mut out = String::new();
+    t.render("", &mut out);
+    print!("{out}");
+}
+
+/// Prints the time per operator type and the ten slowest steps.
+fn print_profile(steps: &[Step]) {
+    let total: f64 = steps.iter().map(|s| s.us).sum();
+    let mut by_op: Vec<(String, usize, f64)> = Vec::new();
+    for s in steps {
+        match by_op.iter_mut().find(|(op, _, _)| *op == s.op) {
+            Some(row) => {
+                row.1 += 1;
+                row.2 += s.us;
+            }
+            None => by_op.push((s.op.clone(), 1, s.us)),
+        }
+    }
+    by_op.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let pct = |us: f64| if total > 0.0 { 100.0 * us / total } else { 0.0 };
+    println!();
+    println!("time per operator type (mean of the profiled invokes, {total:.1} us in steps):");
+    let mut t = Table::new(&[
+        ("op", Align::Left),
+        ("steps", Align::Right),
+        ("us", Align::Right),
+        ("%", Align::Right),
+    ]);
+    for (op, count, us) in &by_op {
+        t.row(vec![
+            op.clone(),
+            count.to_string(),
+            format!("{us:.1}"),
+            format!("{:.1}", pct(*us)),
+        ]);
+    }
+    print_table(&t);
+    let mut slow: Vec<&Step> = steps.iter().collect();
+    slow.sort_by(|a, b| b.us.total_cmp(&a.us));
+    println!();
+    println!("slowest steps:");
+    let mut t = Table::new(&[
+        ("node", Align::Right),
+        ("op", Align::Left),
+        ("kernel", Align::Left),
+        ("backend", Align::Left),
+        ("us", Align::Right),
+        ("%", Align::Right),
+    ]);
+    for s in slow.into_iter().take(10) {
+        t.row(vec![
+            s.node.to_string(),
+            s.op.clone(),
+            s.kernel.clone(),
+            s.backend.clone(),
+            format!("{:.1}", s.us),
+            format!("{:.1}", pct(s.us)),
+        ]);
+    }
+    print_table(&t);
 }
 
 /// Order statistics of the timed invokes.

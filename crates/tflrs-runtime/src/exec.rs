@@ -6,7 +6,22 @@ use crate::{Error, Limits};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
+use core::ops::Range;
 use tflrs_kernels::{Device, KernelError, KernelIo, Services, TensorMut, TensorRef};
+
+/// Watches [`Interpreter::invoke_observed`](crate::Interpreter::invoke_observed) step by step,
+/// for profiling (as LiteRT's op profiling does; `tflrs bench --profile` times each step).
+///
+/// A step is one node of the main subgraph that runs a kernel, or a device partition's nodes;
+/// nodes the runtime aliases run nothing and are not reported, and subgraphs that control flow
+/// runs are inside their calling node's step. The calls must not allocate if the invoke is to
+/// stay allocation-free.
+pub trait StepObserver {
+    /// Called before the step of main-subgraph nodes `nodes` runs.
+    fn before(&mut self, nodes: Range<usize>);
+    /// Called after it ran (not when it failed).
+    fn after(&mut self, nodes: Range<usize>);
+}
 
 /// Runs subgraph `index` of `plans`, taking its plan out of its slot for the duration so that
 /// kernels may run other subgraphs (control flow) through [`Services`].
@@ -17,16 +32,18 @@ pub(crate) fn run_subgraph(
     index: usize,
     depth: usize,
     limits: &Limits,
+    observer: Option<&mut dyn StepObserver>,
 ) -> Result<(), Error> {
     let mut plan = plans
         .get_mut(index)
         .and_then(Option::take)
         .ok_or(Error::NoSubgraph { subgraph: index })?;
-    let result = run_nodes(&mut plan, plans, state, devices, index, depth, limits);
+    let result = run_nodes(&mut plan, plans, state, devices, index, depth, limits, observer);
     plans[index] = Some(plan);
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_nodes(
     plan: &mut SubgraphPlan,
     plans: &mut [Option<Box<SubgraphPlan>>],
@@ -35,6 +52,7 @@ fn run_nodes(
     index: usize,
     depth: usize,
     limits: &Limits,
+    mut observer: Option<&mut dyn StepObserver>,
 ) -> Result<(), Error> {
     let arena_ptr = plan.arena_ptr();
     let mut n = 0;
@@ -44,11 +62,21 @@ fn run_nodes(
             Exec::Alias => {}
             Exec::Partition(p) => {
                 let p = *p;
+                let range = plan.partitions[p].range.clone();
+                if let Some(o) = observer.as_deref_mut() {
+                    o.before(range.clone());
+                }
                 run_partition(plan, devices, index, p)?;
-                n = plan.partitions[p].range.end;
+                if let Some(o) = observer.as_deref_mut() {
+                    o.after(range.clone());
+                }
+                n = range.end;
                 continue;
             }
             Exec::Kernel(kernel) => {
+                if let Some(o) = observer.as_deref_mut() {
+                    o.before(n..n + 1);
+                }
                 let (offset, len) = node.scratch;
                 // SAFETY: the scratch range was placed inside the arena by the layout, alive
                 // only during this node's step, so no tensor this node reads or writes
@@ -75,6 +103,9 @@ fn run_nodes(
                     op: node.op.clone(),
                     source: e,
                 })?;
+                if let Some(o) = observer.as_deref_mut() {
+                    o.after(n..n + 1);
+                }
             }
         }
         n += 1;
@@ -216,6 +247,7 @@ impl Services for SubgraphServices<'_> {
             index,
             self.depth + 1,
             self.limits,
+            None,
         )
         .map_err(|e| KernelError::invalid(format!("in subgraph {index}: {e}")))
     }

@@ -1,7 +1,7 @@
 //! The interpreter: plan once (kernel per node, arena offsets), invoke many times.
 
 use crate::arena;
-use crate::exec::run_subgraph;
+use crate::exec::{StepObserver, run_subgraph};
 use crate::plan::{Direction, Exec, SubgraphPlan};
 use crate::variables::State;
 use crate::{Error, Model};
@@ -352,6 +352,16 @@ impl<'m> Interpreter<'m> {
     /// for, the interpreter plans again first, as after [`resize_input`](Self::resize_input)
     /// (inputs keep their contents).
     pub fn invoke(&mut self) -> Result<(), Error> {
+        self.invoke_with(None)
+    }
+
+    /// Like [`invoke`](Self::invoke), telling `observer` before and after each step of the main
+    /// subgraph (a node's kernel, or a device partition), for profiling.
+    pub fn invoke_observed(&mut self, observer: &mut dyn StepObserver) -> Result<(), Error> {
+        self.invoke_with(Some(observer))
+    }
+
+    fn invoke_with(&mut self, observer: Option<&mut dyn StepObserver>) -> Result<(), Error> {
         if self.shape_values_changed() {
             self.replan_for_shape_values()?;
         }
@@ -362,6 +372,7 @@ impl<'m> Interpreter<'m> {
             0,
             0,
             &self.limits,
+            observer,
         )
     }
 

@@ -57,6 +57,7 @@ mod variables;
 
 pub use element::Element;
 pub use error::Error;
+pub use exec::StepObserver;
 pub use eval::ScalarEval;
 pub use interpreter::{
     Interpreter, InterpreterBuilder, Limits, PartitionEntry, PlanEntry, TransferEntry,
