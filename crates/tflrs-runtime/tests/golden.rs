@@ -280,10 +280,11 @@ fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
     println!("nodes planned by backend {name}: {by_op:?}");
 }
 
-/// Operators whose float32 nodes the SIMD backend must plan: the elementwise family's
-/// (`tflrs_simd::elementwise`).
+/// Operators whose float32 nodes the SIMD backend must plan: the GEMM family's (CONV_2D,
+/// FULLY_CONNECTED), DEPTHWISE_CONV_2D, and the elementwise family's (`tflrs_simd::elementwise`).
 const SIMD_MUST_CLAIM: &[&str] = &[
     "CONV_2D",
+    "DEPTHWISE_CONV_2D",
     "FULLY_CONNECTED",
     "ADD",
     "SUB",

@@ -10,6 +10,7 @@ pub(crate) type Factory = fn(Isa, &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>
 const FAMILIES: &[Factory] = &[
     crate::fully_connected::kernel_for,
     crate::conv::kernel_for,
+    crate::depthwise::kernel_for,
     crate::elementwise::kernel_for,
 ];
 

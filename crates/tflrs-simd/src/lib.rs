@@ -19,6 +19,7 @@
 
 mod backend;
 mod conv;
+mod depthwise;
 pub mod elementwise;
 mod fully_connected;
 pub mod gemm;
