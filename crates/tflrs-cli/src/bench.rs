@@ -11,8 +11,8 @@
 
 use crate::run::{BACKENDS, feed_input, with_backend};
 use crate::table::{Align, Table, thousands};
-use std::ops::Range;
 use anyhow::{Context as _, bail};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Instant;
 use tflrs_ir::DType;
@@ -163,8 +163,7 @@ fn profile(interp: &mut Interpreter<'_>, runs: u32) -> anyhow::Result<Vec<Step>>
             self.start = Some(Instant::now());
         }
         fn after(&mut self, nodes: Range<usize>) {
-            if let (Some(t), Some(slot)) = (self.start.take(), self.total_us.get_mut(nodes.start))
-            {
+            if let (Some(t), Some(slot)) = (self.start.take(), self.total_us.get_mut(nodes.start)) {
                 *slot += t.elapsed().as_secs_f64() * 1e6;
                 self.nodes[nodes.start] = nodes.len();
             }

@@ -81,3 +81,39 @@ fn text_output_and_errors() {
         .unwrap();
     assert!(!out.status.success(), "zero runs are refused");
 }
+
+#[test]
+fn profile_lists_every_step_and_the_operator_totals() {
+    let case = Case::load("cnn_small_float32").unwrap();
+    let model = testdata_dir().join(&case.entry.model);
+    let model = model.to_str().unwrap();
+    let j = json_of(&[
+        model,
+        "--json",
+        "--runs",
+        "2",
+        "--profile",
+        "--backend",
+        "simd",
+    ]);
+    let steps = j["profile"].as_array().expect("a profile array");
+    // cnn_small's main subgraph: every node runs a kernel (no reshape to alias).
+    let ops: Vec<&str> = steps.iter().map(|s| s["op"].as_str().unwrap()).collect();
+    assert!(
+        ops.contains(&"CONV_2D") && ops.contains(&"SOFTMAX"),
+        "{ops:?}"
+    );
+    let nodes: Vec<u64> = steps.iter().map(|s| s["node"].as_u64().unwrap()).collect();
+    assert!(nodes.windows(2).all(|w| w[0] < w[1]), "{nodes:?}");
+    assert!(steps.iter().all(|s| s["us"].as_f64().unwrap() >= 0.0));
+    let out = tflrs()
+        .args(["bench", model, "--runs", "2", "--profile"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        stdout.contains("time per operator type") && stdout.contains("slowest steps"),
+        "{stdout}"
+    );
+}

@@ -38,7 +38,9 @@ pub(crate) fn run_subgraph(
         .get_mut(index)
         .and_then(Option::take)
         .ok_or(Error::NoSubgraph { subgraph: index })?;
-    let result = run_nodes(&mut plan, plans, state, devices, index, depth, limits, observer);
+    let result = run_nodes(
+        &mut plan, plans, state, devices, index, depth, limits, observer,
+    );
     plans[index] = Some(plan);
     result
 }

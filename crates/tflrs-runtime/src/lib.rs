@@ -57,8 +57,8 @@ mod variables;
 
 pub use element::Element;
 pub use error::Error;
-pub use exec::StepObserver;
 pub use eval::ScalarEval;
+pub use exec::StepObserver;
 pub use interpreter::{
     Interpreter, InterpreterBuilder, Limits, PartitionEntry, PlanEntry, TransferEntry,
 };

@@ -269,3 +269,98 @@ fn limits_refuse_before_allocating_tensors() {
     assert!(msg.contains("memory for tensors"), "{msg}");
     assert!(bytes < 1 << 20, "a refused build allocated {bytes} bytes");
 }
+
+/// Records the steps `invoke_observed` reports into a buffer reserved beforehand, so that
+/// observing allocates nothing either.
+struct Steps {
+    seen: Vec<(bool, std::ops::Range<usize>)>,
+}
+
+impl tflrs_runtime::StepObserver for Steps {
+    fn before(&mut self, nodes: std::ops::Range<usize>) {
+        if self.seen.len() < self.seen.capacity() {
+            self.seen.push((true, nodes));
+        }
+    }
+    fn after(&mut self, nodes: std::ops::Range<usize>) {
+        if self.seen.len() < self.seen.capacity() {
+            self.seen.push((false, nodes));
+        }
+    }
+}
+
+/// The SIMD backend's kernels (and the profiling hook) keep `invoke` allocation-free; the
+/// observer sees every main-subgraph node that runs a kernel once, in order, before and after,
+/// and a device partition as one step.
+#[test]
+fn invoke_allocates_nothing_with_the_simd_backend_and_an_observer() {
+    use tflrs_runtime::host_device::HostDeviceBackend;
+    use tflrs_simd::SimdBackend;
+    for name in [
+        "mobilenet_v2_035_96_float32",
+        "kws_dscnn_float32",
+        "cnn_small_float32",
+        "mlp_float32",
+        "lstm_small_float32",
+    ] {
+        let case = Case::load(name).unwrap();
+        let bytes = case.model_bytes().unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        for device in [false, true] {
+            let mut builder = Interpreter::builder(&model).backend(SimdBackend::new());
+            if device {
+                builder = builder.backend(HostDeviceBackend::with_ops(["ADD", "MEAN", "SOFTMAX"]));
+            }
+            let mut interp = builder.build().unwrap();
+            for (i, input) in case.inputs.iter().enumerate() {
+                interp
+                    .input_bytes_mut(i)
+                    .unwrap()
+                    .copy_from_slice(&input.data);
+            }
+            let report = interp.plan_report();
+            let main: Vec<_> = report.iter().filter(|e| e.subgraph == 0).collect();
+            let mut steps = Steps {
+                seen: Vec::with_capacity(4 * main.len() + 8),
+            };
+            for round in 0..2 {
+                steps.seen.clear();
+                let (result, allocs, bytes) = counted(|| interp.invoke_observed(&mut steps));
+                result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!((allocs, bytes), (0, 0), "{name} (invoke {round}) allocated");
+            }
+            // Expected steps: each partition once, each other non-alias node once, in order.
+            let mut expected = Vec::new();
+            for e in &main {
+                match e.partition {
+                    Some(p) => {
+                        let part = &interp.partition_report()[p];
+                        if part.nodes.start == e.node {
+                            expected.push(part.nodes.clone());
+                        }
+                    }
+                    None if e.kernel != "alias__runtime" => expected.push(e.node..e.node + 1),
+                    None => {}
+                }
+            }
+            let got: Vec<_> = steps
+                .seen
+                .chunks(2)
+                .map(|pair| {
+                    assert!(
+                        pair[0].0 && !pair[1].0 && pair[0].1 == pair[1].1,
+                        "{pair:?}"
+                    );
+                    pair[0].1.clone()
+                })
+                .collect();
+            assert_eq!(got, expected, "{name} (device partitions: {device})");
+            assert!(
+                report
+                    .iter()
+                    .any(|e| e.backend == SimdBackend::new().isa().name()),
+                "{name}: the SIMD backend planned nothing"
+            );
+        }
+    }
+}
