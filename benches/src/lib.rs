@@ -23,8 +23,8 @@ pub const MODELS: &[&str] = &[
     "mobilenet_v2_035_96_int8",
 ];
 
-/// The backends a bench can put in front of the scalar one, by name: `scalar` (none) or
-/// `simd` (`tflrs_simd::SimdBackend` at the host's level).
+/// The backends a bench can run, by name: `scalar` (the reference kernels only) or `simd` (the
+/// default: `tflrs_simd::SimdBackend` at the host's level, then the scalar backend).
 pub const BACKENDS: &[&str] = &["scalar", "simd"];
 
 /// A loaded case: its model bytes (leaked, so the interpreter can borrow them for `'static`)
@@ -46,8 +46,9 @@ pub fn interpreter_with(case: &Case, backend: &str) -> Result<Interpreter<'stati
     ));
     let builder = Interpreter::builder(model);
     let builder = match backend {
-        "scalar" => builder,
-        "simd" => builder.backend(tflrs_simd::SimdBackend::new()),
+        "scalar" => builder.reference_kernels(true),
+        // The default builder asks the SIMD backend before the scalar one.
+        "simd" => builder,
         other => {
             return Err(format!(
                 "unknown backend {other:?} (available: {BACKENDS:?})"

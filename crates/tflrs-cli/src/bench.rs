@@ -26,8 +26,9 @@ pub struct Args {
     /// An input as a `.npy` file; repeat in the model's input order (default: seeded random).
     #[arg(short, long = "input", value_name = "NPY")]
     pub inputs: Vec<PathBuf>,
-    /// The backend to prefer (the scalar backend always covers the rest).
-    #[arg(long, default_value = "scalar", value_parser = BACKENDS)]
+    /// The backend to prefer: `simd` (the default), `scalar` (reference kernels only), or
+    /// `host-device`.
+    #[arg(long, default_value = "simd", value_parser = BACKENDS)]
     pub backend: String,
     /// With `--backend host-device`: the operators it claims, comma-separated.
     #[arg(long, value_name = "OPS", value_delimiter = ',')]

@@ -8,8 +8,8 @@
 //! running, the kernel and backend chosen for every node, the device partitions and the
 //! transfers at their edges, and the arena size.
 //!
-//! `--backend simd` asks the SIMD backend (`tflrs_simd`, the host's best instruction set) first;
-//! `--backend host-device` runs the nodes it claims as partitions on a device whose memory is
+//! By default the SIMD backend (`tflrs_simd`, the host's best instruction set) is asked before
+//! the scalar one; `--backend scalar` runs the reference kernels only; `--backend host-device` runs the nodes it claims as partitions on a device whose memory is
 //! host memory (`tflrs_runtime::host_device`): the device plumbing without a GPU.
 
 use crate::table::{Align, Table, thousands};
@@ -30,8 +30,9 @@ pub struct Args {
     /// Write each output as `OUTDIR/output_<k>.npy`.
     #[arg(short, long = "output-dir", value_name = "OUTDIR")]
     pub output_dir: Option<PathBuf>,
-    /// The backend to prefer (the scalar backend always covers the rest).
-    #[arg(long, default_value = "scalar", value_parser = BACKENDS)]
+    /// The backend to prefer: `simd` (the default; the scalar backend covers the rest),
+    /// `scalar` (the reference kernels only), or `host-device` (then the scalar kernels).
+    #[arg(long, default_value = "simd", value_parser = BACKENDS)]
     pub backend: String,
     /// With `--backend host-device`: the operators it claims, comma-separated
     /// (`CONV_2D,ADD`); all it can run when not given.
@@ -111,10 +112,13 @@ pub(crate) fn with_backend<'m>(
         bail!("--device-ops needs --backend host-device");
     }
     Ok(match backend {
-        // The scalar backend is always last; naming it adds nothing in front of it.
-        "scalar" => builder,
-        "simd" => builder.backend(tflrs_simd::SimdBackend::new()),
-        "host-device" => builder.backend(match device_ops {
+        // Only the scalar reference kernels (LiteRT's BUILTIN_REF).
+        "scalar" => builder.reference_kernels(true),
+        // The default: the SIMD backend before the scalar one.
+        "simd" => builder,
+        // The reference device backend, with the scalar kernels for the rest (its partitions
+        // run the scalar kernels too, so its outputs are the reference's bit for bit).
+        "host-device" => builder.reference_kernels(true).backend(match device_ops {
             Some(ops) => HostDeviceBackend::with_ops(ops.iter().cloned()),
             None => HostDeviceBackend::new(),
         }),

@@ -56,6 +56,7 @@ pub struct InterpreterBuilder<'m> {
     custom: CustomOps,
     limits: Limits,
     preserve_inputs: bool,
+    reference: bool,
 }
 
 impl core::fmt::Debug for InterpreterBuilder<'_> {
@@ -71,13 +72,15 @@ impl core::fmt::Debug for InterpreterBuilder<'_> {
             )
             .field("custom", &self.custom)
             .field("limits", &self.limits)
+            .field("reference_kernels", &self.reference)
             .finish()
     }
 }
 
 impl<'m> InterpreterBuilder<'m> {
-    /// Adds a backend. Backends are asked in the order they are added; the scalar backend is
-    /// always asked last.
+    /// Adds a backend. Backends are asked in the order they are added, then the default SIMD
+    /// backend (feature `simd`, unless [`reference_kernels`](Self::reference_kernels)), and the
+    /// scalar backend always last.
     pub fn backend(mut self, backend: impl Backend + 'static) -> Self {
         self.backends.push(Box::new(backend));
         self
@@ -104,6 +107,17 @@ impl<'m> InterpreterBuilder<'m> {
         self
     }
 
+    /// With `true`, only the backends added and the scalar reference backend plan the model
+    /// (LiteRT's `OpResolverType.BUILTIN_REF`): integer outputs are LiteRT's reference bytes
+    /// whatever the host, float outputs the reference kernels' exact bits. With `false` (the
+    /// default) the SIMD backend of feature `simd` (on by default) is asked before the scalar
+    /// one; its integer kernels give the same bytes, its float kernels agree within the
+    /// tolerances `docs/performance.md` states.
+    pub fn reference_kernels(mut self, reference: bool) -> Self {
+        self.reference = reference;
+        self
+    }
+
     /// Sets the limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -114,6 +128,10 @@ impl<'m> InterpreterBuilder<'m> {
     pub fn build(self) -> Result<Interpreter<'m>, Error> {
         let mut backends = self.backends;
         backends.insert(0, Box::new(self.custom));
+        #[cfg(feature = "simd")]
+        if !self.reference {
+            backends.push(Box::new(tflrs_simd::SimdBackend::new()));
+        }
         backends.push(Box::new(ScalarBackend));
         let mut interp = Interpreter {
             model: self.model,
@@ -234,10 +252,12 @@ impl<'m> Interpreter<'m> {
             custom: CustomOps::new(),
             limits: Limits::default(),
             preserve_inputs: true,
+            reference: false,
         }
     }
 
-    /// Builds an interpreter with the default backends (scalar only, for now).
+    /// Builds an interpreter with the default backends (the SIMD backend with feature `simd`,
+    /// then the scalar one).
     pub fn new(model: &'m Model<'m>) -> Result<Self, Error> {
         Self::builder(model).build()
     }

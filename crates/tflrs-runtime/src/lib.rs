@@ -12,8 +12,10 @@
 //! # }
 //! ```
 //!
-//! [`Interpreter::builder`] takes backends in preference order (the scalar backend is always
-//! last, so every node gets a kernel); `build()` plans once: a kernel per node, lifetime-based
+//! [`Interpreter::builder`] takes backends in preference order, then asks the SIMD backend
+//! (feature `simd`, on by default; [`InterpreterBuilder::reference_kernels`] leaves it out for
+//! LiteRT's reference kernels only), and the scalar backend always last, so every node gets a
+//! kernel; `build()` plans once: a kernel per node, lifetime-based
 //! arena offsets (tensors not alive together share memory), constants read in place.
 //! `invoke()` allocates nothing (the one exception: a model input whose values decide tensor
 //! shapes, see [`Interpreter::shape_inputs`], makes `invoke` plan again when its values

@@ -21,7 +21,8 @@ use tflrs_testdata::{Case, Npy, manifest, npy};
 fn run_case(case: &Case, backends: Vec<Box<dyn Backend>>) -> Result<CaseRun, String> {
     let bytes = case.model_bytes().map_err(|e| e.to_string())?;
     let model = Model::from_bytes(&bytes).map_err(|e| e.to_string())?;
-    let mut builder = Interpreter::builder(&model);
+    // The backend under test, then the scalar reference: no default SIMD backend in between.
+    let mut builder = Interpreter::builder(&model).reference_kernels(true);
     for b in backends {
         builder = builder.boxed_backend(b);
     }

@@ -27,7 +27,7 @@ fn feed(interp: &mut Interpreter<'_>, case: &Case) {
 /// The outputs' bytes after each of two invokes (state carries over between them), with
 /// `backend` in front of the scalar one.
 fn outputs(model: &Model<'_>, case: &Case, backend: Option<HostDeviceBackend>) -> Vec<Vec<u8>> {
-    let mut builder = Interpreter::builder(model);
+    let mut builder = Interpreter::builder(model).reference_kernels(true);
     if let Some(b) = backend {
         builder = builder.backend(b);
     }
@@ -86,6 +86,7 @@ fn every_passing_case_gives_the_scalar_outputs_on_the_device() {
         let device = outputs(&model, &case, Some(HostDeviceBackend::new()));
         assert_eq!(device, scalar, "{}", entry.name);
         let interp = Interpreter::builder(&model)
+            .reference_kernels(true)
             .backend(HostDeviceBackend::new())
             .build()
             .unwrap();
@@ -133,6 +134,7 @@ fn the_plan_shows_partitions_and_exactly_the_edge_transfers() {
         let bytes = case.model_bytes().unwrap();
         let model = Model::from_bytes(&bytes).unwrap();
         let interp = Interpreter::builder(&model)
+            .reference_kernels(true)
             .backend(HostDeviceBackend::with_ops(ops.iter().copied()))
             .build()
             .unwrap();
@@ -211,6 +213,7 @@ fn transfer_counters_after_an_invoke_equal_the_plans_transfers() {
     let backend = HostDeviceBackend::with_ops(SOME_OPS);
     let counters = backend.counters();
     let mut interp = Interpreter::builder(&model)
+        .reference_kernels(true)
         .backend(backend)
         .build()
         .unwrap();
@@ -248,6 +251,7 @@ fn a_whole_model_partition_moves_only_inputs_and_outputs_and_needs_less_arena() 
     let model = Model::from_bytes(&bytes).unwrap();
     let scalar = Interpreter::new(&model).unwrap();
     let interp = Interpreter::builder(&model)
+        .reference_kernels(true)
         .backend(HostDeviceBackend::new())
         .build()
         .unwrap();
@@ -320,6 +324,7 @@ fn bad_claims_are_refused_and_a_later_backends_overlap_is_dropped() {
     let bad_claims: [Vec<Range<usize>>; 3] = [vec![0..2, 1..3], vec![2..2], vec![0..1000]];
     for bad in bad_claims {
         let err = Interpreter::builder(&model)
+            .reference_kernels(true)
             .backend(Claims(bad.clone()))
             .build()
             .unwrap_err();
@@ -328,6 +333,7 @@ fn bad_claims_are_refused_and_a_later_backends_overlap_is_dropped() {
     // The first backend's claim wins; the second's overlapping range is dropped, its other one
     // kept.
     let interp = Interpreter::builder(&model)
+        .reference_kernels(true)
         .backend(Claims(vec![1..3]))
         .backend(Claims(vec![0..2, 4..5]))
         .build()

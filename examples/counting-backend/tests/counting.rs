@@ -51,7 +51,9 @@ fn custom_backend_runs_its_node_and_counts() {
     let report = interp.plan_report();
     assert_eq!(report[0].kernel, "add_f32__counting");
     assert_eq!(report[0].backend, "counting");
-    assert_eq!(report[1].backend, "scalar", "the SUB falls back");
+    // The SUB falls back to the next backend: the default SIMD one, or the scalar one.
+    assert_ne!(report[1].backend, "counting", "the SUB falls back");
+    assert_ne!(report[1].kernel, "add_f32__counting");
 
     interp
         .input_mut::<f32>(0)
