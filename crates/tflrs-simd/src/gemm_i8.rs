@@ -1,0 +1,344 @@
+//! The exact int8 GEMM: int32 accumulators of `sum_k (w[j][k] + w_offset) * (x[i][k] +
+//! in_offset)`, handed to an epilogue (bias, requantization, zero point, clamp) per output.
+//!
+//! **Packing** (backends-plan.md §6.3). The `[N x K]` weights (FULLY_CONNECTED's `[units x
+//! depth]`, a 1x1 CONV_2D's OHWI filter) are widened to int16 with the weight offset applied,
+//! once, at preparation, into `NR`-wide column panels of k-pairs: panel `p`, pair `q` holds for
+//! each column `j` of the panel the two values `w[j][2q], w[j][2q + 1]` (a missing `k` of an odd
+//! `K`, and the columns past `N` of the last panel, are 0). A row of `A` is widened to int16
+//! with the input offset applied (into scratch, [`GemmI8::scratch_bytes`]), its pairs read as
+//! one 32-bit value each. One `vpmaddwd` of a broadcast pair with 8 columns' pairs gives 8
+//! int32 lanes `w0 x0 + w1 x1`, one per output column.
+//!
+//! **Exactness.** An int8 value plus an offset that is a negated int8 zero point (or 0) lies in
+//! `-255..=255`, so it fits int16, each product is at most `255 * 255` and a pair's sum at most
+//! `2 * 255 * 255` in magnitude: `vpmaddwd` (which saturates only for `-32768 * -32768` twice)
+//! is exact. The int32 sums then wrap modulo 2^32 as the scalar kernels' `wrapping_add`s do,
+//! and integer addition modulo 2^32 does not depend on the order: every level gives the scalar
+//! kernels' accumulators bit for bit.
+//!
+//! Two levels (STYLE.md 4): micro-kernels over one full `MR x NR` tile (AVX2 4x16 and 4x8,
+//! SSE4.1 4x8, portable 4x8 in plain Rust over the same packing) write the tile's int32
+//! accumulators to a buffer on the stack; the wrapper walks row blocks and panels and calls the
+//! epilogue for the valid outputs only (the `M` tail reads its last valid row again, the `N`
+//! tail's columns are the panel's zero padding; both are dropped).
+
+use crate::isa::Isa;
+
+/// Rows per tile, at every level.
+pub(crate) const MR: usize = 4;
+
+/// The micro-kernel of a level and panel width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MicroKernel {
+    Portable4x8,
+    #[cfg(target_arch = "x86_64")]
+    Sse41_4x8,
+    #[cfg(target_arch = "x86_64")]
+    Avx2_4x8,
+    #[cfg(target_arch = "x86_64")]
+    Avx2_4x16,
+}
+
+impl MicroKernel {
+    /// The best micro-kernel of `isa` for `n` columns (AVX-512 hosts run the AVX2 kernels).
+    pub(crate) fn choose(isa: Isa, n: usize) -> Self {
+        match isa {
+            Isa::Portable => MicroKernel::Portable4x8,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Sse41 => MicroKernel::Sse41_4x8,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma | Isa::Avx512 if n <= 8 => MicroKernel::Avx2_4x8,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma | Isa::Avx512 => MicroKernel::Avx2_4x16,
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => MicroKernel::Portable4x8,
+        }
+    }
+
+    /// `{isa}_{MR}x{NR}`, as kernel names spell it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            MicroKernel::Portable4x8 => "portable_4x8",
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Sse41_4x8 => "sse41_4x8",
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_4x8 => "avx2_4x8",
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_4x16 => "avx2_4x16",
+        }
+    }
+
+    /// Columns per panel.
+    pub(crate) fn nr(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_4x16 => 16,
+            _ => 8,
+        }
+    }
+}
+
+/// Packed int16 weights and the micro-kernel that multiplies them.
+#[derive(Debug)]
+pub(crate) struct GemmI8 {
+    kernel: MicroKernel,
+    k: usize,
+    n: usize,
+    /// `ceil(k / 2)` pairs.
+    pairs: usize,
+    /// Panels, `2 * pairs * NR` values each.
+    panels: Vec<i16>,
+    in_offset: i16,
+}
+
+/// Whether an offset (a negated int8 zero point, or 0) keeps offset int8 values within int16
+/// products that `vpmaddwd` sums exactly: `-127..=128`.
+pub(crate) fn offset_fits(offset: i32) -> bool {
+    (-127..=128).contains(&offset)
+}
+
+impl GemmI8 {
+    /// Packs `w` (`n` rows of `k` int8 values, row-major) plus `w_offset` for `isa`. The
+    /// offsets must satisfy [`offset_fits`].
+    pub(crate) fn new(
+        isa: Isa,
+        k: usize,
+        n: usize,
+        w: &[i8],
+        w_offset: i32,
+        in_offset: i32,
+    ) -> Self {
+        assert!(offset_fits(w_offset) && offset_fits(in_offset) && w.len() >= n * k);
+        let kernel = MicroKernel::choose(isa, n);
+        let nr = kernel.nr();
+        let pairs = k.div_ceil(2);
+        let panel_len = 2 * pairs * nr;
+        let mut panels = vec![0i16; n.div_ceil(nr) * panel_len];
+        for j in 0..n {
+            let (p, c) = (j / nr, j % nr);
+            let row = &w[j * k..][..k];
+            for (kk, &v) in row.iter().enumerate() {
+                let at = p * panel_len + (kk / 2) * 2 * nr + 2 * c + kk % 2;
+                panels[at] = (i32::from(v) + w_offset) as i16;
+            }
+        }
+        Self {
+            kernel,
+            k,
+            n,
+            pairs,
+            panels,
+            in_offset: in_offset as i16,
+        }
+    }
+
+    /// The depth `K`.
+    pub(crate) fn k(&self) -> usize {
+        self.k
+    }
+
+    /// The columns `N`.
+    pub(crate) fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The micro-kernel.
+    pub(crate) fn kernel(&self) -> MicroKernel {
+        self.kernel
+    }
+
+    /// Scratch bytes [`run`](Self::run) needs: one row block of widened activations.
+    pub(crate) fn scratch_bytes(&self) -> usize {
+        // One spare value, to align the int16 rows in a byte buffer.
+        (MR * 2 * self.pairs + 1) * 2
+    }
+
+    /// For `m` rows of `A` (row `i` at `a[i * lda ..][..k]`), calls `emit(i, j, acc)` once for
+    /// every output `(i, j)` with its int32 accumulator. `scratch` holds
+    /// [`scratch_bytes`](Self::scratch_bytes).
+    pub(crate) fn run(
+        &self,
+        m: usize,
+        a: &[i8],
+        lda: usize,
+        scratch: &mut [u8],
+        mut emit: impl FnMut(usize, usize, i32),
+    ) {
+        let (k, n, nr) = (self.k, self.n, self.kernel.nr());
+        let row_len = 2 * self.pairs;
+        assert!(m == 0 || (m - 1) * lda + k <= a.len());
+        let (_, wide, _) =
+            bytemuck::pod_align_to_mut::<u8, i16>(&mut scratch[..self.scratch_bytes()]);
+        let wide = &mut wide[..MR * row_len];
+        let panel_len = row_len * nr;
+        let mut tile = [[0i32; 16]; MR];
+        for i0 in (0..m).step_by(MR) {
+            let rows = (m - i0).min(MR);
+            // Widen the block's rows (the last valid one again for a partial block).
+            for (r, dst) in wide.chunks_exact_mut(row_len).enumerate() {
+                let i = i0 + r.min(rows - 1);
+                let src = &a[i * lda..][..k];
+                for (d, &s) in dst.iter_mut().zip(src) {
+                    *d = i16::from(s) + self.in_offset;
+                }
+                if k % 2 == 1 {
+                    dst[k] = 0;
+                }
+            }
+            let rows_a: [&[i16]; MR] = core::array::from_fn(|r| &wide[r * row_len..][..row_len]);
+            for (p, panel) in self.panels.chunks_exact(panel_len).enumerate() {
+                self.tile(rows_a, panel, &mut tile);
+                let j0 = p * nr;
+                let cols = (n - j0).min(nr);
+                for (r, acc) in tile.iter().enumerate().take(rows) {
+                    for (c, &v) in acc.iter().enumerate().take(cols) {
+                        emit(i0 + r, j0 + c, v);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One tile's accumulators into `out[r][..NR]`.
+    #[inline]
+    fn tile(&self, a: [&[i16]; MR], b: &[i16], out: &mut [[i32; 16]; MR]) {
+        let pairs = self.pairs;
+        assert!(a.iter().all(|r| r.len() >= 2 * pairs));
+        assert!(b.len() >= 2 * pairs * self.kernel.nr());
+        match self.kernel {
+            MicroKernel::Portable4x8 => portable::<8>(pairs, a, b, out),
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Sse41_4x8 => {
+                let t = crate::isa::x86::Sse41::new().expect("an SSE4.1 kernel runs on SSE4.1");
+                x86_kernels::sse41(t, pairs, a, b, out)
+            }
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_4x8 => {
+                let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
+                x86_kernels::avx2::<8, 1>(t, pairs, a, b, out)
+            }
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_4x16 => {
+                let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
+                x86_kernels::avx2::<16, 2>(t, pairs, a, b, out)
+            }
+        }
+    }
+}
+
+/// The portable micro-kernel: plain loops over the same packing (the products and pair sums
+/// are exact in int32, the accumulation wraps as the scalar kernels' does).
+fn portable<const NR: usize>(pairs: usize, a: [&[i16]; MR], b: &[i16], out: &mut [[i32; 16]; MR]) {
+    let mut acc = [[0i32; NR]; MR];
+    for (q, bq) in b.chunks_exact(2 * NR).take(pairs).enumerate() {
+        for (acc_r, a_r) in acc.iter_mut().zip(&a) {
+            let (x0, x1) = (i32::from(a_r[2 * q]), i32::from(a_r[2 * q + 1]));
+            for (o, w) in acc_r.iter_mut().zip(bq.chunks_exact(2)) {
+                *o = o.wrapping_add(i32::from(w[0]) * x0 + i32::from(w[1]) * x1);
+            }
+        }
+    }
+    for (o, acc_r) in out.iter_mut().zip(&acc) {
+        o[..NR].copy_from_slice(acc_r);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86_kernels {
+    use super::MR;
+    use crate::isa::x86::{Avx2Fma, Sse41};
+    use core::arch::x86_64::*;
+
+    /// AVX2, `MR` rows by `V` ymm vectors of 8 int32 lanes (`NR = 8 * V`).
+    #[target_feature(enable = "avx2")]
+    unsafe fn avx2_body<const NR: usize, const V: usize>(
+        pairs: usize,
+        a: [&[i16]; MR],
+        b: &[i16],
+        out: &mut [[i32; 16]; MR],
+    ) {
+        let mut acc = [[_mm256_setzero_si256(); V]; MR];
+        let ap: [*const i16; MR] = a.map(|r| r.as_ptr());
+        let mut bp = b.as_ptr();
+        for q in 0..pairs {
+            // SAFETY: the caller checked that every row holds `2 * pairs` values and `b`
+            // `2 * pairs * NR`.
+            unsafe {
+                let bv: [__m256i; V] =
+                    core::array::from_fn(|v| _mm256_loadu_si256(bp.add(16 * v) as *const __m256i));
+                for r in 0..MR {
+                    let pair = (ap[r].add(2 * q) as *const i32).read_unaligned();
+                    let av = _mm256_set1_epi32(pair);
+                    for v in 0..V {
+                        acc[r][v] = _mm256_add_epi32(acc[r][v], _mm256_madd_epi16(av, bv[v]));
+                    }
+                }
+                bp = bp.add(2 * NR);
+            }
+        }
+        for (o, acc_r) in out.iter_mut().zip(&acc) {
+            for (v, &x) in acc_r.iter().enumerate() {
+                // SAFETY: `o` holds 16 >= NR = 8 * V lanes.
+                unsafe { _mm256_storeu_si256(o.as_mut_ptr().add(8 * v) as *mut __m256i, x) };
+            }
+        }
+    }
+
+    /// SSE4.1, `MR` rows by 2 xmm vectors of 4 int32 lanes (NR = 8).
+    #[target_feature(enable = "sse4.1")]
+    unsafe fn sse41_body(pairs: usize, a: [&[i16]; MR], b: &[i16], out: &mut [[i32; 16]; MR]) {
+        let mut acc = [[_mm_setzero_si128(); 2]; MR];
+        let ap: [*const i16; MR] = a.map(|r| r.as_ptr());
+        let mut bp = b.as_ptr();
+        for q in 0..pairs {
+            // SAFETY: as in `avx2_body`, with NR = 8.
+            unsafe {
+                let bv = [
+                    _mm_loadu_si128(bp as *const __m128i),
+                    _mm_loadu_si128(bp.add(8) as *const __m128i),
+                ];
+                for r in 0..MR {
+                    let pair = (ap[r].add(2 * q) as *const i32).read_unaligned();
+                    let av = _mm_set1_epi32(pair);
+                    for v in 0..2 {
+                        acc[r][v] = _mm_add_epi32(acc[r][v], _mm_madd_epi16(av, bv[v]));
+                    }
+                }
+                bp = bp.add(16);
+            }
+        }
+        for (o, acc_r) in out.iter_mut().zip(&acc) {
+            for (v, &x) in acc_r.iter().enumerate() {
+                // SAFETY: `o` holds 16 >= 8 lanes.
+                unsafe { _mm_storeu_si128(o.as_mut_ptr().add(4 * v) as *mut __m128i, x) };
+            }
+        }
+    }
+
+    /// The AVX2 micro-kernel; the token proves the CPU has AVX2.
+    #[inline]
+    pub(super) fn avx2<const NR: usize, const V: usize>(
+        _t: Avx2Fma,
+        pairs: usize,
+        a: [&[i16]; MR],
+        b: &[i16],
+        out: &mut [[i32; 16]; MR],
+    ) {
+        // SAFETY: the token proves AVX2; the caller checked the slices' lengths.
+        unsafe { avx2_body::<NR, V>(pairs, a, b, out) }
+    }
+
+    /// The SSE4.1 micro-kernel; the token proves the CPU has SSE4.1.
+    #[inline]
+    pub(super) fn sse41(
+        _t: Sse41,
+        pairs: usize,
+        a: [&[i16]; MR],
+        b: &[i16],
+        out: &mut [[i32; 16]; MR],
+    ) {
+        // SAFETY: the token proves SSE4.1; the caller checked the slices' lengths.
+        unsafe { sse41_body(pairs, a, b, out) }
+    }
+}
