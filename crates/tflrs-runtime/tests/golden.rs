@@ -300,12 +300,14 @@ const SIMD_MUST_CLAIM: &[&str] = &[
 
 /// Whether `node` is a float32 node of one of [`SIMD_MUST_CLAIM`]'s operators: its kernel,
 /// whichever backend made it, is named `{op}_f32__...` (a float16 or quantized node's is not,
-/// nor a hybrid one's).
+/// nor a hybrid one's); or an int8 FULLY_CONNECTED (`fully_connected_i8__...`), which the
+/// exact int8 GEMM takes whenever its weights are constant, as in every model here. (CONV_2D
+/// int8 is taken only for 1x1 stride-1 unpadded windows, which a planned node's name does not
+/// tell, so it is not required.)
 fn simd_must_claim(node: &PlannedNode) -> bool {
-    SIMD_MUST_CLAIM.contains(&node.op.as_str())
-        && node
-            .kernel
-            .starts_with(&format!("{}_f32__", node.op.to_ascii_lowercase()))
+    let op = node.op.to_ascii_lowercase();
+    (SIMD_MUST_CLAIM.contains(&node.op.as_str()) && node.kernel.starts_with(&format!("{op}_f32__")))
+        || (node.op == "FULLY_CONNECTED" && node.kernel.starts_with("fully_connected_i8__"))
 }
 
 /// Cases whose every ADD is a float32 ADD (the float models' residual connections).
