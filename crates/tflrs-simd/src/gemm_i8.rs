@@ -163,67 +163,111 @@ impl GemmI8 {
         a: &[i8],
         lda: usize,
         scratch: &mut [u8],
+        emit: impl FnMut(usize, usize, i32),
+    ) {
+        let k = self.k;
+        assert!(m == 0 || (m - 1) * lda + k <= a.len());
+        let off = self.in_offset;
+        self.run_rows(
+            m,
+            scratch,
+            |i, dst| widen(&a[i * lda..][..k], off, dst),
+            emit,
+        );
+    }
+
+    /// The input offset (added to each value of `A` as it is widened).
+    pub(crate) fn in_offset(&self) -> i16 {
+        self.in_offset
+    }
+
+    /// [`run`](Self::run) over rows that `fill(i, dst)` writes: the `k` values of row `i`,
+    /// widened, with the input offset applied (see [`widen`]).
+    pub(crate) fn run_rows(
+        &self,
+        m: usize,
+        scratch: &mut [u8],
+        fill: impl FnMut(usize, &mut [i16]),
+        emit: impl FnMut(usize, usize, i32),
+    ) {
+        let pairs = self.pairs;
+        match self.kernel {
+            MicroKernel::Portable4x8 => self.walk(m, scratch, fill, emit, |a, b, o| {
+                portable::<8>(pairs, a, b, o)
+            }),
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Sse41_4x8 => {
+                let t = crate::isa::x86::Sse41::new().expect("an SSE4.1 kernel runs on SSE4.1");
+                self.walk(m, scratch, fill, emit, |a, b, o| {
+                    x86_kernels::sse41(t, pairs, a, b, o)
+                })
+            }
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_4x8 => {
+                let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
+                self.walk(m, scratch, fill, emit, |a, b, o| {
+                    x86_kernels::avx2::<8, 1>(t, pairs, a, b, o)
+                })
+            }
+            #[cfg(target_arch = "x86_64")]
+            MicroKernel::Avx2_4x16 => {
+                let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
+                self.walk(m, scratch, fill, emit, |a, b, o| {
+                    x86_kernels::avx2::<16, 2>(t, pairs, a, b, o)
+                })
+            }
+        }
+    }
+
+    /// The wrapper: row blocks of `MR` rows widened into scratch, then every panel's tile
+    /// through `tile`, and the valid outputs to `emit`.
+    #[inline(always)]
+    fn walk(
+        &self,
+        m: usize,
+        scratch: &mut [u8],
+        mut fill: impl FnMut(usize, &mut [i16]),
         mut emit: impl FnMut(usize, usize, i32),
+        mut tile: impl FnMut([&[i16]; MR], &[i16], &mut [[i32; 16]; MR]),
     ) {
         let (k, n, nr) = (self.k, self.n, self.kernel.nr());
         let row_len = 2 * self.pairs;
-        assert!(m == 0 || (m - 1) * lda + k <= a.len());
         let (_, wide, _) =
             bytemuck::pod_align_to_mut::<u8, i16>(&mut scratch[..self.scratch_bytes()]);
         let wide = &mut wide[..MR * row_len];
         let panel_len = row_len * nr;
-        let mut tile = [[0i32; 16]; MR];
+        // The micro-kernels read `2 * pairs` values per row and `2 * pairs * NR` per panel.
+        assert!(self.panels.len().is_multiple_of(panel_len) && nr <= 16);
+        let mut acc = [[0i32; 16]; MR];
         for i0 in (0..m).step_by(MR) {
             let rows = (m - i0).min(MR);
             // Widen the block's rows (the last valid one again for a partial block).
             for (r, dst) in wide.chunks_exact_mut(row_len).enumerate() {
-                let i = i0 + r.min(rows - 1);
-                let src = &a[i * lda..][..k];
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d = i16::from(s) + self.in_offset;
-                }
+                fill(i0 + r.min(rows - 1), &mut dst[..k]);
                 if k % 2 == 1 {
                     dst[k] = 0;
                 }
             }
             let rows_a: [&[i16]; MR] = core::array::from_fn(|r| &wide[r * row_len..][..row_len]);
             for (p, panel) in self.panels.chunks_exact(panel_len).enumerate() {
-                self.tile(rows_a, panel, &mut tile);
+                tile(rows_a, panel, &mut acc);
                 let j0 = p * nr;
                 let cols = (n - j0).min(nr);
-                for (r, acc) in tile.iter().enumerate().take(rows) {
-                    for (c, &v) in acc.iter().enumerate().take(cols) {
+                for (r, acc_r) in acc.iter().enumerate().take(rows) {
+                    for (c, &v) in acc_r.iter().enumerate().take(cols) {
                         emit(i0 + r, j0 + c, v);
                     }
                 }
             }
         }
     }
+}
 
-    /// One tile's accumulators into `out[r][..NR]`.
-    #[inline]
-    fn tile(&self, a: [&[i16]; MR], b: &[i16], out: &mut [[i32; 16]; MR]) {
-        let pairs = self.pairs;
-        assert!(a.iter().all(|r| r.len() >= 2 * pairs));
-        assert!(b.len() >= 2 * pairs * self.kernel.nr());
-        match self.kernel {
-            MicroKernel::Portable4x8 => portable::<8>(pairs, a, b, out),
-            #[cfg(target_arch = "x86_64")]
-            MicroKernel::Sse41_4x8 => {
-                let t = crate::isa::x86::Sse41::new().expect("an SSE4.1 kernel runs on SSE4.1");
-                x86_kernels::sse41(t, pairs, a, b, out)
-            }
-            #[cfg(target_arch = "x86_64")]
-            MicroKernel::Avx2_4x8 => {
-                let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
-                x86_kernels::avx2::<8, 1>(t, pairs, a, b, out)
-            }
-            #[cfg(target_arch = "x86_64")]
-            MicroKernel::Avx2_4x16 => {
-                let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
-                x86_kernels::avx2::<16, 2>(t, pairs, a, b, out)
-            }
-        }
+/// Widens int8 values with `offset` added into `dst` (as long as `src`).
+#[inline]
+pub(crate) fn widen(src: &[i8], offset: i16, dst: &mut [i16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = i16::from(s) + offset;
     }
 }
 
@@ -262,7 +306,7 @@ mod x86_kernels {
         let ap: [*const i16; MR] = a.map(|r| r.as_ptr());
         let mut bp = b.as_ptr();
         for q in 0..pairs {
-            // SAFETY: the caller checked that every row holds `2 * pairs` values and `b`
+            // SAFETY: `avx2` checked that every row holds `2 * pairs` values and `b`
             // `2 * pairs * NR`.
             unsafe {
                 let bv: [__m256i; V] =
@@ -325,7 +369,8 @@ mod x86_kernels {
         b: &[i16],
         out: &mut [[i32; 16]; MR],
     ) {
-        // SAFETY: the token proves AVX2; the caller checked the slices' lengths.
+        assert!(NR == 8 * V && a.iter().all(|r| r.len() >= 2 * pairs) && b.len() >= 2 * pairs * NR);
+        // SAFETY: the token proves AVX2; the lengths are checked above.
         unsafe { avx2_body::<NR, V>(pairs, a, b, out) }
     }
 
@@ -338,7 +383,8 @@ mod x86_kernels {
         b: &[i16],
         out: &mut [[i32; 16]; MR],
     ) {
-        // SAFETY: the token proves SSE4.1; the caller checked the slices' lengths.
+        assert!(a.iter().all(|r| r.len() >= 2 * pairs) && b.len() >= 2 * pairs * 8);
+        // SAFETY: the token proves SSE4.1; the lengths are checked above.
         unsafe { sse41_body(pairs, a, b, out) }
     }
 }

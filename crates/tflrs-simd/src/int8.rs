@@ -5,19 +5,21 @@
 //!   zero point honoured) or per-channel ones. The epilogue is the scalar kernel's: int32 bias
 //!   added (wrapping), `round(acc * scale[unit])` in double, converted as x86 does, plus the
 //!   output zero point, clamped.
-//! - CONV_2D int8, 1x1, stride 1, no padding, one group (`conv_2d_i8__{isa}_{MR}x{NR}_1x1`):
+//! - CONV_2D int8, one group: 1x1, stride 1, no padding (`conv_2d_i8__{isa}_{MR}x{NR}_1x1`):
 //!   the NHWC input is `A` (`M = batches * H * W`, `K = C_in`), the OHWI filter `[C_out x
-//!   C_in]`. The epilogue is `IntParams`' (the scalar `finish`): bias, LiteRT's
+//!   C_in]`; any other window (`conv_2d_i8__{isa}_{MR}x{NR}`): row `q` of `A` is output pixel
+//!   `q`'s window (`K = k_h * k_w * C_in`, the filter's OHWI order), gathered as it is widened,
+//!   padding taps 0 (which add nothing, as the scalar kernels' skipped taps). The epilogue is `IntParams`' (the scalar `finish`): bias, LiteRT's
 //!   `MultiplyByQuantizedMultiplier` ([`qmath::multiply_by_quantized_multiplier`]), zero point,
 //!   clamp.
 //!
 //! Taken only with constant weights and offsets (negated zero points) in `-127..=128`; every
-//! other node (uint8, int16, hybrid, computed weights, other windows) is `Ok(None)`.
+//! other node (uint8, int16, hybrid, computed weights, groups) is `Ok(None)`.
 
-use crate::gemm_i8::{GemmI8, offset_fits};
+use crate::gemm_i8::{GemmI8, offset_fits, widen};
 use crate::isa::Isa;
 use tflrs_ir::Op;
-use tflrs_kernels::prep::conv::{Bias, FcParams, IntParams, Quant, conv2d, fully_connected};
+use tflrs_kernels::prep::conv::{Bias, FcParams, Geom, IntParams, Quant, conv2d, fully_connected};
 use tflrs_kernels::scalar::qmath;
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
 
@@ -110,7 +112,7 @@ impl Kernel for FullyConnectedI8 {
     }
 }
 
-/// A CONV_2D int8 kernel at `isa` (1x1, stride 1, unpadded, one group), or `Ok(None)`.
+/// A CONV_2D int8 kernel at `isa` (one group, any window), or `Ok(None)`.
 pub(crate) fn conv_2d_kernel_for(
     isa: Isa,
     node: &NodeCtx<'_>,
@@ -125,35 +127,63 @@ pub(crate) fn conv_2d_kernel_for(
         return Ok(None);
     };
     let g = plan.geom;
+    if g.groups() != 1 || !offset_fits(p.in_offset) || !offset_fits(p.w_offset) {
+        return Ok(None);
+    }
     let direct = g.k_h == 1
         && g.k_w == 1
         && g.stride_h == 1
         && g.stride_w == 1
         && g.pad_h == 0
-        && g.pad_w == 0
-        && g.groups() == 1;
-    if !direct || !offset_fits(p.in_offset) || !offset_fits(p.w_offset) {
-        return Ok(None);
-    }
-    let (k, n) = (g.in_c, g.out_c);
+        && g.pad_w == 0;
+    let (k, n) = (g.k_h * g.k_w * g.in_c, g.out_c);
     let Some(w) = constant_i8(node, n * k) else {
         return Ok(None);
     };
     let gemm = GemmI8::new(isa, k, n, &w, p.w_offset, p.in_offset);
     Ok(Some(Box::new(Conv2dI8 {
-        name: format!("conv_2d_i8__{}_1x1", gemm.kernel().name()),
+        name: format!(
+            "conv_2d_i8__{}{}",
+            gemm.kernel().name(),
+            if direct { "_1x1" } else { "" }
+        ),
         gemm,
-        pixels: g.n * g.out_h * g.out_w,
+        g,
+        direct,
         p,
     })))
 }
 
-/// CONV_2D int8 1x1 over a packed filter.
+/// CONV_2D int8 over a packed filter.
 struct Conv2dI8 {
     name: String,
     gemm: GemmI8,
-    pixels: usize,
+    g: Geom,
+    /// 1x1, stride 1, unpadded: the input is `A` itself.
+    direct: bool,
     p: IntParams,
+}
+
+/// Widens the window of output pixel `q` (over batches, rows and columns) into `dst`, in the
+/// filter's order (row, column, channel), with the input offset applied; taps in the padding
+/// are 0 (the scalar kernels skip them, or read the zero point, which the offset cancels).
+fn widen_window(g: &Geom, x: &[i8], offset: i16, q: usize, dst: &mut [i16]) {
+    let (b, rem) = (q / (g.out_h * g.out_w), q % (g.out_h * g.out_w));
+    let (oy, ox) = (rem / g.out_w, rem % g.out_w);
+    let c = g.in_c;
+    for fy in 0..g.k_h {
+        let iy = (oy * g.stride_h + fy * g.dil_h) as i64 - g.pad_h;
+        for fx in 0..g.k_w {
+            let ix = (ox * g.stride_w + fx * g.dil_w) as i64 - g.pad_w;
+            let d = &mut dst[(fy * g.k_w + fx) * c..][..c];
+            if (0..g.in_h as i64).contains(&iy) && (0..g.in_w as i64).contains(&ix) {
+                let at = ((b * g.in_h + iy as usize) * g.in_w + ix as usize) * c;
+                widen(&x[at..][..c], offset, d);
+            } else {
+                d.fill(0);
+            }
+        }
+    }
 }
 
 impl Kernel for Conv2dI8 {
@@ -167,20 +197,28 @@ impl Kernel for Conv2dI8 {
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
         let (inputs, mut outputs, scratch, _) = io.split();
-        let (m, k, n) = (self.pixels, self.gemm.k(), self.gemm.n());
+        let g = &self.g;
+        let (m, k, n) = (g.n * g.out_h * g.out_w, self.gemm.k(), g.out_c);
         let x = inputs.get(0)?.as_slice::<i8>()?;
         let bias = Bias::view(inputs.optional(2), n)?;
         let mut out_t = outputs.get(0)?;
         let out = out_t.as_slice_mut::<i8>()?;
-        at_least(x, m * k, "CONV_2D input")?;
-        at_least(out, m * n, "CONV_2D output")?;
+        at_least(x, g.in_len(), "CONV_2D input")?;
+        at_least(out, g.out_len(), "CONV_2D output")?;
         let p = &self.p;
-        self.gemm.run(m, x, k, scratch, |i, j, acc| {
+        let emit = |i: usize, j: usize, acc: i32| {
             let acc = acc.wrapping_add(bias.int(j) as i32);
             let v = qmath::multiply_by_quantized_multiplier(acc, p.mult[j], p.shift[j])
                 .wrapping_add(p.out_zp);
             out[i * n + j] = v.max(p.lo).min(p.hi) as i8;
-        });
+        };
+        if self.direct {
+            self.gemm.run(m, x, k, scratch, emit);
+        } else {
+            let off = self.gemm.in_offset();
+            self.gemm
+                .run_rows(m, scratch, |q, dst| widen_window(g, x, off, q, dst), emit);
+        }
         Ok(())
     }
 }
@@ -190,7 +228,9 @@ mod tests {
     use crate::SimdBackend;
     use crate::testutil::{ACTIVATIONS, edge_or_any, for_each_backend};
     use proptest::prelude::*;
-    use tflrs_ir::{Activation, Conv2dAttrs, DType, FullyConnectedAttrs, Op, Padding, QuantParams};
+    use tflrs_ir::{
+        Activation, Conv2dAttrs, DType, FullyConnectedAttrs, Op, Padding, QuantParams, window,
+    };
     use tflrs_kernels::testing::{Harness, TestInput, make_kernel};
     use tflrs_kernels::{ScalarBackend, TensorInfo};
 
@@ -352,7 +392,7 @@ mod tests {
         Ok(name)
     }
 
-    /// Fails unless at least a third of the outputs were off the int8 extremes.
+    /// Fails unless at least a fifth of the outputs were off the int8 extremes.
     fn check_spread((all, inside): (usize, usize)) {
         println!("{inside} of {all} outputs off the int8 extremes");
         assert!(
@@ -417,77 +457,88 @@ mod tests {
     #[derive(Debug, Clone)]
     struct Conv {
         batch: usize,
-        hw: (usize, usize),
+        /// Extra input rows and columns beyond the dilated window.
+        extra: (usize, usize),
         in_c: usize,
         out_c: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        dilation: (usize, usize),
+        padding: Padding,
         q: Q,
     }
 
     fn conv_strategy() -> impl Strategy<Value = Conv> {
+        let ks = prop::sample::select(vec![1usize, 1, 3, 5]);
+        let s12 = prop::sample::select(vec![1usize, 1, 2]);
         (
-            1usize..=2,
-            (1usize..=5, 1usize..=5),
-            edge_or_any(1..=40),
-            edge_or_any(1..=40),
+            (1usize..=2, (0usize..=5, 0usize..=5)),
+            (edge_or_any(1..=20), edge_or_any(1..=40)),
+            (
+                (ks.clone(), ks),
+                (s12.clone(), s12.clone()),
+                (s12.clone(), s12),
+            ),
+            prop::sample::select(vec![Padding::Same, Padding::Valid]),
         )
-            .prop_flat_map(|(batch, hw, in_c, out_c)| {
-                q_strategy(out_c, in_c).prop_map(move |q| Conv {
-                    batch,
-                    hw,
-                    in_c,
-                    out_c,
-                    q,
-                })
-            })
+            .prop_flat_map(
+                |((batch, extra), (in_c, out_c), (kernel, stride, dilation), padding)| {
+                    q_strategy(out_c, in_c * kernel.0 * kernel.1).prop_map(move |q| Conv {
+                        batch,
+                        extra,
+                        in_c,
+                        out_c,
+                        kernel,
+                        stride,
+                        dilation,
+                        padding,
+                        q: q.clone(),
+                    })
+                },
+            )
     }
 
-    fn conv_node(
-        c: &Conv,
-        kernel: usize,
-        padding: Padding,
-    ) -> (Op<'static>, Vec<Option<TestInput>>, Vec<TensorInfo>) {
+    /// The node, and whether the direct 1x1 path should take it.
+    fn conv_node(c: &Conv) -> (Op<'static>, Vec<Option<TestInput>>, Vec<TensorInfo>, bool) {
         let op = Op::Conv2d(Conv2dAttrs {
-            padding,
-            stride_h: 1,
-            stride_w: 1,
-            dilation_h_factor: 1,
-            dilation_w_factor: 1,
+            padding: c.padding,
+            stride_h: c.stride.0 as i32,
+            stride_w: c.stride.1 as i32,
+            dilation_h_factor: c.dilation.0 as i32,
+            dilation_w_factor: c.dilation.1 as i32,
             fused_activation_function: c.q.act,
             ..Default::default()
         });
-        let (h, w) = (c.hw.0 + kernel - 1, c.hw.1 + kernel - 1);
-        let (oh, ow) = match padding {
-            Padding::Valid => c.hw,
-            _ => (h, w),
-        };
+        let (kh, kw) = c.kernel;
+        let h = (kh - 1) * c.dilation.0 + 1 + c.extra.0;
+        let w = (kw - 1) * c.dilation.1 + 1 + c.extra.1;
+        let (oh, _) = window::conv_axis(c.padding, h, kh, c.stride.0, c.dilation.0).unwrap();
+        let (ow, _) = window::conv_axis(c.padding, w, kw, c.stride.1, c.dilation.1).unwrap();
         let ins = inputs(
             &c.q,
             vec![c.batch, h, w, c.in_c],
-            vec![c.out_c, kernel, kernel, c.in_c],
+            vec![c.out_c, kh, kw, c.in_c],
             c.out_c,
             0,
         );
         let out = TensorInfo::new("y", DType::Int8, [c.batch, oh, ow, c.out_c])
             .with_quant(c.q.out_scale, c.q.out_zp);
-        (op, ins, vec![out])
+        let direct = c.kernel == (1, 1) && c.stride == (1, 1);
+        (op, ins, vec![out], direct)
     }
 
     #[test]
-    fn conv_2d_i8_1x1_equals_the_scalar_kernel_on_every_level() {
+    fn conv_2d_i8_equals_the_scalar_kernel_on_every_level() {
         for_each_backend(|backend, runner| {
             let spread = core::cell::Cell::new((0, 0));
             runner
                 .run(&conv_strategy(), |c| {
-                    let padding = if c.seed_bit() {
-                        Padding::Same
-                    } else {
-                        Padding::Valid
-                    };
-                    let (op, ins, outs) = conv_node(&c, 1, padding);
+                    let (op, ins, outs, direct) = conv_node(&c);
                     let name = compare(backend, &op, &ins, &outs, &spread)
                         .map_err(|e| TestCaseError::fail(format!("{c:?}: {e}")))?;
                     let want = format!("conv_2d_i8__{}_", backend.isa().name());
-                    prop_assert!(name.starts_with(&want) && name.ends_with("_1x1"), "{name}");
+                    prop_assert!(name.starts_with(&want), "{name}");
+                    prop_assert_eq!(name.ends_with("_1x1"), direct, "{}", name);
                     Ok(())
                 })
                 .unwrap();
@@ -495,14 +546,8 @@ mod tests {
         });
     }
 
-    impl Conv {
-        fn seed_bit(&self) -> bool {
-            self.q.seed & 2 != 0
-        }
-    }
-
     #[test]
-    fn other_windows_and_computed_weights_stay_with_the_scalar_backend() {
+    fn groups_and_computed_weights_stay_with_the_scalar_backend() {
         for_each_backend(|backend, _| {
             let q = Q {
                 in_zp: 3,
@@ -518,20 +563,27 @@ mod tests {
             };
             let c = Conv {
                 batch: 1,
-                hw: (3, 3),
+                extra: (2, 2),
                 in_c: 4,
                 out_c: 6,
+                kernel: (3, 3),
+                stride: (1, 1),
+                dilation: (1, 1),
+                padding: Padding::Valid,
                 q: q.clone(),
             };
-            let (op, ins, outs) = conv_node(&c, 3, Padding::Valid);
+            let (op, mut ins, outs, _) = conv_node(&c);
             assert!(
-                make_kernel(backend, &op, &ins, &outs).unwrap().is_none(),
+                make_kernel(backend, &op, &ins, &outs).unwrap().is_some(),
                 "3x3"
             );
-            let (op, ins, outs) = conv_node(&c, 3, Padding::Same);
+            // Two groups of two input channels.
+            let w = ins[1].as_mut().unwrap();
+            w.info.shape = vec![6, 3, 3, 2];
+            w.bytes.truncate(6 * 3 * 3 * 2);
             assert!(
                 make_kernel(backend, &op, &ins, &outs).unwrap().is_none(),
-                "padded"
+                "groups"
             );
             let f = Fc {
                 batches: 2,
