@@ -24,6 +24,7 @@
 //! tail's columns are the panel's zero padding; both are dropped).
 
 use crate::isa::Isa;
+use tflrs_kernels::scalar::qmath;
 
 /// Rows per tile, at every level.
 pub(crate) const MR: usize = 4;
@@ -143,6 +144,15 @@ impl GemmI8 {
         self.n
     }
 
+    /// The AVX2 token when the micro-kernel is an AVX2 one (for the vector epilogue).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn avx2(&self) -> Option<crate::isa::x86::Avx2Fma> {
+        match self.kernel {
+            MicroKernel::Avx2_4x8 | MicroKernel::Avx2_4x16 => crate::isa::x86::Avx2Fma::new(),
+            _ => None,
+        }
+    }
+
     /// The micro-kernel.
     pub(crate) fn kernel(&self) -> MicroKernel {
         self.kernel
@@ -154,8 +164,9 @@ impl GemmI8 {
         (MR * 2 * self.pairs + 1) * 2
     }
 
-    /// For `m` rows of `A` (row `i` at `a[i * lda ..][..k]`), calls `emit(i, j, acc)` once for
-    /// every output `(i, j)` with its int32 accumulator. `scratch` holds
+    /// For `m` rows of `A` (row `i` at `a[i * lda ..][..k]`), calls `emit(i, j, accs)` once
+    /// for every run of outputs `(i, j..j + accs.len())` (one tile row) with their int32
+    /// accumulators; every output is in exactly one run. `scratch` holds
     /// [`scratch_bytes`](Self::scratch_bytes).
     pub(crate) fn run(
         &self,
@@ -163,7 +174,7 @@ impl GemmI8 {
         a: &[i8],
         lda: usize,
         scratch: &mut [u8],
-        emit: impl FnMut(usize, usize, i32),
+        emit: impl FnMut(usize, usize, &[i32]),
     ) {
         let k = self.k;
         assert!(m == 0 || (m - 1) * lda + k <= a.len());
@@ -188,7 +199,7 @@ impl GemmI8 {
         m: usize,
         scratch: &mut [u8],
         fill: impl FnMut(usize, &mut [i16]),
-        emit: impl FnMut(usize, usize, i32),
+        emit: impl FnMut(usize, usize, &[i32]),
     ) {
         let pairs = self.pairs;
         match self.kernel {
@@ -227,7 +238,7 @@ impl GemmI8 {
         m: usize,
         scratch: &mut [u8],
         mut fill: impl FnMut(usize, &mut [i16]),
-        mut emit: impl FnMut(usize, usize, i32),
+        mut emit: impl FnMut(usize, usize, &[i32]),
         mut tile: impl FnMut([&[i16]; MR], &[i16], &mut [[i32; 16]; MR]),
     ) {
         let (k, n, nr) = (self.k, self.n, self.kernel.nr());
@@ -254,11 +265,88 @@ impl GemmI8 {
                 let j0 = p * nr;
                 let cols = (n - j0).min(nr);
                 for (r, acc_r) in acc.iter().enumerate().take(rows) {
-                    for (c, &v) in acc_r.iter().enumerate().take(cols) {
-                        emit(i0 + r, j0 + c, v);
-                    }
+                    emit(i0 + r, j0, &acc_r[..cols]);
                 }
             }
+        }
+    }
+}
+
+/// LiteRT's per-channel int8 requantization, ready for 8 lanes at a time: bias, then
+/// `MultiplyByQuantizedMultiplier` (left shift, `srdhm`, rounding right shift), zero point,
+/// clamp. Exactly [`qmath::multiply_by_quantized_multiplier`] lane by lane.
+#[derive(Debug)]
+pub(crate) struct Requant {
+    mult: Vec<i32>,
+    left: Vec<i32>,
+    right: Vec<i32>,
+    out_zp: i32,
+    lo: i32,
+    hi: i32,
+    /// Whether the AVX2 epilogue may run: every right shift in `0..=31`, left in `0..=30`.
+    vector: bool,
+}
+
+impl Requant {
+    /// From per-channel multipliers and shifts (LiteRT's sign: positive shifts left).
+    pub(crate) fn new(mult: &[i32], shift: &[i32], out_zp: i32, lo: i32, hi: i32) -> Self {
+        let left: Vec<i32> = shift.iter().map(|&s| s.max(0)).collect();
+        let right: Vec<i32> = shift.iter().map(|&s| (-s).max(0)).collect();
+        let vector = left.iter().all(|&l| l <= 30) && right.iter().all(|&r| r <= 31);
+        Self {
+            mult: mult.to_vec(),
+            left,
+            right,
+            out_zp,
+            lo,
+            hi,
+            vector,
+        }
+    }
+
+    /// Output `j` from accumulator `acc` plus `bias`, in scalar code.
+    #[inline]
+    fn one(&self, acc: i32, bias: i32, j: usize) -> i8 {
+        let shift = self.left[j] - self.right[j];
+        let v =
+            qmath::multiply_by_quantized_multiplier(acc.wrapping_add(bias), self.mult[j], shift)
+                .wrapping_add(self.out_zp);
+        v.max(self.lo).min(self.hi) as i8
+    }
+
+    /// Outputs `j0..j0 + accs.len()` into `out` (as long as `accs`), with the bias (`n`
+    /// values, or none); the AVX2 token, when given, runs 8 channels at a time.
+    #[inline]
+    pub(crate) fn row(
+        &self,
+        #[cfg(target_arch = "x86_64")] avx2: Option<crate::isa::x86::Avx2Fma>,
+        j0: usize,
+        accs: &[i32],
+        bias: Option<&[i32]>,
+        out: &mut [i8],
+    ) {
+        let len = accs.len();
+        let out = &mut out[..len];
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = avx2.filter(|_| self.vector) {
+            while done + 8 <= len {
+                let j = j0 + done;
+                let b = bias.map(|b| &b[j..j + 8]);
+                x86_kernels::requant8(
+                    t,
+                    &accs[done..done + 8],
+                    b,
+                    self,
+                    j,
+                    &mut out[done..done + 8],
+                );
+                done += 8;
+            }
+        }
+        for c in done..len {
+            let b = bias.map_or(0, |b| b[j0 + c]);
+            out[c] = self.one(accs[c], b, j0 + c);
         }
     }
 }
@@ -360,6 +448,87 @@ mod x86_kernels {
         }
     }
 
+    /// Requantizes 8 channels (`j..j + 8`) of one output row, exactly as
+    /// `Requant::one` does lane by lane (see the comments).
+    #[target_feature(enable = "avx2")]
+    unsafe fn requant8_body(
+        acc: *const i32,
+        bias: Option<*const i32>,
+        rq: &super::Requant,
+        j: usize,
+        out: *mut i8,
+    ) {
+        // SAFETY: `requant8` checked 8 accumulators, biases, outputs and channel parameters.
+        unsafe {
+            let ld = |p: *const i32| _mm256_loadu_si256(p as *const __m256i);
+            let mut x = ld(acc);
+            if let Some(b) = bias {
+                x = _mm256_add_epi32(x, ld(b));
+            }
+            let m = ld(rq.mult.as_ptr().add(j));
+            let left = ld(rq.left.as_ptr().add(j));
+            let right = ld(rq.right.as_ptr().add(j));
+            // `x * 2^left`, wrapping: a logical left shift.
+            let x = _mm256_sllv_epi32(x, left);
+            // srdhm: `ab = x * m` (64 bits); for either sign, C's truncating
+            // `(ab + nudge) / 2^31` equals `floor((ab + 2^30) / 2^31)`, whose low 32 bits are
+            // bits 31..62 of `ab + 2^30`.
+            let half = _mm256_set1_epi64x(1 << 30);
+            let even = _mm256_add_epi64(_mm256_mul_epi32(x, m), half);
+            let even = _mm256_srli_epi64::<31>(even);
+            let odd = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
+            let odd = _mm256_slli_epi64::<1>(_mm256_add_epi64(odd, half));
+            let h = _mm256_blend_epi32::<0b1010_1010>(even, odd);
+            // The one overflow, `x == m == i32::MIN`, gives i32::MIN here: flip it to MAX.
+            let min = _mm256_set1_epi32(i32::MIN);
+            let both = _mm256_and_si256(_mm256_cmpeq_epi32(x, min), _mm256_cmpeq_epi32(m, min));
+            let h = _mm256_xor_si256(h, both);
+            // Rounding divide by 2^right: mask, remainder, threshold (+1 for negatives).
+            let one = _mm256_set1_epi32(1);
+            let mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+            let rem = _mm256_and_si256(h, mask);
+            let neg = _mm256_cmpgt_epi32(_mm256_setzero_si256(), h);
+            let thr = _mm256_sub_epi32(_mm256_srli_epi32::<1>(mask), neg);
+            let q = _mm256_srav_epi32(h, right);
+            let q = _mm256_sub_epi32(q, _mm256_cmpgt_epi32(rem, thr));
+            let v = _mm256_add_epi32(q, _mm256_set1_epi32(rq.out_zp));
+            let v = _mm256_min_epi32(
+                _mm256_max_epi32(v, _mm256_set1_epi32(rq.lo)),
+                _mm256_set1_epi32(rq.hi),
+            );
+            // Within int8 now: the saturating packs are exact.
+            let w = _mm256_packs_epi32(v, v);
+            let w = _mm256_packs_epi16(w, w);
+            let lo = _mm256_castsi256_si128(w);
+            let hi = _mm256_extracti128_si256::<1>(w);
+            _mm_storel_epi64(out as *mut __m128i, _mm_unpacklo_epi32(lo, hi));
+        }
+    }
+
+    /// [`requant8_body`] on 8 accumulators (and biases) into 8 outputs; the token proves AVX2.
+    #[inline]
+    pub(super) fn requant8(
+        _t: Avx2Fma,
+        acc: &[i32],
+        bias: Option<&[i32]>,
+        rq: &super::Requant,
+        j: usize,
+        out: &mut [i8],
+    ) {
+        assert!(acc.len() >= 8 && out.len() >= 8 && bias.is_none_or(|b| b.len() >= 8));
+        assert!(rq.mult.len() >= j + 8 && rq.left.len() >= j + 8 && rq.right.len() >= j + 8);
+        // SAFETY: the token proves AVX2; the lengths are checked above.
+        unsafe {
+            requant8_body(
+                acc.as_ptr(),
+                bias.map(|b| b.as_ptr()),
+                rq,
+                j,
+                out.as_mut_ptr(),
+            )
+        }
+    }
+
     /// The AVX2 micro-kernel; the token proves the CPU has AVX2.
     #[inline]
     pub(super) fn avx2<const NR: usize, const V: usize>(
@@ -386,5 +555,66 @@ mod x86_kernels {
         assert!(a.iter().all(|r| r.len() >= 2 * pairs) && b.len() >= 2 * pairs * 8);
         // SAFETY: the token proves SSE4.1; the lengths are checked above.
         unsafe { sse41_body(pairs, a, b, out) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Requant;
+
+    /// The AVX2 epilogue against `qmath::multiply_by_quantized_multiplier` (through
+    /// `Requant::one`) on edge accumulators (the ends of int32, 0, +-1, powers of two and their
+    /// neighbours, whose products with the multipliers sit on rounding ties) and random ones,
+    /// for every shift the plans make and multipliers at both ends of `[2^30, 2^31)`.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_vector_requantization_equals_the_scalar_one() {
+        let Some(t) = crate::isa::x86::Avx2Fma::new() else {
+            println!("SKIP: avx2 is not available on this host");
+            return;
+        };
+        let mut accs: Vec<i32> = vec![i32::MIN, i32::MIN + 1, i32::MAX, 0, 1, -1];
+        for e in 0..31 {
+            for d in [-1i64, 0, 1] {
+                for sign in [1i64, -1] {
+                    accs.push((sign * ((1i64 << e) + d)) as i32);
+                }
+            }
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..4000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            accs.push((seed >> 32) as i32 >> (seed % 24));
+        }
+        accs.truncate(accs.len() / 8 * 8);
+        let mults = [
+            1 << 30,
+            (1 << 30) + 1,
+            1_518_500_250,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        for shift in -31..=30 {
+            for (mi, &m) in mults.iter().enumerate() {
+                let mult = [m; 8];
+                let shifts = [shift; 8];
+                let (zp, lo, hi) = (mi as i32 * 7 - 14, -128, 127);
+                let rq = Requant::new(&mult, &shifts, zp, lo, hi);
+                assert!(rq.vector);
+                let bias: [i32; 8] = core::array::from_fn(|c| c as i32 * 3 - 12);
+                for chunk in accs.chunks_exact(8) {
+                    let mut vector = [0i8; 8];
+                    rq.row(Some(t), 0, chunk, Some(&bias), &mut vector);
+                    let scalar: Vec<i8> = (0..8).map(|c| rq.one(chunk[c], bias[c], c)).collect();
+                    assert_eq!(
+                        vector.as_slice(),
+                        scalar.as_slice(),
+                        "{chunk:?} m {m} shift {shift}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -16,10 +16,10 @@
 //! Taken only with constant weights and offsets (negated zero points) in `-127..=128`; every
 //! other node (uint8, int16, hybrid, computed weights, groups) is `Ok(None)`.
 
-use crate::gemm_i8::{GemmI8, offset_fits, widen};
+use crate::gemm_i8::{GemmI8, Requant, offset_fits, widen};
 use crate::isa::Isa;
 use tflrs_ir::Op;
-use tflrs_kernels::prep::conv::{Bias, FcParams, Geom, IntParams, Quant, conv2d, fully_connected};
+use tflrs_kernels::prep::conv::{Bias, FcParams, Geom, Quant, conv2d, fully_connected};
 use tflrs_kernels::scalar::qmath;
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
 
@@ -102,11 +102,15 @@ impl Kernel for FullyConnectedI8 {
         at_least(x, m * k, "FULLY_CONNECTED input")?;
         at_least(out, m * n, "FULLY_CONNECTED output")?;
         let p = &self.p;
-        self.gemm.run(m, x, k, scratch, |i, j, acc| {
-            let acc = acc.wrapping_add(bias.int(j) as i32);
-            let v = f64_to_i32_x86(qmath::round_f64(f64::from(acc) * p.scale[j]))
-                .wrapping_add(p.out_zp);
-            out[i * n + j] = v.max(p.lo).min(p.hi) as i8;
+        self.gemm.run(m, x, k, scratch, |i, j0, accs| {
+            let row = &mut out[i * n + j0..][..accs.len()];
+            for (c, (o, &acc)) in row.iter_mut().zip(accs).enumerate() {
+                let j = j0 + c;
+                let acc = acc.wrapping_add(bias.int(j) as i32);
+                let v = f64_to_i32_x86(qmath::round_f64(f64::from(acc) * p.scale[j]))
+                    .wrapping_add(p.out_zp);
+                *o = v.max(p.lo).min(p.hi) as i8;
+            }
         });
         Ok(())
     }
@@ -150,7 +154,7 @@ pub(crate) fn conv_2d_kernel_for(
         gemm,
         g,
         direct,
-        p,
+        rq: Requant::new(&p.mult, &p.shift, p.out_zp, p.lo, p.hi),
     })))
 }
 
@@ -161,7 +165,7 @@ struct Conv2dI8 {
     g: Geom,
     /// 1x1, stride 1, unpadded: the input is `A` itself.
     direct: bool,
-    p: IntParams,
+    rq: Requant,
 }
 
 /// Widens the window of output pixel `q` (over batches, rows and columns) into `dst`, in the
@@ -205,12 +209,23 @@ impl Kernel for Conv2dI8 {
         let out = out_t.as_slice_mut::<i8>()?;
         at_least(x, g.in_len(), "CONV_2D input")?;
         at_least(out, g.out_len(), "CONV_2D output")?;
-        let p = &self.p;
-        let emit = |i: usize, j: usize, acc: i32| {
-            let acc = acc.wrapping_add(bias.int(j) as i32);
-            let v = qmath::multiply_by_quantized_multiplier(acc, p.mult[j], p.shift[j])
-                .wrapping_add(p.out_zp);
-            out[i * n + j] = v.max(p.lo).min(p.hi) as i8;
+        let bias = match bias {
+            Bias::I32(b) => Some(b),
+            _ => None,
+        };
+        let rq = &self.rq;
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = self.gemm.avx2();
+        let emit = |i: usize, j0: usize, accs: &[i32]| {
+            let row = &mut out[i * n + j0..][..accs.len()];
+            rq.row(
+                #[cfg(target_arch = "x86_64")]
+                avx2,
+                j0,
+                accs,
+                bias,
+                row,
+            );
         };
         if self.direct {
             self.gemm.run(m, x, k, scratch, emit);
