@@ -256,7 +256,7 @@ fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
     let simd = SimdBackend::new();
     let name = simd.isa().name();
     let report = Suite::new(name)
-        .must_claim(|_, node| simd_must_claim(node))
+        .must_claim(|case, node| simd_must_claim(&case.name, node))
         .run(|case| run_case(case, vec![Box::new(simd)]))
         .expect("testdata loads");
     if let Err(e) = report.check() {
@@ -299,14 +299,23 @@ const SIMD_MUST_CLAIM: &[&str] = &[
     "LEAKY_RELU",
 ];
 
+/// Cases whose int8 weights are computed (a DENSIFY of sparse weights): the int8 GEMM packs
+/// only constant weights, so the scalar kernel runs them.
+const SIMD_INT8_COMPUTED_WEIGHTS: &[&str] = &["op_densify_i8_conv"];
+
 /// Whether `node` is a float32 node of one of [`SIMD_MUST_CLAIM`]'s operators: its kernel,
 /// whichever backend made it, is named `{op}_f32__...` (a float16 or quantized node's is not,
-/// nor a hybrid one's).
-fn simd_must_claim(node: &PlannedNode) -> bool {
+/// nor a hybrid one's); or an int8 FULLY_CONNECTED or CONV_2D (`fully_connected_i8__...`,
+/// `conv_2d_i8__...`), which the exact int8 GEMM takes whenever the weights are constant and,
+/// for CONV_2D, there is one group: every such node here but those of
+/// [`SIMD_INT8_COMPUTED_WEIGHTS`].
+fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
+    let op = node.op.to_ascii_lowercase();
+    let int8 = matches!(node.op.as_str(), "FULLY_CONNECTED" | "CONV_2D")
+        && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
     SIMD_MUST_CLAIM.contains(&node.op.as_str())
-        && node
-            .kernel
-            .starts_with(&format!("{}_f32__", node.op.to_ascii_lowercase()))
+        && (node.kernel.starts_with(&format!("{op}_f32__"))
+            || (int8 && node.kernel.starts_with(&format!("{op}_i8__"))))
 }
 
 /// Cases whose every ADD is a float32 ADD (the float models' residual connections).

@@ -9,7 +9,9 @@ pub(crate) type Factory = fn(Isa, &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>
 /// The families, in the order they are asked.
 const FAMILIES: &[Factory] = &[
     crate::fully_connected::kernel_for,
+    crate::int8::fully_connected_kernel_for,
     crate::conv::kernel_for,
+    crate::int8::conv_2d_kernel_for,
     crate::depthwise::kernel_for,
     crate::elementwise::kernel_for,
 ];

@@ -23,6 +23,8 @@ mod depthwise;
 pub mod elementwise;
 mod fully_connected;
 pub mod gemm;
+mod gemm_i8;
+mod int8;
 mod isa;
 #[cfg(test)]
 mod testutil;
