@@ -60,26 +60,40 @@ fn run_writes_litert_reference_outputs_for_every_testdata_model() {
 #[test]
 fn run_prints_outputs_and_plan() {
     let root = testdata_dir();
-    let out = tflrs()
-        .arg("run")
-        .arg(root.join("models/mlp_int8/model.tflite"))
-        .arg("-i")
-        .arg(root.join("models/mlp_int8/input_0.npy"))
-        .arg("--plan")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run = |backend: &str| {
+        let out = tflrs()
+            .arg("run")
+            .arg(root.join("models/mlp_int8/model.tflite"))
+            .arg("-i")
+            .arg(root.join("models/mlp_int8/input_0.npy"))
+            .args(["--plan", "--backend", backend])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let output_line = |stdout: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with("output 0 "))
+            .map(str::to_owned)
+    };
+    let stdout = run("scalar");
     assert!(stdout.contains("fully_connected_i8__scalar"), "{stdout}");
     assert!(stdout.contains("arena:"), "{stdout}");
     assert!(
         stdout.contains("output 0 'StatefulPartitionedCall_1:0': int8 [1, 4] = ["),
         "{stdout}"
     );
+    // The default (SIMD) plan names its own kernels and prints the same int8 outputs.
+    let simd = run("simd");
+    assert!(!simd.contains("fully_connected_i8__scalar"), "{simd}");
+    assert!(simd.contains("fully_connected_i8__"), "{simd}");
+    assert_eq!(output_line(&simd), output_line(&stdout));
 }
 
 #[test]
