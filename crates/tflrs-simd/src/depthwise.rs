@@ -5,7 +5,8 @@
 //! channels in vector registers: the bias first, then for each tap inside the input (filter
 //! row, then column; padding taps are skipped, as the scalar kernel skips them) `acc += x * w`
 //! on whole vectors, and the fused activation's clamp last. Blocks: 4 vectors, then 1 vector,
-//! then a scalar loop over the tail channels. Levels (`Lanes`, implemented by the ISA tokens):
+//! then a scalar loop over the tail channels. Levels (the crate's shared `level::Level`
+//! operations, imported here as `Lanes`):
 //!
 //! - AVX2 (`depthwise_conv_2d_f32__avx2`): 8 lanes, 32 then 8 channels a step, fused
 //!   multiply-adds;
@@ -32,6 +33,7 @@
 
 use crate::fully_connected::{at_least, f32s};
 use crate::isa::Isa;
+use crate::level::{Job, Level as Lanes, Portable};
 use tflrs_ir::Op;
 use tflrs_kernels::prep::conv::{Bias, Geom, Quant, depthwise};
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
@@ -179,11 +181,11 @@ impl Kernel for Depthwise {
             hi: self.range.1,
         };
         match self.level {
-            Level::Portable => Portable.dispatch(args),
+            Level::Portable => Portable.dispatch(Image(args)),
             #[cfg(target_arch = "x86_64")]
-            Level::Sse41(t) => t.dispatch(args),
+            Level::Sse41(t) => t.dispatch(Image(args)),
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2(t) => t.dispatch(args),
+            Level::Avx2(t) => t.dispatch(Image(args)),
         }
         Ok(())
     }
@@ -201,31 +203,15 @@ struct Args<'a> {
     hi: f32,
 }
 
-/// The float32 vector operations of one level; the methods are the level's instructions.
-trait Lanes: Copy {
-    /// A vector of `LANES` values.
-    type V: Copy;
-    /// Lanes of a vector.
-    const LANES: usize;
-    /// Every lane `x`.
-    fn splat(self, x: f32) -> Self::V;
-    /// The `LANES` elements at `p`.
-    ///
-    /// # Safety
-    /// `p` is valid for reading `LANES` elements.
-    unsafe fn load(self, p: *const f32) -> Self::V;
-    /// Stores `v` into the `LANES` elements at `p`.
-    ///
-    /// # Safety
-    /// `p` is valid for writing `LANES` elements.
-    unsafe fn store(self, v: Self::V, p: *mut f32);
-    /// `a * b + c` (fused where the level has FMA).
-    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    /// `if lo > v { lo } else { v }`, then `if hi < that { hi } else { that }`, lane-wise (the
-    /// scalar `clamp_f32`).
-    fn clamp(self, v: Self::V, lo: Self::V, hi: Self::V) -> Self::V;
-    /// Runs [`image`] in a function compiled with the level's target features.
-    fn dispatch(self, a: Args<'_>);
+/// [`image`] as a [`Job`], so that [`Lanes::dispatch`] compiles it inside the level's entry.
+struct Image<'a>(Args<'a>);
+
+impl Job for Image<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<L: Lanes>(self, l: L) {
+        image(l, self.0)
+    }
 }
 
 /// The filter taps `f` in `0..k` whose input row `i0 + f * dil` lies in `0..len`, as a range.
@@ -382,142 +368,7 @@ fn block<L: Lanes, const ONE: bool, const V: usize>(
     }
     for (v, &acc) in acc.iter().enumerate() {
         // SAFETY: output pixel `o` has `C` elements and `ch + v * LANES + LANES <= C`.
-        unsafe { l.store(l.clamp(acc, lo, hi), op.add(o + ch + v * n)) };
-    }
-}
-
-/// Plain Rust on arrays of 4 lanes.
-#[derive(Debug, Clone, Copy)]
-struct Portable;
-
-impl Lanes for Portable {
-    type V = [f32; 4];
-    const LANES: usize = 4;
-
-    #[inline(always)]
-    fn splat(self, x: f32) -> [f32; 4] {
-        [x; 4]
-    }
-    #[inline(always)]
-    unsafe fn load(self, p: *const f32) -> [f32; 4] {
-        // SAFETY: the caller's contract (4 elements readable at `p`).
-        unsafe { p.cast::<[f32; 4]>().read_unaligned() }
-    }
-    #[inline(always)]
-    unsafe fn store(self, v: [f32; 4], p: *mut f32) {
-        // SAFETY: the caller's contract (4 elements writable at `p`).
-        unsafe { p.cast::<[f32; 4]>().write_unaligned(v) }
-    }
-    #[inline(always)]
-    fn mul_add(self, a: [f32; 4], b: [f32; 4], c: [f32; 4]) -> [f32; 4] {
-        [
-            a[0] * b[0] + c[0],
-            a[1] * b[1] + c[1],
-            a[2] * b[2] + c[2],
-            a[3] * b[3] + c[3],
-        ]
-    }
-    #[inline(always)]
-    fn clamp(self, v: [f32; 4], lo: [f32; 4], hi: [f32; 4]) -> [f32; 4] {
-        let mut r = v;
-        for k in 0..4 {
-            let y = if lo[k] > v[k] { lo[k] } else { v[k] };
-            r[k] = if hi[k] < y { hi[k] } else { y };
-        }
-        r
-    }
-    #[inline(always)]
-    fn dispatch(self, a: Args<'_>) {
-        image(self, a)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86_lanes {
-    use super::{Args, Lanes, image};
-    use crate::x86::{Avx2Fma, Sse41};
-    use core::arch::x86_64::*;
-
-    impl Lanes for Sse41 {
-        type V = __m128;
-        const LANES: usize = 4;
-
-        #[inline(always)]
-        fn splat(self, x: f32) -> __m128 {
-            // SAFETY: SSE is part of x86-64.
-            unsafe { _mm_set1_ps(x) }
-        }
-        #[inline(always)]
-        unsafe fn load(self, p: *const f32) -> __m128 {
-            // SAFETY: SSE is part of x86-64; 4 elements are readable at `p` (the contract).
-            unsafe { _mm_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, v: __m128, p: *mut f32) {
-            // SAFETY: SSE is part of x86-64; 4 elements are writable at `p` (the contract).
-            unsafe { _mm_storeu_ps(p, v) }
-        }
-        #[inline(always)]
-        fn mul_add(self, a: __m128, b: __m128, c: __m128) -> __m128 {
-            // SAFETY: SSE is part of x86-64.
-            unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
-        }
-        #[inline(always)]
-        fn clamp(self, v: __m128, lo: __m128, hi: __m128) -> __m128 {
-            // MAXPS(lo, v) = `lo > v ? lo : v`; MINPS(hi, y) = `hi < y ? hi : y`.
-            // SAFETY: SSE is part of x86-64.
-            unsafe { _mm_min_ps(hi, _mm_max_ps(lo, v)) }
-        }
-        #[inline(always)]
-        fn dispatch(self, a: Args<'_>) {
-            #[target_feature(enable = "sse4.1")]
-            fn entry(l: Sse41, a: Args<'_>) {
-                image(l, a)
-            }
-            // SAFETY: the token `self` exists only on a CPU with SSE4.1.
-            unsafe { entry(self, a) }
-        }
-    }
-
-    impl Lanes for Avx2Fma {
-        type V = __m256;
-        const LANES: usize = 8;
-
-        #[inline(always)]
-        fn splat(self, x: f32) -> __m256 {
-            // SAFETY: the token proves AVX.
-            unsafe { _mm256_set1_ps(x) }
-        }
-        #[inline(always)]
-        unsafe fn load(self, p: *const f32) -> __m256 {
-            // SAFETY: the token proves AVX; 8 elements are readable at `p` (the contract).
-            unsafe { _mm256_loadu_ps(p) }
-        }
-        #[inline(always)]
-        unsafe fn store(self, v: __m256, p: *mut f32) {
-            // SAFETY: the token proves AVX; 8 elements are writable at `p` (the contract).
-            unsafe { _mm256_storeu_ps(p, v) }
-        }
-        #[inline(always)]
-        fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
-            // SAFETY: the token proves FMA.
-            unsafe { _mm256_fmadd_ps(a, b, c) }
-        }
-        #[inline(always)]
-        fn clamp(self, v: __m256, lo: __m256, hi: __m256) -> __m256 {
-            // VMAXPS(lo, v) = `lo > v ? lo : v`; VMINPS(hi, y) = `hi < y ? hi : y`.
-            // SAFETY: the token proves AVX.
-            unsafe { _mm256_min_ps(hi, _mm256_max_ps(lo, v)) }
-        }
-        #[inline(always)]
-        fn dispatch(self, a: Args<'_>) {
-            #[target_feature(enable = "avx2,fma")]
-            fn entry(l: Avx2Fma, a: Args<'_>) {
-                image(l, a)
-            }
-            // SAFETY: the token `self` exists only on a CPU with AVX2 and FMA.
-            unsafe { entry(self, a) }
-        }
+        unsafe { l.store(l.min(hi, l.max(lo, acc)), op.add(o + ch + v * n)) };
     }
 }
 

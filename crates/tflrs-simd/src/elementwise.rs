@@ -15,21 +15,20 @@
 //! iteration) and portable (plain Rust on `[f32; 4]`, 8 an iteration, which the compiler maps
 //! onto the baseline ISA). AVX-512 hosts run the AVX2 micro-kernels (under `__avx512` names,
 //! the backend's). A kernel enters its level's target features once per broadcast run
-//! (`level::Level::dispatch`).
+//! (`crate::level::Level::dispatch`).
 //!
 //! **Numerics**: the results are the scalar kernels' bit for bit, NaN payloads aside
 //! (including NaN inputs, infinities and signed zeros): every operation is exactly rounded, no
 //! FMA, and MAXIMUM, MINIMUM and the clamps use `MAXPS`/`MINPS` with the operand order that
 //! gives the scalar code's comparisons (see `level`). Nothing is declined for its values.
 
-mod level;
 mod micro;
 #[cfg(test)]
 mod tests;
 
 use crate::isa::Isa;
+use crate::level::{Job, Level, Portable};
 use core::marker::PhantomData;
-use level::{Job, Level, Portable};
 use micro::{BinaryFn, Clamp, One, Operand, Source, UnaryFn};
 use tflrs_ir::{DType, Op};
 use tflrs_kernels::prep::binary::{BinaryOp, BinaryParams, Broadcast};

@@ -26,6 +26,7 @@ pub mod gemm;
 mod gemm_i8;
 mod int8;
 mod isa;
+mod level;
 #[cfg(test)]
 mod testutil;
 

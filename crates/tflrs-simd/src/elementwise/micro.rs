@@ -7,7 +7,7 @@
 //! signed-zero behaviour (see [`level`](super::level)): there is no FMA and no reassociation, so
 //! a vector lane equals the element function bit for bit (NaN payloads aside).
 
-use super::level::Level;
+use crate::level::Level;
 use tflrs_kernels::scalar::qmath::clamp_f32;
 
 /// The fused activation's clamp of ADD, SUB and MUL (LiteRT's `ActivationFunctionWithMinMax`:

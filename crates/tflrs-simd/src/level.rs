@@ -1,5 +1,5 @@
-//! The lane-wise float32 operations the elementwise micro-kernels are written in, once per
-//! level: a [`Level`] is an ISA token (or [`Portable`]) whose methods are the level's
+//! The lane-wise float32 operations the crate's float micro-kernels (elementwise, depthwise)
+//! are written in, once per level: a [`Level`] is an ISA token (or [`Portable`]) whose methods are the level's
 //! instructions, and [`Level::dispatch`] runs a [`Job`] inside a function compiled with the
 //! level's target features, so that the job's generic body (inlined there) is compiled once per
 //! level.
@@ -7,9 +7,11 @@
 //! Every operation is exactly rounded and its NaN and signed-zero behaviour is spelled out, so
 //! that a kernel written in them can match the scalar kernels bit for bit: `max(a, b)` is
 //! `if a > b { a } else { b }` (x86's `MAXPS`, which answers `b` when either is NaN or both are
-//! zeros) and `min(a, b)` is `if a < b { a } else { b }` (`MINPS`), on every level.
+//! zeros) and `min(a, b)` is `if a < b { a } else { b }` (`MINPS`), on every level. The one
+//! operation that differs between levels is [`Level::mul_add`]: fused (one rounding) where the
+//! level has FMA, so kernels that use it are compared with the scalar ones within a bound.
 
-/// One instruction-set level of the elementwise kernels: a vector of [`LANES`](Self::LANES)
+/// One instruction-set level of the float kernels: a vector of [`LANES`](Self::LANES)
 /// float32 values and the operations on it.
 pub(crate) trait Level: Copy + Send + Sync + core::fmt::Debug + 'static {
     /// A vector of `LANES` float32 values.
@@ -41,6 +43,8 @@ pub(crate) trait Level: Copy + Send + Sync + core::fmt::Debug + 'static {
     fn max(self, a: Self::V, b: Self::V) -> Self::V;
     /// `if a < b { a } else { b }`, lane-wise.
     fn min(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a * b + c`: fused (rounded once) on levels with FMA (AVX2), `mul` then `add` elsewhere.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     /// `if a > b { t } else { f }`, lane-wise.
     fn select_gt(self, a: Self::V, b: Self::V, t: Self::V, f: Self::V) -> Self::V;
     /// Runs `job` in a function compiled with this level's target features.
@@ -110,6 +114,10 @@ impl Level for Portable {
         lanes2(a, b, |x, y| if x < y { x } else { y })
     }
     #[inline(always)]
+    fn mul_add(self, a: [f32; 4], b: [f32; 4], c: [f32; 4]) -> [f32; 4] {
+        core::array::from_fn(|k| a[k] * b[k] + c[k])
+    }
+    #[inline(always)]
     fn select_gt(self, a: [f32; 4], b: [f32; 4], t: [f32; 4], f: [f32; 4]) -> [f32; 4] {
         core::array::from_fn(|k| if a[k] > b[k] { t[k] } else { f[k] })
     }
@@ -159,6 +167,11 @@ mod x86_levels {
         fn mul(self, a: __m128, b: __m128) -> __m128 {
             // SAFETY: SSE is part of x86-64 (and the token proves SSE4.1).
             unsafe { _mm_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: __m128, b: __m128, c: __m128) -> __m128 {
+            // SAFETY: SSE is part of x86-64 (and the token proves SSE4.1).
+            unsafe { _mm_add_ps(_mm_mul_ps(a, b), c) }
         }
         #[inline(always)]
         fn max(self, a: __m128, b: __m128) -> __m128 {
@@ -222,6 +235,11 @@ mod x86_levels {
         fn mul(self, a: __m256, b: __m256) -> __m256 {
             // SAFETY: the token proves AVX.
             unsafe { _mm256_mul_ps(a, b) }
+        }
+        #[inline(always)]
+        fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+            // SAFETY: the token proves FMA.
+            unsafe { _mm256_fmadd_ps(a, b, c) }
         }
         #[inline(always)]
         fn max(self, a: __m256, b: __m256) -> __m256 {
