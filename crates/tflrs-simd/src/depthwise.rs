@@ -374,9 +374,9 @@ fn block<L: Lanes, const ONE: bool, const V: usize>(
 
 #[cfg(test)]
 mod tests {
-    use crate::testutil::{ACTIVATIONS, Case, edge_or_any, for_each_backend, input};
+    use crate::testutil::{ACTIVATIONS, Axes, Case, edge_or_any, for_each_backend, input};
     use proptest::prelude::*;
-    use tflrs_ir::{Activation, DType, DepthwiseConv2dAttrs, Op, Padding, window};
+    use tflrs_ir::{Activation, DType, DepthwiseConv2dAttrs, Op, Padding};
     use tflrs_kernels::TensorInfo;
     use tflrs_kernels::testing::TestInput;
 
@@ -456,10 +456,8 @@ mod tests {
             fused_activation_function: p.act,
         });
         let (kh, kw) = p.kernel;
-        let ih = (kh - 1) * p.dilation.0 + 1 + p.extra.0;
-        let iw = (kw - 1) * p.dilation.1 + 1 + p.extra.1;
-        let (oh, pad_h) = window::conv_axis(p.padding, ih, kh, p.stride.0, p.dilation.0).unwrap();
-        let (ow, pad_w) = window::conv_axis(p.padding, iw, kw, p.stride.1, p.dilation.1).unwrap();
+        let axes = Axes::new(p.padding, p.kernel, p.stride, p.dilation, p.extra);
+        let ((ih, iw), (oh, ow), (pad_h, pad_w)) = (axes.input, axes.output, axes.pad);
         let (nb, c, m) = (p.batch, p.in_c, p.mult);
         let oc = c * m;
         let mut t = Case::new(op, p.seed);
@@ -491,11 +489,10 @@ mod tests {
                     for (o, &bo) in bias.iter().enumerate() {
                         let mut s = if p.bias { f64::from(bo).abs() } else { 0.0 };
                         for fy in 0..kh {
-                            let iy =
-                                (oy * p.stride.0 + fy * p.dilation.0) as i64 - pad_h.before as i64;
+                            let iy = (oy * p.stride.0 + fy * p.dilation.0) as i64 - pad_h as i64;
                             for fx in 0..kw {
-                                let ix = (ox * p.stride.1 + fx * p.dilation.1) as i64
-                                    - pad_w.before as i64;
+                                let ix =
+                                    (ox * p.stride.1 + fx * p.dilation.1) as i64 - pad_w as i64;
                                 if iy < 0 || ix < 0 || iy >= ih as i64 || ix >= iw as i64 {
                                     continue;
                                 }

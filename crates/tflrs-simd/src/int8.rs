@@ -241,11 +241,9 @@ impl Kernel for Conv2dI8 {
 #[cfg(test)]
 mod tests {
     use crate::SimdBackend;
-    use crate::testutil::{ACTIVATIONS, edge_or_any, for_each_backend};
+    use crate::testutil::{ACTIVATIONS, Axes, edge_or_any, for_each_backend};
     use proptest::prelude::*;
-    use tflrs_ir::{
-        Activation, Conv2dAttrs, DType, FullyConnectedAttrs, Op, Padding, QuantParams, window,
-    };
+    use tflrs_ir::{Activation, Conv2dAttrs, DType, FullyConnectedAttrs, Op, Padding, QuantParams};
     use tflrs_kernels::testing::{Harness, TestInput, make_kernel};
     use tflrs_kernels::{ScalarBackend, TensorInfo};
 
@@ -526,10 +524,8 @@ mod tests {
             ..Default::default()
         });
         let (kh, kw) = c.kernel;
-        let h = (kh - 1) * c.dilation.0 + 1 + c.extra.0;
-        let w = (kw - 1) * c.dilation.1 + 1 + c.extra.1;
-        let (oh, _) = window::conv_axis(c.padding, h, kh, c.stride.0, c.dilation.0).unwrap();
-        let (ow, _) = window::conv_axis(c.padding, w, kw, c.stride.1, c.dilation.1).unwrap();
+        let axes = Axes::new(c.padding, c.kernel, c.stride, c.dilation, c.extra);
+        let ((h, w), (oh, ow)) = (axes.input, axes.output);
         let ins = inputs(
             &c.q,
             vec![c.batch, h, w, c.in_c],

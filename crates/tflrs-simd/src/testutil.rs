@@ -18,6 +18,43 @@ use tflrs_ir::{Activation, Op};
 use tflrs_kernels::testing::{Harness, TestInput, make_kernel};
 use tflrs_kernels::{Kernel, KernelError, ScalarBackend, TensorInfo};
 
+/// The spatial sizes of a convolution-like case per axis (height, width): the input is the
+/// dilated window plus `extra` rows/columns, and the output size and padding follow LiteRT's
+/// rule (`tflrs_ir::window::conv_axis`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Axes {
+    /// Input size.
+    pub input: (usize, usize),
+    /// Output size.
+    pub output: (usize, usize),
+    /// Padding before the first row and column.
+    pub pad: (usize, usize),
+}
+
+impl Axes {
+    /// The axes of a case with `kernel`, `stride`, `dilation` and `extra` per axis.
+    pub fn new(
+        padding: tflrs_ir::Padding,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        dilation: (usize, usize),
+        extra: (usize, usize),
+    ) -> Self {
+        let axis = |k: usize, s: usize, d: usize, e: usize| {
+            let input = (k - 1) * d + 1 + e;
+            let (out, pad) = tflrs_ir::window::conv_axis(padding, input, k, s, d).unwrap();
+            (input, out, pad.before)
+        };
+        let (ih, oh, ph) = axis(kernel.0, stride.0, dilation.0, extra.0);
+        let (iw, ow, pw) = axis(kernel.1, stride.1, dilation.1, extra.1);
+        Self {
+            input: (ih, iw),
+            output: (oh, ow),
+            pad: (ph, pw),
+        }
+    }
+}
+
 /// Random cases per level and property.
 pub(crate) const ISA_CASES: u32 = 64;
 
