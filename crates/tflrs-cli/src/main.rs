@@ -30,18 +30,9 @@ enum Command {
     Run(run::Args),
     /// Time `invoke()` of a model: median, percentiles and minimum, on a chosen backend.
     Bench(bench::Args),
-    /// Read a model through the graph IR and write it back (no pass runs without flags).
-    Optimize(OptimizeArgs),
-}
-
-/// Arguments of `tflrs optimize`.
-#[derive(Debug, clap::Args)]
-struct OptimizeArgs {
-    /// The model to read.
-    input: std::path::PathBuf,
-    /// Where to write the optimized model.
-    #[arg(short, long)]
-    output: std::path::PathBuf,
+    /// Read a model through the graph IR, run optimization passes, write it back (no pass
+    /// runs without flags).
+    Optimize(optimize::Args),
 }
 
 fn main() -> ExitCode {
@@ -50,7 +41,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
-        Command::Optimize(args) => optimize::run(&args.input, &args.output),
+        Command::Optimize(args) => optimize::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -73,3 +73,78 @@ fn optimize_names_the_bad_file() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("missing.tflite"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn list_passes_names_the_fusion_set() {
+    let out = tflrs()
+        .args(["optimize", "--list-passes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for pass in tflrs_passes::passes() {
+        assert!(
+            text.contains(pass.name),
+            "{} missing from:\n{text}",
+            pass.name
+        );
+    }
+    assert!(text.contains("* fuse-activation"));
+}
+
+#[test]
+fn fuse_removes_the_standalone_relus_of_a_mediapipe_model_and_reports_it() {
+    let root = tflrs_testdata::testdata_dir();
+    let input = root.join("models/mediapipe_face_detection_short_range/model.tflite");
+    let dir = scratch_dir("fuse");
+    let output = dir.join("fused.tflite");
+    let out = tflrs()
+        .arg("optimize")
+        .arg(&input)
+        .arg("-o")
+        .arg(&output)
+        .arg("--fuse")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("fuse-activation"), "{text}");
+    let count = |path: &std::path::Path, op: &str| {
+        let bytes = std::fs::read(path).unwrap();
+        let g = tflrs_ir::Graph::from_tflite(&bytes).unwrap();
+        g.subgraphs[0]
+            .nodes
+            .iter()
+            .filter(|n| n.op.name() == op)
+            .count()
+    };
+    assert_eq!(count(&input, "RELU"), 17);
+    assert_eq!(count(&output, "RELU"), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_unknown_pass_is_an_error_naming_the_known_ones() {
+    let root = tflrs_testdata::testdata_dir();
+    let input = root.join("models/mlp_float32/model.tflite");
+    let dir = scratch_dir("unknown");
+    let out = tflrs()
+        .arg("optimize")
+        .arg(&input)
+        .arg("-o")
+        .arg(dir.join("x.tflite"))
+        .args(["--passes", "fuse-everything"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("unknown pass \"fuse-everything\"") && err.contains("fuse-activation"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -7,6 +7,10 @@
 //! or the runtime: what needs computing (folding constants) goes through the
 //! [`ConstEval`](tflrs_ir::ConstEval) a caller puts in the [`PassCtx`].
 //!
+//! Fusion and folding are [`Rule`]s (a rule looks at one node and returns a
+//! [`Patch`](tflrs_ir::Patch) or `None`), each run everywhere by a [`RulePass`]; [`passes`]
+//! lists them by name and [`fuse_passes`] is the default set of `tflrs optimize --fuse`.
+//!
 //! ```
 //! use tflrs_ir::{AddAttrs, DType, GraphBuilder, Op};
 //! use tflrs_passes::{DeadCodeElimination, PassCtx, PassManager};
@@ -25,7 +29,18 @@
 //! ```
 
 mod dce;
+mod fold;
+pub mod fuse;
 mod manager;
+mod noop;
+mod registry;
+mod rule;
+#[cfg(test)]
+mod testutil;
 
 pub use dce::DeadCodeElimination;
-pub use manager::{ManagerError, Pass, PassCtx, PassError, PassManager};
+pub use fold::FoldConstants;
+pub use manager::{ManagerError, Pass, PassCtx, PassError, PassManager, PassReport, Size};
+pub use noop::{MergeReshapes, RemoveNoOps};
+pub use registry::{PassInfo, fuse_passes, pass, passes};
+pub use rule::{Rule, RuleCx, RulePass};

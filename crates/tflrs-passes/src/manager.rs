@@ -117,6 +117,12 @@ impl PassManager {
         self
     }
 
+    /// Appends a boxed pass (from [`crate::pass`]).
+    pub fn add_boxed(&mut self, pass: Box<dyn Pass>) -> &mut Self {
+        self.passes.push(pass);
+        self
+    }
+
     /// The manager with `pass` appended.
     pub fn with(mut self, pass: impl Pass + 'static) -> Self {
         self.add(pass);
@@ -131,10 +137,21 @@ impl PassManager {
     /// Verifies `graph`, then runs each pass and verifies again after it. Returns whether any
     /// pass changed the graph.
     pub fn run(&self, graph: &mut Graph<'_>, ctx: &PassCtx<'_>) -> Result<bool, ManagerError> {
+        Ok(self.run_report(graph, ctx)?.iter().any(|r| r.changed))
+    }
+
+    /// [`run`](Self::run), reporting what each pass changed: nodes and constant bytes before
+    /// and after it.
+    pub fn run_report(
+        &self,
+        graph: &mut Graph<'_>,
+        ctx: &PassCtx<'_>,
+    ) -> Result<Vec<PassReport>, ManagerError> {
         graph.verify().map_err(ManagerError::Input)?;
-        let mut changed = false;
+        let mut reports = Vec::with_capacity(self.passes.len());
         for pass in &self.passes {
-            changed |= pass.run(graph, ctx).map_err(|source| ManagerError::Pass {
+            let before = Size::of(graph);
+            let changed = pass.run(graph, ctx).map_err(|source| ManagerError::Pass {
                 pass: pass.name().into(),
                 source,
             })?;
@@ -142,7 +159,45 @@ impl PassManager {
                 pass: pass.name().into(),
                 source,
             })?;
+            reports.push(PassReport {
+                pass: pass.name().into(),
+                changed,
+                before,
+                after: Size::of(graph),
+            });
         }
-        Ok(changed)
+        Ok(reports)
     }
+}
+
+/// The size of a graph, as [`PassReport`] counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Size {
+    /// Nodes in all subgraphs.
+    pub nodes: usize,
+    /// Bytes of constant data ([`Graph::constant_bytes`]).
+    pub constant_bytes: u64,
+}
+
+impl Size {
+    /// The size of `graph`.
+    pub fn of(graph: &Graph<'_>) -> Self {
+        Self {
+            nodes: graph.subgraphs.iter().map(|s| s.nodes.len()).sum(),
+            constant_bytes: graph.constant_bytes(),
+        }
+    }
+}
+
+/// What one pass of [`PassManager::run_report`] changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassReport {
+    /// The pass's name.
+    pub pass: String,
+    /// Whether it changed the graph.
+    pub changed: bool,
+    /// The graph before it ran.
+    pub before: Size,
+    /// The graph after it ran.
+    pub after: Size,
 }

@@ -2,6 +2,8 @@
 //! tests do not depend on any scalar family) and graph-building helpers.
 #![allow(dead_code)]
 
+pub mod case;
+
 use tflrs_ir::{DType, GraphBuilder, Op, OpaqueOp, Value, ValueId};
 use tflrs_kernels::{CustomKernelFactory, Kernel, KernelError, KernelIo, NodeCtx};
 use tflrs_runtime::InterpreterBuilder;
