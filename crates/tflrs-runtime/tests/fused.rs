@@ -139,7 +139,7 @@ fn fused_int8_pad_conv_relu_is_bit_exact() {
     let p = b.op(Op::Pad, &[x, pads]).unwrap();
     b.quantize(p, q_in);
     let w: Vec<u8> = (0..4 * 18)
-        .map(|i| ((i * 53 % 255) as i32 - 127) as i8 as u8)
+        .map(|i| ((i * 53 % 255) - 127) as i8 as u8)
         .collect();
     let w = b.constant("w", DType::Int8, [4, 3, 3, 2], w);
     b.quantize(
@@ -160,7 +160,7 @@ fn fused_int8_pad_conv_relu_is_bit_exact() {
     b.output(r);
     let graph = b.finish().unwrap();
     let input: Vec<u8> = (0..72)
-        .map(|i| ((i * 97 % 256) as i32 - 128) as i8 as u8)
+        .map(|i| ((i * 97 % 256) - 128) as i8 as u8)
         .collect();
     let ((want, nb), (got, na)) = before_after(graph, &input);
     assert_eq!((nb, na), (3, 1), "PAD and RELU fold into the conv");
