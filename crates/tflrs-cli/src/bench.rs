@@ -290,7 +290,7 @@ impl Stats {
 }
 
 /// Fills every input with seeded pseudo-random data of its type.
-fn fill_random(interp: &mut Interpreter<'_>) -> anyhow::Result<()> {
+pub(crate) fn fill_random(interp: &mut Interpreter<'_>) -> anyhow::Result<()> {
     // xorshift64*: small, deterministic, good enough for benchmark inputs.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let mut next = move || {

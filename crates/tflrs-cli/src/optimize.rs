@@ -8,7 +8,7 @@
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
-use tflrs_passes::{PassCtx, PassManager, PassReport};
+use tflrs_passes::{LayerReport, PassCtx, PassManager, PassReport, Prune, PruneFormat};
 use tflrs_runtime::ScalarEval;
 
 /// Arguments of `tflrs optimize`.
@@ -31,6 +31,46 @@ pub struct Args {
     /// List the passes and exit.
     #[arg(long)]
     list_passes: bool,
+    /// Magnitude-prune FULLY_CONNECTED and CONV_2D float weights to this fraction of zeros
+    /// (before the other passes).
+    #[arg(long, value_name = "SPARSITY")]
+    prune: Option<f32>,
+    /// Block shape of pruning, ROWSxCOLS (1x4 and 1x16 are LiteRT's sparse kernels' blocks).
+    #[arg(long, value_name = "RxC", default_value = "1x1", value_parser = parse_block)]
+    block: (usize, usize),
+    /// Prune only layers whose weights or output tensor name contains one of these.
+    #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
+    layers: Vec<String>,
+    /// One magnitude threshold over all pruned layers instead of one per layer.
+    #[arg(long)]
+    global: bool,
+    /// How pruned weights are stored: `sparse` (TFLite's sparse format, smaller) or `dense`.
+    #[arg(long, value_name = "FORMAT", default_value = "sparse", value_parser = parse_format)]
+    prune_format: PruneFormat,
+    /// Inputs (`.npy`, one per model input, in order) on which the pruned model's outputs are
+    /// compared with the original's; seeded random inputs without it.
+    #[arg(long, value_name = "NPY")]
+    calibration: Vec<PathBuf>,
+}
+
+fn parse_block(s: &str) -> Result<(usize, usize), String> {
+    let (r, c) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("block {s:?} is not ROWSxCOLS"))?;
+    let n = |t: &str| {
+        t.trim()
+            .parse::<usize>()
+            .map_err(|e| format!("block {s:?}: {e}"))
+    };
+    Ok((n(r)?, n(c)?))
+}
+
+fn parse_format(s: &str) -> Result<PruneFormat, String> {
+    match s {
+        "sparse" => Ok(PruneFormat::Sparse),
+        "dense" => Ok(PruneFormat::Dense),
+        _ => Err(format!("prune format {s:?}: sparse or dense")),
+    }
 }
 
 /// Runs `tflrs optimize`.
@@ -50,6 +90,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut graph = tflrs_ir::Graph::from_tflite(&bytes)
         .with_context(|| format!("loading {}", input.display()))?;
 
+    let pruned = match args.prune {
+        Some(sparsity) => {
+            let prune = Prune {
+                sparsity,
+                block: args.block,
+                layers: args.layers.clone(),
+                global: args.global,
+                format: args.prune_format,
+            };
+            Some(prune.apply(&mut graph).context("pruning")?)
+        }
+        None => None,
+    };
     let mut manager = if args.fuse {
         tflrs_passes::fuse_passes()
     } else {
@@ -71,7 +124,112 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .to_tflite()
         .with_context(|| format!("writing the model of {}", input.display()))?;
     std::fs::write(output, &out).with_context(|| format!("writing {}", output.display()))?;
+    if let Some(layers) = &pruned {
+        print_prune_report(layers);
+    }
     print_summary(&reports, bytes.len(), out.len(), output);
+    if pruned.is_some() {
+        print_output_error(&bytes, &out, &args.calibration)?;
+    }
+    Ok(())
+}
+
+fn print_prune_report(layers: &[LayerReport]) {
+    println!(
+        "{:<16} {:<48} {:>9} {:>8} {:>8}",
+        "layer", "weights", "elements", "before", "after"
+    );
+    for l in layers {
+        let name = if l.weights.len() > 48 {
+            format!("...{}", &l.weights[l.weights.len() - 45..])
+        } else {
+            l.weights.clone()
+        };
+        let before = l.zeros_before as f64 / l.elements.max(1) as f64;
+        match &l.skipped {
+            Some(why) => println!(
+                "{:<16} {name:<48} {:>9} {:>7.1}% skipped: {why}",
+                l.op,
+                l.elements,
+                100.0 * before
+            ),
+            None => println!(
+                "{:<16} {name:<48} {:>9} {:>7.1}% {:>7.1}%",
+                l.op,
+                l.elements,
+                100.0 * before,
+                100.0 * l.sparsity()
+            ),
+        }
+    }
+}
+
+/// Runs the original and the optimized model on the same inputs and prints, per output, the
+/// largest absolute difference and the RMS difference relative to the original's RMS.
+fn print_output_error(original: &[u8], optimized: &[u8], inputs: &[PathBuf]) -> anyhow::Result<()> {
+    let a = tflrs_runtime::Model::from_bytes(original).context("loading the original model")?;
+    let b = tflrs_runtime::Model::from_bytes(optimized).context("loading the optimized model")?;
+    let mut ia = tflrs_runtime::Interpreter::builder(&a).build()?;
+    let mut ib = tflrs_runtime::Interpreter::builder(&b).build()?;
+    if inputs.is_empty() {
+        crate::bench::fill_random(&mut ia)?;
+        for i in 0..ia.num_inputs() {
+            let x = ia.input_bytes_mut(i)?.to_vec();
+            ib.input_bytes_mut(i)?.copy_from_slice(&x);
+        }
+    } else {
+        if inputs.len() != ia.num_inputs() {
+            bail!(
+                "--calibration: {} files for {} model inputs",
+                inputs.len(),
+                ia.num_inputs()
+            );
+        }
+        for (i, f) in inputs.iter().enumerate() {
+            crate::run::feed_input(&mut ia, i, f)?;
+            crate::run::feed_input(&mut ib, i, f)?;
+        }
+    }
+    ia.invoke()?;
+    ib.invoke()?;
+    let source = if inputs.is_empty() {
+        "seeded random inputs"
+    } else {
+        "--calibration inputs"
+    };
+    println!("output error against the original model ({source}):");
+    for k in 0..ia.num_outputs() {
+        let info = ia.output_info(k)?;
+        if info.dtype != tflrs_ir::DType::Float32 {
+            println!(
+                "  output {k} '{}': {} (compared only for float32)",
+                info.name, info.dtype
+            );
+            continue;
+        }
+        let f = |b: &[u8]| -> Vec<f32> {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        };
+        let (x, y) = (f(ia.output_bytes(k)?), f(ib.output_bytes(k)?));
+        let max = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let rms = |v: &mut dyn Iterator<Item = f64>| {
+            let (s, n) = v.fold((0.0, 0usize), |(s, n), t| (s + t * t, n + 1));
+            (s / n.max(1) as f64).sqrt()
+        };
+        let diff = rms(&mut x.iter().zip(&y).map(|(a, b)| f64::from(a - b)));
+        let base = rms(&mut x.iter().map(|&a| f64::from(a)));
+        println!(
+            "  output {k} '{}': max |diff| {max:.4e}, RMS diff / RMS {:.2}%",
+            info.name,
+            100.0 * diff / base.max(f64::MIN_POSITIVE)
+        );
+    }
     Ok(())
 }
 

@@ -33,6 +33,7 @@ mod fold;
 pub mod fuse;
 mod manager;
 mod noop;
+mod prune;
 mod registry;
 mod rule;
 #[cfg(test)]
@@ -42,5 +43,6 @@ pub use dce::DeadCodeElimination;
 pub use fold::FoldConstants;
 pub use manager::{ManagerError, Pass, PassCtx, PassError, PassManager, PassReport, Size};
 pub use noop::{MergeReshapes, RemoveNoOps};
+pub use prune::{LayerReport, Prune, PruneFormat};
 pub use registry::{PassInfo, fuse_passes, pass, passes};
 pub use rule::{Rule, RuleCx, RulePass};

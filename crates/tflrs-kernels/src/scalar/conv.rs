@@ -22,6 +22,7 @@ mod conv2d;
 mod depthwise;
 mod fully_connected;
 mod hybrid;
+mod sparse_fc;
 mod transpose_conv;
 
 #[cfg(test)]
@@ -37,7 +38,10 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
     let k = match node.op {
         Op::Conv2d(_) => conv2d::make(node)?,
         Op::DepthwiseConv2d(_) => depthwise::make(node)?,
-        Op::FullyConnected(_) => fully_connected::make(node)?,
+        Op::FullyConnected(_) => match sparse_fc::make(node)? {
+            Some(k) => k,
+            None => fully_connected::make(node)?,
+        },
         Op::TransposeConv(_) => transpose_conv::make(node)?,
         Op::BatchMatMul(_) => batch_matmul::make(node)?,
         _ => return Ok(None),

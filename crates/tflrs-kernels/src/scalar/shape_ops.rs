@@ -12,7 +12,7 @@
 //! bounds.
 
 mod concat;
-mod densify;
+pub(crate) mod densify;
 mod fill;
 mod gather;
 #[cfg(test)]
