@@ -31,6 +31,10 @@ pub struct Args {
     /// List the passes and exit.
     #[arg(long)]
     list_passes: bool,
+    /// Quantize: `float16` (float16 weights behind DEQUANTIZE) or `dynamic` (int8 weights of
+    /// the hybrid operators), as TensorFlow's converter does; runs first.
+    #[arg(long, value_name = "MODE", value_parser = ["float16", "dynamic", "int8", "int16x8"])]
+    quantize: Option<String>,
     /// Magnitude-prune FULLY_CONNECTED and CONV_2D float weights to this fraction of zeros
     /// (before the other passes).
     #[arg(long, value_name = "SPARSITY")]
@@ -90,6 +94,21 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut graph = tflrs_ir::Graph::from_tflite(&bytes)
         .with_context(|| format!("loading {}", input.display()))?;
 
+    let quantized = match args.quantize.as_deref() {
+        None => false,
+        Some(mode) => {
+            let pass: Box<dyn tflrs_passes::Pass> = match mode {
+                "float16" => Box::new(tflrs_passes::quantize::Float16),
+                "dynamic" => Box::new(tflrs_passes::quantize::DynamicRange::default()),
+                other => bail!("--quantize {other}: not implemented yet (float16 and dynamic are)"),
+            };
+            PassManager::new()
+                .with_boxed(pass)
+                .run(&mut graph, &PassCtx::new())
+                .with_context(|| format!("quantizing ({mode})"))?;
+            true
+        }
+    };
     let pruned = match args.prune {
         Some(sparsity) => {
             let prune = Prune {
@@ -128,7 +147,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         print_prune_report(layers);
     }
     print_summary(&reports, bytes.len(), out.len(), output);
-    if pruned.is_some() {
+    if pruned.is_some() || quantized {
         print_output_error(&bytes, &out, &args.calibration)?;
     }
     Ok(())

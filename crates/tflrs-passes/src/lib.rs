@@ -34,6 +34,7 @@ pub mod fuse;
 mod manager;
 mod noop;
 mod prune;
+pub mod quantize;
 mod registry;
 mod rule;
 #[cfg(test)]

@@ -123,6 +123,12 @@ impl PassManager {
         self
     }
 
+    /// The manager with a boxed pass appended.
+    pub fn with_boxed(mut self, pass: Box<dyn Pass>) -> Self {
+        self.passes.push(pass);
+        self
+    }
+
     /// The manager with `pass` appended.
     pub fn with(mut self, pass: impl Pass + 'static) -> Self {
         self.add(pass);
