@@ -12,6 +12,8 @@ pub(crate) mod elementwise;
 
 mod arith;
 mod compare;
+mod floor_div;
+mod select;
 
 use crate::kernel::NodeCtx;
 use crate::prep::binary::BinaryOp;
@@ -45,6 +47,12 @@ macro_rules! kname {
 pub(crate) use kname;
 
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    if let Some(k) = floor_div::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = select::kernel_for(node)? {
+        return Ok(Some(k));
+    }
     let Some(plan) = crate::prep::binary::plan(node)? else {
         return compare::select_v2(node);
     };

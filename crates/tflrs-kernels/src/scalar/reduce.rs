@@ -9,6 +9,8 @@
 
 mod arg;
 mod l2norm;
+mod logical;
+mod lrn;
 mod reducer;
 
 use crate::kernel::NodeCtx;
@@ -17,6 +19,12 @@ use alloc::boxed::Box;
 use tflrs_ir::Op;
 
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    if let Some(k) = logical::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = lrn::kernel_for(node)? {
+        return Ok(Some(k));
+    }
     let k = match node.op {
         Op::Mean(a) => reducer::reducer(node, a, reducer::Kind::Mean)?,
         Op::Sum(a) => reducer::reducer(node, a, reducer::Kind::Sum)?,

@@ -12,6 +12,7 @@
 //! bounds.
 
 mod concat;
+mod cumsum;
 mod densify;
 mod fill;
 mod gather;
@@ -19,6 +20,7 @@ mod gather;
 mod hostile;
 mod layout;
 mod pad;
+mod range;
 mod reshape;
 mod slice;
 pub(crate) mod util;
@@ -51,6 +53,9 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         Op::Fill => fill::fill(node)?,
         Op::Shape(a) => fill::shape(node, a)?,
         Op::Densify => densify::densify_op(node)?,
+        Op::Cumsum(a) => cumsum::cumsum(node, a)?,
+        Op::Range => range::range(node)?,
+        Op::Bitcast => range::bitcast(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))

@@ -13,8 +13,11 @@
 
 #[cfg(test)]
 mod activations;
+mod bucketize;
 mod convert;
+mod elu;
 mod math_ops;
+mod rounding;
 
 use crate::kernel::NodeCtx;
 use crate::math;
@@ -34,6 +37,15 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         return Ok(Some(planned(plan)));
     }
     if let Some(k) = math_ops::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = rounding::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = elu::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = bucketize::kernel_for(node)? {
         return Ok(Some(k));
     }
     convert::kernel_for(node)
