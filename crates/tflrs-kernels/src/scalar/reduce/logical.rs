@@ -1,12 +1,19 @@
-//! REDUCE_PROD (float32, int32, int64), REDUCE_ANY and REDUCE_ALL (bool), LiteRT's
-//! `reduce.cc`: each output starts from the identity (1, false, true) and folds its inputs in
-//! row-major order. Integer products wrap. Quantized REDUCE_PROD (int8/int16, which LiteRT
-//! computes with a per-step requantization) is not implemented and fails at preparation.
+//! REDUCE_PROD (float32, int32, int64, quantized int8 and int16), REDUCE_ANY and REDUCE_ALL
+//! (bool), LiteRT's `reduce.cc`: each output starts from the identity (1, false, true) and folds
+//! its inputs in row-major order. Integer products wrap.
+//!
+//! Quantized REDUCE_PROD is LiteRT's `QuantizedReduceProd`: the first element of each output
+//! is `x - zp`, each further one multiplies the running product (in 64 bits) by `x - zp` and
+//! rescales it by `s_in / s_out^(1/n)` (`n` the elements per output, quantized once at
+//! preparation); the result is rescaled once more, offset by the output's zero point and
+//! clamped.
 
 use super::reducer::{Axes, resolve, walk};
 use crate::kernel::{KernelIo, NodeCtx};
+use crate::scalar::qmath::{multiply_by_quantized_multiplier_i64 as mbqm64, quantize_multiplier};
 use crate::scalar::shape_ops::util::{
-    MAX_DIMS, check_len, const_ints, int_at, is_index_type, kernel_name, product, same_dtype,
+    MAX_DIMS, check_len, const_ints, int_at, is_index_type, kernel_name, product, quant_of,
+    same_dtype,
 };
 use crate::{Kernel, KernelError, ensure};
 use alloc::boxed::Box;
@@ -29,6 +36,16 @@ struct Fold {
     out_shape: Vec<usize>,
     keep_dims: bool,
     axes: Option<Axes>,
+    quant: Option<ProdQuant>,
+}
+
+/// Constants of quantized REDUCE_PROD.
+#[derive(Debug, Clone, Copy)]
+struct ProdQuant {
+    in_zp: i32,
+    out_zp: i32,
+    multiplier: i32,
+    shift: i32,
 }
 
 pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
@@ -58,6 +75,9 @@ pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         (Kind::Prod, DType::Float32 | DType::Int32 | DType::Int64) => {
             kernel_name!("reduce_prod", dtype)
         }
+        (Kind::Prod, DType::Int8 | DType::Int16) if input.quant.is_some() => {
+            kernel_name!("reduce_prod", dtype)
+        }
         (Kind::Any, DType::Bool) => kernel_name!("reduce_any", dtype),
         (Kind::All, DType::Bool) => kernel_name!("reduce_all", dtype),
         _ => {
@@ -67,6 +87,37 @@ pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
             )));
         }
     };
+    let mut quant = None;
+    if kind == Kind::Prod && matches!(dtype, DType::Int8 | DType::Int16) {
+        let ((si, zi), (so, zo)) = match (quant_of(input), quant_of(output)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => {
+                return Err(KernelError::invalid(format!(
+                    "{op}: quantized input '{}' needs a quantized output",
+                    input.name
+                )));
+            }
+        };
+        ensure!(si > 0.0 && so > 0.0, "{op}: scales must be positive");
+        let (n_in, n_out) = (product(&input.shape), product(&output.shape));
+        let (mut multiplier, mut shift) = (0, 0);
+        if n_in > 0 && n_out > 0 {
+            // LiteRT's GetQuantProdScaling.
+            let per_output = (n_in / n_out) as f64;
+            let scaling = f64::from(si) / f64::from(so).powf(1.0 / per_output);
+            (multiplier, shift) = quantize_multiplier(scaling)?;
+            ensure!(
+                (-31..=7).contains(&shift),
+                "{op}: rescale {scaling} is outside LiteRT's range"
+            );
+        }
+        quant = Some(ProdQuant {
+            in_zp: zi,
+            out_zp: zo,
+            multiplier,
+            shift,
+        });
+    }
     let axes = match const_ints(node, 1)? {
         Some(v) => Some(resolve(
             &input.shape,
@@ -85,6 +136,7 @@ pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         out_shape: output.shape.clone(),
         keep_dims: attrs.keep_dims,
         axes,
+        quant,
     })))
 }
 
@@ -100,13 +152,59 @@ fn fold<T: bytemuck::Pod>(
     walk(in_shape, &axes.ostride, |i, o| y[o] = f(y[o], x[i]));
 }
 
+/// Quantized REDUCE_PROD (see the module documentation); `acc` holds one slot per output,
+/// `i64::MIN` while the output has seen no element.
+#[allow(clippy::too_many_arguments)]
+fn quantized_prod<T: bytemuck::Pod + Into<i32>>(
+    x: &[T],
+    y: &mut [T],
+    acc: &mut [i64],
+    in_shape: &[usize],
+    axes: &Axes,
+    q: ProdQuant,
+    (lo, hi): (i32, i32),
+    narrow: impl Fn(i32) -> T,
+) {
+    acc.fill(i64::MIN);
+    walk(in_shape, &axes.ostride, |i, o| {
+        let v = x[i].into() - q.in_zp;
+        acc[o] = if acc[o] == i64::MIN {
+            i64::from(v)
+        } else {
+            i64::from(mbqm64(acc[o] * i64::from(v), q.multiplier, q.shift))
+        };
+    });
+    for (out, &a) in y.iter_mut().zip(acc.iter()) {
+        let r = mbqm64(a, q.multiplier, q.shift).saturating_add(q.out_zp);
+        *out = narrow(r.clamp(lo, hi));
+    }
+}
+
+/// The aligned `i64` slots of `scratch`.
+fn slots(scratch: &mut [u8], n: usize) -> Result<&mut [i64], KernelError> {
+    let off = scratch.as_ptr().align_offset(8);
+    let bytes = scratch
+        .get_mut(off..off + n * 8)
+        .ok_or_else(|| KernelError::invalid("REDUCE_PROD scratch is too small".into()))?;
+    bytemuck::try_cast_slice_mut(bytes)
+        .map_err(|_| KernelError::invalid("REDUCE_PROD scratch is misaligned".into()))
+}
+
 impl Kernel for Fold {
     fn name(&self) -> &str {
         self.name
     }
 
+    fn scratch_bytes(&self) -> usize {
+        if self.quant.is_some() {
+            (product(&self.out_shape) + 1) * 8
+        } else {
+            0
+        }
+    }
+
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
-        let (inputs, mut outputs, _, _) = io.split();
+        let (inputs, mut outputs, scratch, _) = io.split();
         let axes = match self.axes {
             Some(a) => a,
             None => {
@@ -137,6 +235,30 @@ impl Kernel for Fold {
                     $f,
                 )
             };
+        }
+        if let Some(q) = self.quant {
+            if n_in == 0 {
+                return Ok(());
+            }
+            let acc = slots(scratch, n_out)?;
+            if self.dtype == DType::Int8 {
+                let (x, y) = (
+                    &input.as_slice::<i8>()?[..n_in],
+                    &mut out.as_slice_mut::<i8>()?[..n_out],
+                );
+                quantized_prod(x, y, acc, &self.in_shape, &axes, q, (-128, 127), |v| {
+                    v as i8
+                });
+            } else {
+                let (x, y) = (
+                    &input.as_slice::<i16>()?[..n_in],
+                    &mut out.as_slice_mut::<i16>()?[..n_out],
+                );
+                quantized_prod(x, y, acc, &self.in_shape, &axes, q, (-32768, 32767), |v| {
+                    v as i16
+                });
+            }
+            return Ok(());
         }
         match (self.kind, self.dtype) {
             (Kind::Prod, DType::Float32) => go!(f32, 1.0, |a, b| a * b),
