@@ -1200,7 +1200,7 @@ fn range(cx: &Ctx<'_, '_>) -> R<OutputType> {
         None
     };
     let dim = match len {
-        Some(n) => stat(i64::try_from(n).map_err(|_| "RANGE is too long".to_string())?)?,
+        Some(n) => stat(i64::try_from(n).map_err(|_| String::from("RANGE is too long"))?)?,
         None => Dim::Dynamic,
     };
     Ok(OutputType::new(dtype, vec![dim]))
