@@ -250,6 +250,19 @@ for _op in ("BITWISE_XOR", "RIGHT_SHIFT"):
     KNOWN_SKIPS[(_op, "float32")] = _INT_ONLY.format(op=_op, low=_op.lower())
     KNOWN_SKIPS[(_op, "int8")] = (_INT_ONLY.format(op=_op, low=_op.lower())
                                   + "; a quantized model has no integer bit operations")
+_FLOAT_ONLY = {
+    "FLOOR": "float32", "CEIL": "float32", "ROUND": "float32", "SIN": "float32",
+    "COS": "float32", "ATAN2": "float32 and float64",
+    "LOCAL_RESPONSE_NORMALIZATION": "float32", "SIGN": "float32, float64 and int32",
+    "FLOOR_DIV": "float32 and int32 (raw integers)", "FLOOR_MOD":
+    "float32 and raw integers", "CUMSUM": "float32, int32 and int64",
+    "BUCKETIZE": "float32, float64, int32 and int64 inputs",
+}
+for _op, _types in _FLOAT_ONLY.items():
+    KNOWN_SKIPS[(_op, "int8")] = (f"LiteRT registers {_op} for {_types} only, so the int8 "
+                                  "converter keeps it in float")
+KNOWN_SKIPS[("BITCAST", "int8")] = ("BITCAST reinterprets bytes: the int8 converter does not "
+                                    "quantize it")
 KNOWN_SKIPS[("RANGE", "int8")] = ("RANGE makes indices (int32/int64/float32 scalars in, a vector "
                                   "out): a quantized model keeps it in int32")
 

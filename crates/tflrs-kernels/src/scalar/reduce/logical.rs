@@ -266,7 +266,7 @@ impl Kernel for Fold {
             (Kind::Prod, DType::Int64) => go!(i64, 1, |a: i64, b| a.wrapping_mul(b)),
             (Kind::Any, _) => go!(u8, 0, |a, b| u8::from(a != 0 || b != 0)),
             (Kind::All, _) => go!(u8, 1, |a, b| u8::from(a != 0 && b != 0)),
-            _ => return Err(KernelError::unsupported(format!("{}", self.name))),
+            _ => return Err(KernelError::unsupported(self.name.into())),
         }
         Ok(())
     }

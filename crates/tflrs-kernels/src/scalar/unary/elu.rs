@@ -48,15 +48,8 @@ fn relu_0_to_1(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelError> {
     let name = kname!("relu_0_to_1", dt);
     let (min, max) = match dt {
         DType::Float32 => {
-            return Ok(map(name, n, |v: f32| {
-                if v > 1.0 {
-                    1.0
-                } else if v < 0.0 {
-                    0.0
-                } else {
-                    v
-                }
-            }));
+            // NaN stays NaN and -0 stays -0, as LiteRT's comparisons leave them.
+            return Ok(map(name, n, |v: f32| v.clamp(0.0, 1.0)));
         }
         DType::Int8 => (-128, 127),
         DType::UInt8 => (0, 255),
@@ -98,7 +91,7 @@ mod tests {
                 &ScalarBackend,
                 &op,
                 &[Some(TestInput::from_slice(t.clone(), &x))],
-                &[t.clone()],
+                core::slice::from_ref(&t),
             )
             .unwrap();
             bytemuck::cast_slice::<u8, f32>(&out[0]).to_vec()
