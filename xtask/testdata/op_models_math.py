@@ -1,7 +1,11 @@
 """Per-operator cases for the math, rounding, reduction and bit operators of issue 10: FLOOR,
 CEIL, ROUND, SIN, COS, SIGN, ELU, FLOOR_DIV, FLOOR_MOD, ATAN2, RELU_0_TO_1, REDUCE_PROD,
 REDUCE_ANY, REDUCE_ALL, SELECT, CUMSUM, RANGE, BUCKETIZE, LOCAL_RESPONSE_NORMALIZATION,
-BITWISE_XOR, RIGHT_SHIFT and BITCAST.
+BITWISE_XOR, RIGHT_SHIFT, BITCAST and EMBEDDING_LOOKUP.
+
+Operators the converter never emits (RELU_0_TO_1, EMBEDDING_LOOKUP, int8 ELU) are made from a
+converted model of a neighbouring operator whose operator code is changed (`_patched`); their
+notes say which.
 
 The conventions are `op_models`' (whose `Spec` and builder this module uses): `tf.function`s
 with an input signature, float32 and int8 conversions (int8 falls back to a recorded skip with the
@@ -27,7 +31,7 @@ from op_models import BOOL, F32, I32, U, Spec, _gen_cat, _sig
 OP_LIST = (
     "FLOOR CEIL ROUND SIN COS SIGN ELU FLOOR_DIV FLOOR_MOD ATAN2 RELU_0_TO_1 REDUCE_PROD "
     "REDUCE_ANY REDUCE_ALL SELECT CUMSUM RANGE BUCKETIZE LOCAL_RESPONSE_NORMALIZATION "
-    "BITWISE_XOR RIGHT_SHIFT BITCAST"
+    "BITWISE_XOR RIGHT_SHIFT BITCAST EMBEDDING_LOOKUP"
 ).split()
 
 I64 = tf.int64
@@ -59,8 +63,8 @@ def _bools(*shapes):
 
 def _patched(spec: Spec, codes: dict) -> Spec:
     """`spec` whose converted model gets its operator codes replaced ({"RELU": (152, None)}: every
-    RELU node becomes builtin 152 without options; an int keeps only that many inputs), for
-    operators the converter cannot emit."""
+    RELU node becomes builtin 152 without options; an int keeps only that many inputs, a list
+    takes the inputs in that order), for operators the converter cannot emit."""
     spec.patch_codes = codes
     return spec
 
@@ -86,9 +90,12 @@ def _patch_codes(tflite: bytes, codes: dict) -> bytes:
                 # The new operator has no options; keep the first n inputs.
                 op.builtinOptionsType = 0
                 op.builtinOptions = None
-                n = patched[op.opcodeIndex]
-                if n is not None:
-                    op.inputs = list(op.inputs)[:n]
+                keep = patched[op.opcodeIndex]
+                if isinstance(keep, int):
+                    keep = list(range(keep))
+                if keep is not None:
+                    inputs = list(op.inputs)
+                    op.inputs = [inputs[k] for k in keep]
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
@@ -236,8 +243,22 @@ def _misc_specs():
     return out
 
 
+def _embedding_specs():
+    table = om._const("embedding", [6, 4], -2.0, 2.0)
+    ids = lambda r: [r.integers(0, 6, size=[5]).astype(np.int32)]  # noqa: E731
+    return [
+        _patched(Spec("EMBEDDING_LOOKUP", "", lambda i: tf.gather(tf.constant(table), i),
+                      _sig([5], dtypes=[I32]), gen=ids, in_dtype="FLOAT32",
+                      notes="the converter emits GATHER for embedding lookups: a converted "
+                            "GATHER(table [6,4], ids [5]) with the operator changed to "
+                            "EMBEDDING_LOOKUP and its inputs swapped (ids first); ids repeat"),
+                 {"GATHER": (7, [1, 0])}),
+    ]
+
+
 def all_specs() -> list[Spec]:
-    return _unary_specs() + _binary_specs() + _reduce_specs() + _misc_specs()
+    return (_unary_specs() + _binary_specs() + _reduce_specs() + _misc_specs()
+            + _embedding_specs())
 
 
 _BOOL_ONLY = "{op} is defined on bool tensors only (cases op_{low}_bool_*)"

@@ -180,6 +180,7 @@ pub(crate) fn input_arity(op: &Op<'_>) -> Option<(usize, usize)> {
         | Op::ReduceAny(_)
         | Op::ReduceAll(_)
         | Op::Cumsum(_) => (2, 2),
+        Op::EmbeddingLookup => (2, 2),
         Op::Select | Op::Range => (3, 3),
         Op::Opaque(_) => return None,
     })
@@ -1082,6 +1083,23 @@ fn infer_with(
         Op::Select => one(OutputType::new(cx.dtype(1), cx.dims(1)?)),
         Op::Range => one(range(&cx)?),
         Op::Bitcast => one(bitcast(&cx)?),
+        Op::EmbeddingLookup => {
+            let (ids, table) = (cx.dims(0)?, cx.dims(1)?);
+            rank_is(&ids, 1, "EMBEDDING_LOOKUP indices")?;
+            if table.len() < 2 {
+                return Err(format!("EMBEDDING_LOOKUP table has rank {}", table.len()));
+            }
+            let mut dims = vec![ids[0]];
+            dims.extend_from_slice(&table[1..]);
+            // A quantized table may give float32 rows: the output keeps its stated type.
+            let out = cx
+                .node
+                .outputs
+                .first()
+                .and_then(|&v| cx.sg.value(v))
+                .map(|v| v.dtype);
+            one(OutputType::new(out.or(cx.dtype(1)), dims))
+        }
         Op::VarHandle(_) => one(OutputType::new(Some(DType::Resource), Vec::new())),
         Op::ReadVariable
         | Op::AssignVariable

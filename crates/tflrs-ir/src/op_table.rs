@@ -570,6 +570,8 @@ macro_rules! op_table {
                 Relu0To1 = RELU_0_TO_1 = 152;
                 /// Elementwise `atan2(y, x)`.
                 Atan2 = ATAN2 = 156;
+                /// Rows of a table by index (input 0: the indices, input 1: the table).
+                EmbeddingLookup = EMBEDDING_LOOKUP = 7;
             }
         }
     };

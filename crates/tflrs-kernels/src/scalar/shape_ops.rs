@@ -14,6 +14,7 @@
 mod concat;
 mod cumsum;
 mod densify;
+mod embedding_lookup;
 mod fill;
 mod gather;
 #[cfg(test)]
@@ -56,6 +57,7 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         Op::Cumsum(a) => cumsum::cumsum(node, a)?,
         Op::Range => range::range(node)?,
         Op::Bitcast => range::bitcast(node)?,
+        Op::EmbeddingLookup => embedding_lookup::embedding_lookup(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))
