@@ -6,6 +6,9 @@
 //! reproduce the reference fixed-point arithmetic bit for bit; int32/int64 arithmetic wraps on
 //! overflow. The kernels are executors of the plans of [`prep::binary`](crate::prep::binary),
 //! which says where each multiplier comes from, over the runs of a [`broadcast::Broadcast`].
+//!
+//! FLOOR_DIV, FLOOR_MOD, ATAN2, BITWISE_XOR and RIGHT_SHIFT (raw integers, no quantization) are
+//! in [`floor_div`]; SELECT (version 1, without general broadcasting) in [`select`].
 
 pub(crate) mod broadcast;
 pub(crate) mod elementwise;

@@ -6,6 +6,9 @@
 //! Quantized MEAN and SUM requantize as LiteRT's `reference_ops::QuantizedMeanOrSum`: an int32
 //! sum, the zero point removed once per output, and a quantized multiplier (for MEAN divided
 //! by the element count as LiteRT does it, in fixed point).
+//!
+//! REDUCE_PROD, REDUCE_ANY and REDUCE_ALL are in [`logical`]; LOCAL_RESPONSE_NORMALIZATION in
+//! [`lrn`].
 
 mod arg;
 mod l2norm;

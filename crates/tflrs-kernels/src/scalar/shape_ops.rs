@@ -10,6 +10,9 @@
 //! indices, axes) are checked at preparation when they are constants; when they are computed,
 //! `run` checks them before touching memory and returns an error instead of going out of
 //! bounds.
+//!
+//! CUMSUM ([`cumsum`]), RANGE and BITCAST ([`range`]) and EMBEDDING_LOOKUP
+//! ([`embedding_lookup`]) live here too.
 
 mod concat;
 mod cumsum;

@@ -10,6 +10,9 @@
 //! HARD_SWISH, int16 LOGISTIC/TANH) the same integer steps are taken
 //! ([`qmath`](crate::scalar::qmath) holds the gemmlowp functions, shared with the other
 //! families).
+//!
+//! FLOOR, CEIL, ROUND, SIGN, SIN and COS are in [`rounding`]; ELU and RELU_0_TO_1 in [`elu`];
+//! BUCKETIZE in [`bucketize`].
 
 #[cfg(test)]
 mod activations;

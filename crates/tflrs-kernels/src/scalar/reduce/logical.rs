@@ -1,4 +1,4 @@
-//! REDUCE_PROD (float32, int32, int64, quantized int8 and int16), REDUCE_ANY and REDUCE_ALL
+//! REDUCE_PROD (float32, int32, int64, int8 and int16), REDUCE_ANY and REDUCE_ALL
 //! (bool), LiteRT's `reduce.cc`: each output starts from the identity (1, false, true) and folds
 //! its inputs in row-major order. Integer products wrap.
 //!
@@ -75,9 +75,7 @@ pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         (Kind::Prod, DType::Float32 | DType::Int32 | DType::Int64) => {
             kernel_name!("reduce_prod", dtype)
         }
-        (Kind::Prod, DType::Int8 | DType::Int16) if input.quant.is_some() => {
-            kernel_name!("reduce_prod", dtype)
-        }
+        (Kind::Prod, DType::Int8 | DType::Int16) => kernel_name!("reduce_prod", dtype),
         (Kind::Any, DType::Bool) => kernel_name!("reduce_any", dtype),
         (Kind::All, DType::Bool) => kernel_name!("reduce_all", dtype),
         _ => {
@@ -88,7 +86,9 @@ pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         }
     };
     let mut quant = None;
-    if kind == Kind::Prod && matches!(dtype, DType::Int8 | DType::Int16) {
+    // Quantized int8/int16 products rescale; without quantization they are plain wrapping
+    // products, as LiteRT's EvalGeneric computes them.
+    if kind == Kind::Prod && matches!(dtype, DType::Int8 | DType::Int16) && input.quant.is_some() {
         let ((si, zi), (so, zo)) = match (quant_of(input), quant_of(output)) {
             (Some(a), Some(b)) => (a, b),
             _ => {
@@ -262,6 +262,8 @@ impl Kernel for Fold {
         }
         match (self.kind, self.dtype) {
             (Kind::Prod, DType::Float32) => go!(f32, 1.0, |a, b| a * b),
+            (Kind::Prod, DType::Int8) => go!(i8, 1, |a: i8, b| a.wrapping_mul(b)),
+            (Kind::Prod, DType::Int16) => go!(i16, 1, |a: i16, b| a.wrapping_mul(b)),
             (Kind::Prod, DType::Int32) => go!(i32, 1, |a: i32, b| a.wrapping_mul(b)),
             (Kind::Prod, DType::Int64) => go!(i64, 1, |a: i64, b| a.wrapping_mul(b)),
             (Kind::Any, _) => go!(u8, 0, |a, b| u8::from(a != 0 || b != 0)),
@@ -302,6 +304,37 @@ mod tests {
         )
         .unwrap();
         bytemuck::cast_slice(&y[0]).to_vec()
+    }
+
+    #[test]
+    fn int8_prod_plain_and_quantized() {
+        let k = ReducerAttrs { keep_dims: false };
+        // Without quantization: a wrapping product (100 * 2 = 200 -> -56).
+        let y = run(
+            Op::ReduceProd(k.clone()),
+            DType::Int8,
+            &[1, 2],
+            &[100i8, 2],
+            &[1],
+            &[1],
+        );
+        assert_eq!(y, [-56]);
+        // Quantized, scale 0.5 in and 0.25 out, two elements per output: the per-step rescale is
+        // 0.5 / sqrt(0.25) = 1, so the result is (x0 * x1) * 1, rescaled once more by 1.
+        let x = TensorInfo::new("x", DType::Int8, alloc::vec![2, 2]).with_quant(0.5, 0);
+        let a = TensorInfo::new("axes", DType::Int32, alloc::vec![1]);
+        let out = run_node(
+            &ScalarBackend,
+            &Op::ReduceProd(k),
+            &[
+                Some(TestInput::from_slice(x, &[3i8, 4, -5, 30])),
+                Some(TestInput::const_from_slice(a, &[1i32])),
+            ],
+            &[TensorInfo::new("y", DType::Int8, alloc::vec![2]).with_quant(0.25, 0)],
+        )
+        .unwrap();
+        // Real 1.5 * 2 = 3 -> 12; -2.5 * 15 = -37.5 -> -150, clamped to -128.
+        assert_eq!(bytemuck::cast_slice::<u8, i8>(&out[0]), [12, -128]);
     }
 
     #[test]
