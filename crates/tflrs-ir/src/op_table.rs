@@ -521,11 +521,11 @@ macro_rules! op_table {
                 /// Select with a condition of the values' shape, a scalar or a rank-1 one.
                 Select = SELECT = 64 [SelectOptions, SelectOptionsArgs, builtin_options_as_select_options, true];
                 /// Elementwise division rounded toward negative infinity.
-                FloorDiv = FLOOR_DIV = 90 [FloorDivOptions, FloorDivOptionsArgs, builtin_options_as_floor_div_options, true];
+                FloorDiv = FLOOR_DIV = 90 [FloorDivOptions, FloorDivOptionsArgs, builtin_options_as_floor_div_options, false];
                 /// Elementwise remainder with the divisor's sign.
-                FloorMod = FLOOR_MOD = 95 [FloorModOptions, FloorModOptionsArgs, builtin_options_as_floor_mod_options, true];
+                FloorMod = FLOOR_MOD = 95 [FloorModOptions, FloorModOptionsArgs, builtin_options_as_floor_mod_options, false];
                 /// A sequence from start to limit by delta.
-                Range = RANGE = 96 [RangeOptions, RangeOptionsArgs, builtin_options_as_range_options, true];
+                Range = RANGE = 96 [RangeOptions, RangeOptionsArgs, builtin_options_as_range_options, false];
                 /// Sign (-1, 0 or 1).
                 Sign = SIGN = 158 [SignOptions, SignOptionsArgs, builtin_options_as_sign_options, false];
                 /// Reinterpret the bytes as another element type.
