@@ -145,8 +145,8 @@ def _unary_specs():
              notes="boundaries [-2, -0.5, 0, 0, 1, 2.5] (a repeated one), values on a 0.25 grid "
                    "(values equal to boundaries occur); int32 output"),
         Spec("BUCKETIZE", "", lambda x: tf.raw_ops.Bucketize(input=x, boundaries=[-3.0, 0.0, 4.0]),
-             _sig([10], dtypes=[I32]), gen=_ints([10], lo=-6, hi=6), label="i32", modes=("float32",),
-             in_dtype="INT32", notes="int32 input, boundaries [-3, 0, 4]"),
+             _sig([10], dtypes=[I32]), gen=_ints([10], lo=-6, hi=6), label="i32",
+             modes=("float32",), in_dtype="INT32", notes="int32 input, boundaries [-3, 0, 4]"),
         Spec("LOCAL_RESPONSE_NORMALIZATION", "",
              lambda x: tf.nn.local_response_normalization(x, depth_radius=2, bias=1.0,
                                                           alpha=0.5, beta=0.75),
@@ -158,8 +158,11 @@ def _unary_specs():
 
 def _binary_specs():
     out = []
-    nz = lambda shape: (lambda r: [np.where(r.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)  # noqa: E731
-                                   * r.uniform(0.5, 3.0, size=shape).astype(np.float32)])
+    def nz(shape):
+        """Divisors of both signs, 0.5 to 3 away from zero."""
+        return lambda r: [np.where(r.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+                          * r.uniform(0.5, 3.0, size=shape).astype(np.float32)]
+
     out += [
         Spec("FLOOR_DIV", "broadcast", lambda a, b: tf.math.floordiv(a, b), _sig([2, 3, 4], [4]),
              gen=_gen_cat(U([2, 3, 4], lo=-6, hi=6), nz([4])),
