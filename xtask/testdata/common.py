@@ -464,7 +464,8 @@ class Ctx:
 
     def add_case(self, name: str, tflite: bytes, *, family: str, mode: str,
                  inputs: list[np.ndarray] | None = None, seed: int = 0,
-                 tolerance: dict | None = None, notes: str = "") -> None:
+                 tolerance: dict | None = None, notes: str = "",
+                 ref_resolver=None) -> None:
         """Writes a case: model, inputs, LiteRT reference and XNNPACK outputs, manifest entry.
 
         `inputs`: one array per model input, in the model's input order; float arrays given
@@ -472,7 +473,10 @@ class Ctx:
         point. When None, seeded inputs are made: floats ~U(-1, 1), int8/uint8/int16 over their
         full range, bools, other integers in [-8, 8). `tolerance`: the manifest's comparison
         rule for float outputs ({"kind": "allclose", "rtol", "atol"} or {"kind": "exact"});
-        integer outputs are always exact. Unselected names (`--only`) are ignored.
+        integer outputs are always exact. `ref_resolver`: the resolver of the reference outputs
+        (default BUILTIN_REF, LiteRT's reference kernels; a builder passes another one only for
+        an operator BUILTIN_REF does not register, and says so in the notes). Unselected names
+        (`--only`) are ignored.
         """
         self._check_name(name)
         if mode not in MODES:
@@ -485,7 +489,7 @@ class Ctx:
         t0 = time.monotonic()
         tflite = bytes(tflite)
 
-        ref_resolver = litert.OpResolverType.BUILTIN_REF
+        ref_resolver = ref_resolver or litert.OpResolverType.BUILTIN_REF
         probe = litert.Interpreter(
             model_content=tflite, num_threads=1, experimental_op_resolver_type=ref_resolver
         )

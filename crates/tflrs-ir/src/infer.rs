@@ -160,6 +160,28 @@ pub(crate) fn input_arity(op: &Op<'_>) -> Option<(usize, usize)> {
         Op::UnidirectionalSequenceLstm(_) => (20, 24),
         Op::While(_) | Op::CallOnce(_) | Op::VarHandle(_) => (0, usize::MAX),
         Op::If(_) => (1, usize::MAX),
+        Op::Floor
+        | Op::Ceil
+        | Op::Round
+        | Op::Sin
+        | Op::Cos
+        | Op::Elu
+        | Op::Relu0To1
+        | Op::Sign
+        | Op::Bucketize(_)
+        | Op::LocalResponseNormalization(_)
+        | Op::Bitcast => (1, 1),
+        Op::FloorDiv
+        | Op::FloorMod
+        | Op::Atan2
+        | Op::BitwiseXor
+        | Op::RightShift
+        | Op::ReduceProd(_)
+        | Op::ReduceAny(_)
+        | Op::ReduceAll(_)
+        | Op::Cumsum(_) => (2, 2),
+        Op::EmbeddingLookup => (2, 2),
+        Op::Select | Op::Range => (3, 3),
         Op::Opaque(_) => return None,
     })
 }
@@ -211,6 +233,18 @@ impl<'s, 'a> Ctx<'s, 'a> {
                 .collect());
         }
         Ok(shape.dims_with_dynamic())
+    }
+
+    /// The constant float32 scalar of input `i`, if it is one.
+    fn float(&self, i: usize) -> Option<f32> {
+        let v = self.value(i).ok()?;
+        let data = v.data.as_ref()?;
+        match (v.dtype, data.get(..4)) {
+            (DType::Float32, Some(&[a, b, c, d])) if v.shape.num_elements() == Some(1) => {
+                Some(f32::from_le_bytes([a, b, c, d]))
+            }
+            _ => None,
+        }
     }
 
     /// The constant integers of input `i` (int32 or int64 data), if it is a constant.
@@ -553,7 +587,13 @@ fn infer_with(
             dims.push(n);
             one(OutputType::new(d0(), dims))
         }
-        Op::Mean(a) | Op::Sum(a) | Op::ReduceMax(a) | Op::ReduceMin(a) => {
+        Op::Mean(a)
+        | Op::Sum(a)
+        | Op::ReduceMax(a)
+        | Op::ReduceMin(a)
+        | Op::ReduceProd(a)
+        | Op::ReduceAny(a)
+        | Op::ReduceAll(a) => {
             let x = cx.dims(0)?;
             let Some(axes) = cx.ints(1) else {
                 return one(if a.keep_dims {
@@ -1025,6 +1065,41 @@ fn infer_with(
             let _ = a.time_major;
             one(OutputType::new(d0(), vec![x[0], x[1], units]))
         }
+        Op::Floor
+        | Op::Ceil
+        | Op::Round
+        | Op::Sin
+        | Op::Cos
+        | Op::Elu
+        | Op::Relu0To1
+        | Op::Sign
+        | Op::LocalResponseNormalization(_)
+        | Op::Cumsum(_) => same(d0()),
+        Op::Bucketize(_) => same(Some(DType::Int32)),
+        Op::FloorDiv | Op::FloorMod | Op::Atan2 | Op::BitwiseXor | Op::RightShift => one(
+            OutputType::new(d0(), broadcast(&cx.dims(0)?, &cx.dims(1)?)?),
+        ),
+        // SELECT (v1) does not broadcast: the output has the values' shape.
+        Op::Select => one(OutputType::new(cx.dtype(1), cx.dims(1)?)),
+        Op::Range => one(range(&cx)?),
+        Op::Bitcast => one(bitcast(&cx)?),
+        Op::EmbeddingLookup => {
+            let (ids, table) = (cx.dims(0)?, cx.dims(1)?);
+            rank_is(&ids, 1, "EMBEDDING_LOOKUP indices")?;
+            if table.len() < 2 {
+                return Err(format!("EMBEDDING_LOOKUP table has rank {}", table.len()));
+            }
+            let mut dims = vec![ids[0]];
+            dims.extend_from_slice(&table[1..]);
+            // A quantized table may give float32 rows: the output keeps its stated type.
+            let out = cx
+                .node
+                .outputs
+                .first()
+                .and_then(|&v| cx.sg.value(v))
+                .map(|v| v.dtype);
+            one(OutputType::new(out.or(cx.dtype(1)), dims))
+        }
         Op::VarHandle(_) => one(OutputType::new(Some(DType::Resource), Vec::new())),
         Op::ReadVariable
         | Op::AssignVariable
@@ -1109,4 +1184,80 @@ fn strided_slice(cx: &Ctx<'_, '_>, a: &StridedSliceAttrs) -> R<Vec<OutputType>> 
         dims.push(stat(len.max(0))?);
     }
     Ok(vec![OutputType::new(dtype, dims); n_out])
+}
+
+/// RANGE: one dimension, known when start, limit and delta are constants.
+fn range(cx: &Ctx<'_, '_>) -> R<OutputType> {
+    let dtype = cx.dtype(0);
+    let ints = (cx.ints(0), cx.ints(1), cx.ints(2));
+    let len = if let (Some(s), Some(l), Some(d)) = ints {
+        let ([s], [l], [d]) = (&s[..], &l[..], &d[..]) else {
+            return Err("RANGE operands must be scalars".into());
+        };
+        if *d == 0 {
+            return Err("RANGE delta is zero".into());
+        }
+        if (l > s && *d < 0) || (l < s && *d > 0) {
+            return Err("RANGE delta points away from the limit".into());
+        }
+        let (span, step) = (l.abs_diff(*s), d.unsigned_abs());
+        Some(span.div_ceil(step))
+    } else if let (Some(s), Some(l), Some(d)) = (cx.float(0), cx.float(1), cx.float(2)) {
+        if d == 0.0 {
+            return Err("RANGE delta is zero".into());
+        }
+        if (l > s && d < 0.0) || (l < s && d > 0.0) {
+            return Err("RANGE delta points away from the limit".into());
+        }
+        let n = ((l - s) / d).abs().ceil();
+        if !(n.is_finite() && n < u32::MAX as f32) {
+            return Err(format!("RANGE has {n} elements"));
+        }
+        Some(n as u64)
+    } else {
+        None
+    };
+    let dim = match len {
+        Some(n) => stat(i64::try_from(n).map_err(|_| String::from("RANGE is too long"))?)?,
+        None => Dim::Dynamic,
+    };
+    Ok(OutputType::new(dtype, vec![dim]))
+}
+
+/// BITCAST: the input's shape, with the last dimension split or merged when the element
+/// sizes differ (TensorFlow's rule).
+fn bitcast(cx: &Ctx<'_, '_>) -> R<OutputType> {
+    let x = cx.dims(0)?;
+    let out = cx
+        .node
+        .outputs
+        .first()
+        .and_then(|&v| cx.sg.value(v))
+        .map(|v| v.dtype);
+    let (Some(from), Some(to)) = (cx.dtype(0).and_then(DType::bits), out.and_then(DType::bits))
+    else {
+        return Ok(OutputType::dtype_only(out));
+    };
+    let mut dims = x;
+    if from > to {
+        if from % to != 0 {
+            return Err(format!("cannot bitcast {from}-bit into {to}-bit elements"));
+        }
+        dims.push(Dim::Static(from / to));
+    } else if from < to {
+        if to % from != 0 {
+            return Err(format!("cannot bitcast {from}-bit into {to}-bit elements"));
+        }
+        match dims.pop() {
+            Some(Dim::Static(n)) if n == to / from => {}
+            Some(Dim::Dynamic) => {}
+            _ => {
+                return Err(format!(
+                    "bitcast from {from}-bit to {to}-bit elements needs a last dimension of {}",
+                    to / from
+                ));
+            }
+        }
+    }
+    Ok(OutputType::new(out, dims))
 }

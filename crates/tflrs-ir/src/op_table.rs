@@ -325,6 +325,29 @@ macro_rules! op_table {
                     /// Subgraph run on the first invoke.
                     init_subgraph_index: i32,
                 }
+                /// Options of `CUMSUM`.
+                CumsumAttrs: CumsumOptions, CumsumOptionsArgs, builtin_options_as_cumsum_options {
+                    /// Each output excludes its own element (starts from zero).
+                    exclusive: bool,
+                    /// Accumulate from the end of the axis.
+                    reverse: bool,
+                }
+                /// Options of `BUCKETIZE`.
+                BucketizeAttrs: BucketizeOptions, BucketizeOptionsArgs, builtin_options_as_bucketize_options {
+                    /// Sorted bucket boundaries.
+                    boundaries: Option<Vec<f32>>,
+                }
+                /// Options of `LOCAL_RESPONSE_NORMALIZATION`.
+                LocalResponseNormalizationAttrs: LocalResponseNormalizationOptions, LocalResponseNormalizationOptionsArgs, builtin_options_as_local_response_normalization_options {
+                    /// Half-width of the channel window.
+                    radius: i32,
+                    /// Offset added to the scaled sum of squares.
+                    bias: f32,
+                    /// Scale of the sum of squares.
+                    alpha: f32,
+                    /// Exponent.
+                    beta: f32,
+                }
             }
             with_attrs {
                 /// 2-D convolution.
@@ -407,6 +430,18 @@ macro_rules! op_table {
                 VarHandle = VAR_HANDLE = 142 (VarHandleAttrs);
                 /// Run a subgraph once, on the first invoke.
                 CallOnce = CALL_ONCE = 129 (CallOnceAttrs);
+                /// Product over axes.
+                ReduceProd = REDUCE_PROD = 81 (ReducerAttrs);
+                /// Logical or over axes.
+                ReduceAny = REDUCE_ANY = 91 (ReducerAttrs);
+                /// Logical and over axes.
+                ReduceAll = REDUCE_ALL = 140 (ReducerAttrs);
+                /// Cumulative sum along an axis.
+                Cumsum = CUMSUM = 128 (CumsumAttrs);
+                /// Index of the bucket of each element.
+                Bucketize = BUCKETIZE = 147 (BucketizeAttrs);
+                /// Local response normalization across channels.
+                LocalResponseNormalization = LOCAL_RESPONSE_NORMALIZATION = 13 (LocalResponseNormalizationAttrs);
             }
             optional_attrs {
                 /// Reshape; `None` when the file has no options table (the converter omits it
@@ -483,6 +518,22 @@ macro_rules! op_table {
                 ReadVariable = READ_VARIABLE = 143 [ReadVariableOptions, ReadVariableOptionsArgs, builtin_options_as_read_variable_options, false];
                 /// Assign a resource variable.
                 AssignVariable = ASSIGN_VARIABLE = 144 [AssignVariableOptions, AssignVariableOptionsArgs, builtin_options_as_assign_variable_options, false];
+                /// Select with a condition of the values' shape, a scalar or a rank-1 one.
+                Select = SELECT = 64 [SelectOptions, SelectOptionsArgs, builtin_options_as_select_options, true];
+                /// Elementwise division rounded toward negative infinity.
+                FloorDiv = FLOOR_DIV = 90 [FloorDivOptions, FloorDivOptionsArgs, builtin_options_as_floor_div_options, false];
+                /// Elementwise remainder with the divisor's sign.
+                FloorMod = FLOOR_MOD = 95 [FloorModOptions, FloorModOptionsArgs, builtin_options_as_floor_mod_options, false];
+                /// A sequence from start to limit by delta.
+                Range = RANGE = 96 [RangeOptions, RangeOptionsArgs, builtin_options_as_range_options, false];
+                /// Sign (-1, 0 or 1).
+                Sign = SIGN = 158 [SignOptions, SignOptionsArgs, builtin_options_as_sign_options, false];
+                /// Reinterpret the bytes as another element type.
+                Bitcast = BITCAST = 159 [BitcastOptions, BitcastOptionsArgs, builtin_options_as_bitcast_options, false];
+                /// Elementwise bitwise exclusive or.
+                BitwiseXor = BITWISE_XOR = 160 [BitwiseXorOptions, BitwiseXorOptionsArgs, builtin_options_as_bitwise_xor_options, false];
+                /// Elementwise right shift (arithmetic for signed types).
+                RightShift = RIGHT_SHIFT = 161 [RightShiftOptions, RightShiftOptionsArgs, builtin_options_as_right_shift_options, false];
             }
             no_options {
                 /// Natural logarithm.
@@ -503,6 +554,24 @@ macro_rules! op_table {
                 Logistic = LOGISTIC = 14;
                 /// Hyperbolic tangent.
                 Tanh = TANH = 28;
+                /// Round down.
+                Floor = FLOOR = 8;
+                /// Round up.
+                Ceil = CEIL = 104;
+                /// Round to nearest, ties to even.
+                Round = ROUND = 116;
+                /// Sine.
+                Sin = SIN = 66;
+                /// Cosine.
+                Cos = COS = 108;
+                /// Exponential linear unit.
+                Elu = ELU = 111;
+                /// Clip to `[0, 1]`.
+                Relu0To1 = RELU_0_TO_1 = 152;
+                /// Elementwise `atan2(y, x)`.
+                Atan2 = ATAN2 = 156;
+                /// Rows of a table by index (input 0: the indices, input 1: the table).
+                EmbeddingLookup = EMBEDDING_LOOKUP = 7;
             }
         }
     };

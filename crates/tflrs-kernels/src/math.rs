@@ -27,6 +27,31 @@ unary! {
     log: f64 => ln, libm::log;
     sqrt: f64 => sqrt, libm::sqrt;
     tanh: f64 => tanh, libm::tanh;
+    floorf: f32 => floor, libm::floorf;
+    ceilf: f32 => ceil, libm::ceilf;
+    sinf: f32 => sin, libm::sinf;
+    cosf: f32 => cos, libm::cosf;
+    expm1f: f32 => exp_m1, libm::expm1f;
+    floor: f64 => floor, libm::floor;
+}
+
+/// `atan2(y, x)` on `f32`.
+#[inline]
+pub fn atan2f(y: f32, x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        y.atan2(x)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::atan2f(y, x)
+    }
+}
+
+/// `fmod` on `f32` (the remainder with the dividend's sign, as C's `fmod`).
+#[inline]
+pub fn fmodf(x: f32, y: f32) -> f32 {
+    libm::fmodf(x, y)
 }
 
 /// `pow` on `f32`.

@@ -95,6 +95,20 @@ impl FbField for Option<Vec<i32>> {
     }
 }
 
+impl FbField for Option<Vec<f32>> {
+    type Read<'b> = Option<Vector<'b, f32>>;
+    type Write<'f> = Option<WIPOffset<Vector<'f, f32>>>;
+    fn read(r: Self::Read<'_>) -> Option<Self> {
+        Some(r.map(|v| v.iter().collect()))
+    }
+    fn write<'f>(&self, fbb: &mut FlatBufferBuilder<'f>) -> Self::Write<'f> {
+        self.as_ref().map(|v| fbb.create_vector(v))
+    }
+    fn from_default(_: Self::Write<'_>) -> Self {
+        None
+    }
+}
+
 impl FbField for Option<String> {
     type Read<'b> = Option<&'b str>;
     type Write<'f> = Option<WIPOffset<&'f str>>;

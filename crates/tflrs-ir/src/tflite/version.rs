@@ -240,6 +240,10 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
         | Op::Sqrt
         | Op::Rsqrt
         | Op::Gelu(_) => ladder(i0),
+        Op::FloorDiv if quantized(i0) => 3,
+        Op::FloorDiv if is(i0, DType::Float32) => 2,
+        Op::ReduceProd(_) => ladder(i0),
+        Op::Sign if is(i0, DType::Int32) => 2,
         _ => 1,
     }
 }

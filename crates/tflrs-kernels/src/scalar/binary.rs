@@ -6,12 +6,17 @@
 //! reproduce the reference fixed-point arithmetic bit for bit; int32/int64 arithmetic wraps on
 //! overflow. The kernels are executors of the plans of [`prep::binary`](crate::prep::binary),
 //! which says where each multiplier comes from, over the runs of a [`broadcast::Broadcast`].
+//!
+//! FLOOR_DIV, FLOOR_MOD, ATAN2, BITWISE_XOR and RIGHT_SHIFT (raw integers, no quantization) are
+//! in [`floor_div`]; SELECT (version 1, without general broadcasting) in [`select`].
 
 pub(crate) mod broadcast;
 pub(crate) mod elementwise;
 
 mod arith;
 mod compare;
+mod floor_div;
+mod select;
 
 use crate::kernel::NodeCtx;
 use crate::prep::binary::BinaryOp;
@@ -45,6 +50,12 @@ macro_rules! kname {
 pub(crate) use kname;
 
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    if let Some(k) = floor_div::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = select::kernel_for(node)? {
+        return Ok(Some(k));
+    }
     let Some(plan) = crate::prep::binary::plan(node)? else {
         return compare::select_v2(node);
     };

@@ -6,9 +6,14 @@
 //! Quantized MEAN and SUM requantize as LiteRT's `reference_ops::QuantizedMeanOrSum`: an int32
 //! sum, the zero point removed once per output, and a quantized multiplier (for MEAN divided
 //! by the element count as LiteRT does it, in fixed point).
+//!
+//! REDUCE_PROD, REDUCE_ANY and REDUCE_ALL are in [`logical`]; LOCAL_RESPONSE_NORMALIZATION in
+//! [`lrn`].
 
 mod arg;
 mod l2norm;
+mod logical;
+mod lrn;
 mod reducer;
 
 use crate::kernel::NodeCtx;
@@ -17,6 +22,12 @@ use alloc::boxed::Box;
 use tflrs_ir::Op;
 
 pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    if let Some(k) = logical::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = lrn::kernel_for(node)? {
+        return Ok(Some(k));
+    }
     let k = match node.op {
         Op::Mean(a) => reducer::reducer(node, a, reducer::Kind::Mean)?,
         Op::Sum(a) => reducer::reducer(node, a, reducer::Kind::Sum)?,

@@ -10,15 +10,21 @@
 //! indices, axes) are checked at preparation when they are constants; when they are computed,
 //! `run` checks them before touching memory and returns an error instead of going out of
 //! bounds.
+//!
+//! CUMSUM ([`cumsum`]), RANGE and BITCAST ([`range`]) and EMBEDDING_LOOKUP
+//! ([`embedding_lookup`]) live here too.
 
 mod concat;
+mod cumsum;
 pub(crate) mod densify;
+mod embedding_lookup;
 mod fill;
 mod gather;
 #[cfg(test)]
 mod hostile;
 mod layout;
 mod pad;
+mod range;
 mod reshape;
 mod slice;
 pub(crate) mod util;
@@ -51,6 +57,10 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         Op::Fill => fill::fill(node)?,
         Op::Shape(a) => fill::shape(node, a)?,
         Op::Densify => densify::densify_op(node)?,
+        Op::Cumsum(a) => cumsum::cumsum(node, a)?,
+        Op::Range => range::range(node)?,
+        Op::Bitcast => range::bitcast(node)?,
+        Op::EmbeddingLookup => embedding_lookup::embedding_lookup(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))

@@ -10,11 +10,17 @@
 //! HARD_SWISH, int16 LOGISTIC/TANH) the same integer steps are taken
 //! ([`qmath`](crate::scalar::qmath) holds the gemmlowp functions, shared with the other
 //! families).
+//!
+//! FLOOR, CEIL, ROUND, SIGN, SIN and COS are in [`rounding`]; ELU and RELU_0_TO_1 in [`elu`];
+//! BUCKETIZE in [`bucketize`].
 
 #[cfg(test)]
 mod activations;
+mod bucketize;
 mod convert;
+mod elu;
 mod math_ops;
+mod rounding;
 
 use crate::kernel::NodeCtx;
 use crate::math;
@@ -34,6 +40,15 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         return Ok(Some(planned(plan)));
     }
     if let Some(k) = math_ops::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = rounding::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = elu::kernel_for(node)? {
+        return Ok(Some(k));
+    }
+    if let Some(k) = bucketize::kernel_for(node)? {
         return Ok(Some(k));
     }
     convert::kernel_for(node)

@@ -23,9 +23,9 @@ pub(super) enum Kind {
 
 /// The reduced axes, resolved against the input shape.
 #[derive(Debug, Clone, Copy)]
-struct Axes {
+pub(super) struct Axes {
     /// Output step of each input dimension (0 for reduced dimensions).
-    ostride: [usize; MAX_DIMS],
+    pub(super) ostride: [usize; MAX_DIMS],
     /// Every dimension is reduced (LiteRT then folds from the first element).
     all: bool,
     /// Input elements per output element.
@@ -34,7 +34,7 @@ struct Axes {
 
 /// Resolves `axes` (negative ones count from the end, duplicates are ignored) and checks the
 /// planned output shape against them.
-fn resolve(
+pub(super) fn resolve(
     in_shape: &[usize],
     out_shape: &[usize],
     keep_dims: bool,
@@ -98,7 +98,7 @@ fn resolve(
 
 /// Calls `f(input_index, output_index)` for every input element in row-major order.
 #[inline]
-fn walk(in_shape: &[usize], ostride: &[usize], mut f: impl FnMut(usize, usize)) {
+pub(super) fn walk(in_shape: &[usize], ostride: &[usize], mut f: impl FnMut(usize, usize)) {
     if in_shape.contains(&0) {
         return;
     }
