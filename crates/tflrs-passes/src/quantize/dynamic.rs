@@ -16,7 +16,7 @@ use tflrs_ir::{DType, Graph, Op, Patch, QuantParams, Value, ValueId};
 ///   int8 weights themselves: hybrid kernels, which quantize their float input at run time
 ///   (FULLY_CONNECTED and BATCH_MATMUL with `asymmetric_quantize_inputs`, as the converter
 ///   sets it);
-/// - TRANSPOSE_CONV and GATHER (its params) get the int8 weights
+/// - TRANSPOSE_CONV, GATHER (its params) and EMBEDDING_LOOKUP (its table) get the int8 weights
 ///   behind a DEQUANTIZE (weight-only);
 /// - inputs, outputs, biases and everything else stay float32.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +51,7 @@ fn target(op: &Op<'_>) -> Option<Target> {
         Op::BatchMatMul(_) => t(1, None, true),
         Op::TransposeConv(_) => t(1, Some(0), false),
         Op::Gather(_) => t(0, None, false),
+        Op::EmbeddingLookup => t(1, None, false),
         _ => None,
     }
 }

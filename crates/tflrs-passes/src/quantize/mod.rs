@@ -6,7 +6,7 @@
 //! - [`DynamicRange`]: the weights of CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and
 //!   BATCH_MATMUL with at least 1024 elements become symmetric int8 (per channel where the
 //!   kernel takes it) read by the float operator itself, a hybrid operator that quantizes its
-//!   input at run time; TRANSPOSE_CONV and GATHER weights become int8 behind a
+//!   input at run time; TRANSPOSE_CONV, GATHER and EMBEDDING_LOOKUP weights become int8 behind a
 //!   DEQUANTIZE (`Optimize.DEFAULT` without a representative dataset).
 //!
 //! Full-integer int8 with calibration is not here yet.
