@@ -20,6 +20,7 @@
 mod backend;
 mod conv;
 mod depthwise;
+mod depthwise_i8;
 pub mod elementwise;
 mod fully_connected;
 pub mod gemm;
