@@ -15,6 +15,7 @@ const FAMILIES: &[Factory] = &[
     crate::depthwise::kernel_for,
     crate::elementwise::kernel_for,
     crate::depthwise_i8::kernel_for,
+    crate::elementwise_i8::kernel_for,
 ];
 
 /// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and

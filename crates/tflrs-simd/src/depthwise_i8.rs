@@ -39,6 +39,8 @@ use tflrs_ir::Op;
 use tflrs_kernels::prep::conv::{Bias, BiasKind, Geom, Quant, depthwise};
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
 
+/// A tap in the padding (or past its pass).
+const NONE: usize = usize::MAX;
 /// Output channels per block.
 const BLOCK: usize = 16;
 /// Filter taps per pass (8 pairs).
@@ -125,6 +127,12 @@ pub(crate) fn kernel_for(
         level,
         g,
         passes,
+        taps: (0..taps)
+            .map(|t| {
+                let (fy, fx) = (t / g.k_w, t % g.k_w);
+                (fy, fx, (fy * g.dil_h * g.in_w + fx * g.dil_w) * g.in_c)
+            })
+            .collect(),
         w: packed,
         zp_row: vec![zp; c + BLOCK],
         acc: vec![0; blocks * BLOCK],
@@ -275,6 +283,9 @@ struct DepthwiseI8 {
     level: Level,
     g: Geom,
     passes: Vec<PassInfo>,
+    /// Per tap (row-major): its filter row and column, and its input index relative to tap
+    /// (0, 0)'s.
+    taps: Vec<(usize, usize, usize)>,
     /// The packed filter (see the module docs).
     w: Vec<i16>,
     /// The input zero point, `C + BLOCK` times: the input of the taps in the padding.
@@ -338,21 +349,28 @@ impl DepthwiseI8 {
                 for ox in 0..g.out_w {
                     let ix0 = (ox * g.stride_w) as i64 - g.pad_w;
                     let (fx0, fx1) = taps(ix0, g.dil_w, g.k_w, g.in_w);
+                    let inside = fy0 == 0 && fy1 == g.k_h && fx0 == 0 && fx1 == g.k_w;
+                    // The input index of tap (0, 0) (negative or past a row's end when it lies
+                    // in the padding): tap `t` reads at `origin + self.taps[t].2`.
+                    let origin =
+                        ((b * g.in_h) as i64 + iy0) * (g.in_w * ic) as i64 + ix0 * ic as i64;
                     for (pi, pass) in self.passes.iter().enumerate() {
-                        // Each tap's input pixel (its first channel's index), or `None` in
-                        // the padding (and past the pass's end).
-                        let mut at = [None::<usize>; PASS];
-                        for (i, a) in at.iter_mut().enumerate().take(pass.t1 - pass.t0) {
-                            let t = pass.t0 + i;
-                            let (fy, fx) = (t / g.k_w, t % g.k_w);
-                            if (fy0..fy1).contains(&fy) && (fx0..fx1).contains(&fx) {
-                                let iy = (iy0 + (fy * g.dil_h) as i64) as usize;
-                                let ix = (ix0 + (fx * g.dil_w) as i64) as usize;
-                                *a = Some(((b * g.in_h + iy) * g.in_w + ix) * ic);
+                        // Each tap's input pixel (its first channel's index), or `NONE` in the
+                        // padding (and past the pass's end).
+                        let mut at = [NONE; PASS];
+                        for (a, &(fy, fx, d)) in at.iter_mut().zip(&self.taps[pass.t0..pass.t1]) {
+                            if inside || ((fy0..fy1).contains(&fy) && (fx0..fx1).contains(&fx)) {
+                                // Inside the input: a valid index.
+                                *a = (origin + d as i64) as usize;
                             }
                         }
-                        let ptrs: [*const i8; PASS] =
-                            core::array::from_fn(|i| at[i].map_or(zp, |o| xp.wrapping_add(o)));
+                        let ptrs: [*const i8; PASS] = core::array::from_fn(|i| {
+                            if at[i] == NONE {
+                                zp
+                            } else {
+                                xp.wrapping_add(at[i])
+                            }
+                        });
                         let first = pi == 0;
                         let pw = &self.w[pass.w_at..][..blocks * pass.pairs * PAIR_LEN];
                         if direct > 0 {
@@ -376,9 +394,13 @@ impl DepthwiseI8 {
                             let ch0 = blk * BLOCK;
                             let n = (c - ch0).min(BLOCK);
                             let mut stage = [[0i8; BLOCK]; PASS];
-                            for (row, a) in stage.iter_mut().zip(&at) {
+                            for (row, &a) in stage.iter_mut().zip(&at) {
                                 for (j, v) in row[..n].iter_mut().enumerate() {
-                                    *v = a.map_or(zp_val, |o| x[o + (ch0 + j) / m]);
+                                    *v = if a == NONE {
+                                        zp_val
+                                    } else {
+                                        x[a + (ch0 + j) / m]
+                                    };
                                 }
                             }
                             let sp: [*const i8; PASS] = core::array::from_fn(|i| stage[i].as_ptr());

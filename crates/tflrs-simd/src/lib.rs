@@ -22,6 +22,7 @@ mod conv;
 mod depthwise;
 mod depthwise_i8;
 pub mod elementwise;
+mod elementwise_i8;
 mod fully_connected;
 pub mod gemm;
 mod gemm_i8;
