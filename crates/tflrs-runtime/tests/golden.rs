@@ -307,12 +307,14 @@ const SIMD_INT8_COMPUTED_WEIGHTS: &[&str] = &["op_densify_i8_conv"];
 /// whichever backend made it, is named `{op}_f32__...` (a float16 or quantized node's is not,
 /// nor a hybrid one's); or an int8 FULLY_CONNECTED or CONV_2D (`fully_connected_i8__...`,
 /// `conv_2d_i8__...`), which the exact int8 GEMM takes whenever the weights are constant and,
-/// for CONV_2D, there is one group: every such node here but those of
-/// [`SIMD_INT8_COMPUTED_WEIGHTS`].
+/// for CONV_2D, there is one group, an int8 DEPTHWISE_CONV_2D (constant filter) or an int8
+/// ADD, SUB or MUL: every such node here but those of [`SIMD_INT8_COMPUTED_WEIGHTS`].
 fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
     let op = node.op.to_ascii_lowercase();
-    let int8 = matches!(node.op.as_str(), "FULLY_CONNECTED" | "CONV_2D")
-        && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
+    let int8 = matches!(
+        node.op.as_str(),
+        "FULLY_CONNECTED" | "CONV_2D" | "DEPTHWISE_CONV_2D" | "ADD" | "SUB" | "MUL"
+    ) && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
     SIMD_MUST_CLAIM.contains(&node.op.as_str())
         && (node.kernel.starts_with(&format!("{op}_f32__"))
             || (int8 && node.kernel.starts_with(&format!("{op}_i8__"))))
