@@ -395,6 +395,13 @@ pub(crate) trait IntLevel: Copy {
     fn srdhm(self, x: Self::V, m: i32) -> Self::V;
     /// gemmlowp's `RoundingDivideByPOT(x, n)` ([`qmath::rounding_divide_by_pot`]).
     fn rdbpot(self, x: Self::V, n: i32) -> Self::V;
+    /// The scalar pools' rounded average `if x > 0 { (x + count / 2) / count } else { (x -
+    /// count / 2) / count }` (C's truncating division), for `count` in `1..=65536` and `|x|
+    /// <= 128 * count` (an int8 window's sum). The vector levels divide in float32: `|x ±
+    /// count / 2| < 2^24` is exact there, and the quotient's rounding error (at most `|q|
+    /// 2^-24`) is below its distance to the next integer (at least `1 / count` when it is not
+    /// one), so truncating it gives the integer quotient.
+    fn div_round(self, x: Self::V, count: i32) -> Self::V;
     /// Runs `job` in a function compiled with this level's target features.
     fn dispatch<J: IntJob>(self, job: J) -> J::Output;
 }
@@ -476,6 +483,16 @@ impl IntLevel for PortableI32 {
     #[inline(always)]
     fn rdbpot(self, x: [i32; 4], n: i32) -> [i32; 4] {
         x.map(|v| qmath::rounding_divide_by_pot(v, n))
+    }
+    #[inline(always)]
+    fn div_round(self, x: [i32; 4], count: i32) -> [i32; 4] {
+        x.map(|v| {
+            if v > 0 {
+                (v + count / 2) / count
+            } else {
+                (v - count / 2) / count
+            }
+        })
     }
     #[inline(always)]
     fn dispatch<J: IntJob>(self, job: J) -> J::Output {
@@ -584,6 +601,17 @@ mod x86_levels {
             }
         }
         #[inline(always)]
+        fn div_round(self, x: __m256i, count: i32) -> __m256i {
+            // SAFETY: the token proves AVX2.
+            unsafe {
+                let h = _mm256_set1_epi32(count / 2);
+                let pos = _mm256_cmpgt_epi32(x, _mm256_setzero_si256());
+                let num = _mm256_blendv_epi8(_mm256_sub_epi32(x, h), _mm256_add_epi32(x, h), pos);
+                let q = _mm256_div_ps(_mm256_cvtepi32_ps(num), _mm256_set1_ps(count as f32));
+                _mm256_cvttps_epi32(q)
+            }
+        }
+        #[inline(always)]
         fn dispatch<J: IntJob>(self, job: J) -> J::Output {
             #[target_feature(enable = "avx2")]
             fn entry<J: IntJob>(l: Avx2Fma, job: J) -> J::Output {
@@ -679,6 +707,17 @@ mod x86_levels {
                 let thr = _mm_sub_epi32(_mm_set1_epi32(mask >> 1), neg);
                 let q = _mm_sra_epi32(x, _mm_cvtsi32_si128(n));
                 _mm_sub_epi32(q, _mm_cmpgt_epi32(rem, thr))
+            }
+        }
+        #[inline(always)]
+        fn div_round(self, x: __m128i, count: i32) -> __m128i {
+            // SAFETY: the token proves SSE4.1 (`pblendvb`).
+            unsafe {
+                let h = _mm_set1_epi32(count / 2);
+                let pos = _mm_cmpgt_epi32(x, _mm_setzero_si128());
+                let num = _mm_blendv_epi8(_mm_sub_epi32(x, h), _mm_add_epi32(x, h), pos);
+                let q = _mm_div_ps(_mm_cvtepi32_ps(num), _mm_set1_ps(count as f32));
+                _mm_cvttps_epi32(q)
             }
         }
         #[inline(always)]

@@ -29,6 +29,7 @@ mod gemm_i8;
 mod int8;
 mod isa;
 mod level;
+mod pool;
 #[cfg(test)]
 mod testutil;
 
