@@ -269,6 +269,12 @@ unsafe fn portable(a: Blocks<'_>) {
 /// The filter taps `f` in `0..k` whose input row `i0 + f * dil` lies in `0..len`, as a range.
 #[inline]
 fn taps(i0: i64, dil: usize, k: usize, len: usize) -> (usize, usize) {
+    if dil == 1 {
+        // No division (the common case).
+        let f0 = (-i0).clamp(0, k as i64) as usize;
+        let f1 = (len as i64 - i0).clamp(0, k as i64) as usize;
+        return (f0, f1.max(f0));
+    }
     let d = dil as i64;
     let f0 = if i0 >= 0 { 0 } else { (-i0 + d - 1) / d };
     let lim = len as i64 - i0;
@@ -339,6 +345,10 @@ impl DepthwiseI8 {
             Level::Avx2(t) => Some(t),
             _ => None,
         };
+        // Whole 8-channel groups on AVX2: the epilogue runs in one function compiled for AVX2
+        // (`requant_pixel`), the GEMM's 8-lane requantization inlined into it.
+        #[cfg(target_arch = "x86_64")]
+        let fused = avx2.filter(|_| self.rq.vector && c.is_multiple_of(8));
         let (xp, zp) = (x.as_ptr(), self.zp_row.as_ptr());
         let off = self.in_offset;
         let zp_val = self.zp_row[0];
@@ -358,10 +368,17 @@ impl DepthwiseI8 {
                         // Each tap's input pixel (its first channel's index), or `NONE` in the
                         // padding (and past the pass's end).
                         let mut at = [NONE; PASS];
-                        for (a, &(fy, fx, d)) in at.iter_mut().zip(&self.taps[pass.t0..pass.t1]) {
-                            if inside || ((fy0..fy1).contains(&fy) && (fx0..fx1).contains(&fx)) {
-                                // Inside the input: a valid index.
+                        let pass_taps = &self.taps[pass.t0..pass.t1];
+                        if inside {
+                            for (a, &(_, _, d)) in at.iter_mut().zip(pass_taps) {
                                 *a = (origin + d as i64) as usize;
+                            }
+                        } else {
+                            for (a, &(fy, fx, d)) in at.iter_mut().zip(pass_taps) {
+                                if (fy0..fy1).contains(&fy) && (fx0..fx1).contains(&fx) {
+                                    // Inside the input: a valid index.
+                                    *a = (origin + d as i64) as usize;
+                                }
                             }
                         }
                         let ptrs: [*const i8; PASS] = core::array::from_fn(|i| {
@@ -420,6 +437,17 @@ impl DepthwiseI8 {
                         }
                     }
                     let o = ((b * g.out_h + oy) * g.out_w + ox) * c;
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(t) = fused {
+                        x86_kernels::requant_pixel(
+                            t,
+                            &self.rq,
+                            &self.acc,
+                            bias,
+                            &mut out[o..o + c],
+                        );
+                        continue;
+                    }
                     self.rq.row(
                         #[cfg(target_arch = "x86_64")]
                         avx2,
@@ -437,7 +465,37 @@ impl DepthwiseI8 {
 #[cfg(target_arch = "x86_64")]
 mod x86_kernels {
     use super::{BLOCK, Blocks, PAIR_LEN};
+    use crate::gemm_i8::Requant;
+    use crate::x86::Avx2Fma;
     use core::arch::x86_64::*;
+
+    /// `Requant::row` of one output pixel (its `acc.len() = out.len()` channels, a multiple of
+    /// 8, from channel 0), 8 channels at a time, in a function compiled for AVX2 so that the
+    /// GEMM's `requant8` (which checks its lengths) is inlined. `rq.vector` must hold.
+    pub(super) fn requant_pixel(
+        t: Avx2Fma,
+        rq: &Requant,
+        acc: &[i32],
+        bias: Option<&[i32]>,
+        out: &mut [i8],
+    ) {
+        #[target_feature(enable = "avx2")]
+        fn body(t: Avx2Fma, rq: &Requant, acc: &[i32], bias: Option<&[i32]>, out: &mut [i8]) {
+            for (j, o) in (0..out.len()).step_by(8).zip(out.chunks_exact_mut(8)) {
+                // (`match`, not `Option::map`: the closure would not be compiled for AVX2,
+                // and each call would cost a `vzeroupper`.)
+                #[expect(clippy::manual_map, reason = "a closure is not compiled for AVX2")]
+                let b = match bias {
+                    Some(b) => Some(&b[j..j + 8]),
+                    None => None,
+                };
+                crate::gemm_i8::x86_kernels::requant8(t, &acc[j..j + 8], b, rq, j, o);
+            }
+        }
+        assert!(rq.vector && out.len().is_multiple_of(8) && acc.len() >= out.len());
+        // SAFETY: the token proves AVX2.
+        unsafe { body(t, rq, acc, bias, out) }
+    }
 
     /// The AVX2 micro-kernel: per block two ymm accumulators (channels 0-3 and 8-11, 4-7 and
     /// 12-15), one `vpmaddwd` each per pair.
