@@ -979,15 +979,18 @@ mod tests {
                         .run_node(&ScalarBackend, &op, &mut ins.clone(), &outs)
                         .map_err(|e| TestCaseError::fail(e.to_string()))?;
                     let off = y[0].iter().filter(|&&v| v != 0x80 && v != 0x7f).count();
-                    let (all, inside) = spread.get();
-                    let half = !y[0].is_empty() && 2 * off >= y[0].len();
-                    spread.set((all + 1, inside + usize::from(half)));
+                    if !y[0].is_empty() {
+                        let (all, inside) = spread.get();
+                        let half = 2 * off >= y[0].len();
+                        spread.set((all + 1, inside + usize::from(half)));
+                    }
                     Ok(())
                 })
                 .unwrap();
             let (all, inside) = spread.get();
+            // About 45% of the non-empty cases are; fail well below that.
             println!("{inside} of {all} cases with half their outputs off the int8 extremes");
-            assert!(3 * inside >= all, "{inside} of {all} cases mostly clamped");
+            assert!(5 * inside >= all, "{inside} of {all} cases mostly clamped");
         });
     }
 }
