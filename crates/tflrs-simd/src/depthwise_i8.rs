@@ -28,6 +28,9 @@
 //! last, partial block and every block of a depth multiplier above 1 (input channel `c / m`
 //! for output channel `c`) gather their taps' values into a small array on the stack first.
 //! Filters of more than 16 taps take several passes, the int32 accumulators kept in between.
+//! On AVX2 the epilogue of a pixel runs in one AVX2 function (the GEMM's 8-lane
+//! requantization inlined), and a run of interior pixels (every tap inside the input) of a
+//! one-pass filter over whole blocks is one call (`avx2_row`: pointers, products, epilogue).
 //!
 //! Taken: the plan's `Quant::I8` with a constant filter (and offsets as the plan makes them);
 //! every other node is `Ok(None)` for the scalar backend.
@@ -349,6 +352,20 @@ impl DepthwiseI8 {
         // (`requant_pixel`), the GEMM's 8-lane requantization inlined into it.
         #[cfg(target_arch = "x86_64")]
         let fused = avx2.filter(|_| self.rq.vector && c.is_multiple_of(8));
+        // Runs of interior pixels (every tap inside the input) of a filter of one pass and
+        // whole blocks go through `avx2_row`: pointers, products and epilogue in one AVX2
+        // function per run.
+        #[cfg(target_arch = "x86_64")]
+        let row = fused.filter(|_| self.passes.len() == 1 && direct == blocks);
+        // The interior columns `ox_lo..ox_hi`.
+        let (ox_lo, ox_hi) = {
+            let (sw, pw) = (g.stride_w as i64, g.pad_w);
+            let lo = (pw.max(0) + sw - 1) / sw;
+            let last = g.in_w as i64 - 1 + pw - ((g.k_w - 1) * g.dil_w) as i64;
+            let hi = if last < 0 { 0 } else { last / sw + 1 };
+            let hi = hi.min(g.out_w as i64).max(0) as usize;
+            ((lo as usize).min(hi), hi)
+        };
         let (xp, zp) = (x.as_ptr(), self.zp_row.as_ptr());
         let off = self.in_offset;
         let zp_val = self.zp_row[0];
@@ -357,6 +374,38 @@ impl DepthwiseI8 {
                 let iy0 = (oy * g.stride_h) as i64 - g.pad_h;
                 let (fy0, fy1) = taps(iy0, g.dil_h, g.k_h, g.in_h);
                 for ox in 0..g.out_w {
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(t) = row
+                        && fy0 == 0
+                        && fy1 == g.k_h
+                        && (ox_lo..ox_hi).contains(&ox)
+                    {
+                        if ox == ox_lo {
+                            let ix0 = (ox * g.stride_w) as i64 - g.pad_w;
+                            let first = ((b * g.in_h) as i64 + iy0) * (g.in_w * ic) as i64
+                                + ix0 * ic as i64;
+                            let o = ((b * g.out_h + oy) * g.out_w + ox_lo) * c;
+                            let pass = self.passes[0];
+                            x86_kernels::avx2_row(
+                                t,
+                                x86_kernels::Row {
+                                    x,
+                                    first: first as usize,
+                                    step: g.stride_w * ic,
+                                    taps: &self.taps,
+                                    pairs: pass.pairs,
+                                    blocks,
+                                    w: &self.w[pass.w_at..],
+                                    acc: &mut self.acc,
+                                    off,
+                                    rq: &self.rq,
+                                    bias,
+                                    out: &mut out[o..o + (ox_hi - ox_lo) * c],
+                                },
+                            );
+                        }
+                        continue;
+                    }
                     let ix0 = (ox * g.stride_w) as i64 - g.pad_w;
                     let (fx0, fx1) = taps(ix0, g.dil_w, g.k_w, g.in_w);
                     let inside = fy0 == 0 && fy1 == g.k_h && fx0 == 0 && fx1 == g.k_w;
@@ -469,6 +518,89 @@ mod x86_kernels {
     use crate::x86::Avx2Fma;
     use core::arch::x86_64::*;
 
+    /// A run of interior output pixels (see `avx2_row`).
+    pub(super) struct Row<'a> {
+        /// The input.
+        pub x: &'a [i8],
+        /// The input index of tap (0, 0) of the run's first pixel.
+        pub first: usize,
+        /// The input step from one pixel's tap (0, 0) to the next's.
+        pub step: usize,
+        /// The taps (of one pass): their input index relative to tap (0, 0) is `.2`.
+        pub taps: &'a [(usize, usize, usize)],
+        pub pairs: usize,
+        /// Whole blocks: `C = 16 * blocks`.
+        pub blocks: usize,
+        /// The packed pass.
+        pub w: &'a [i16],
+        /// `C` accumulators.
+        pub acc: &'a mut [i32],
+        pub off: i16,
+        pub rq: &'a Requant,
+        pub bias: Option<&'a [i32]>,
+        /// The run's outputs, `C` per pixel.
+        pub out: &'a mut [i8],
+    }
+
+    /// Every pixel of `r`: tap pointers, the blocks' products (`avx2`) and the epilogue
+    /// (`requant8`, 8 channels at a time), in one function compiled for AVX2. Checks that
+    /// every tap of every pixel lies inside the input.
+    pub(super) fn avx2_row(t: Avx2Fma, r: Row<'_>) {
+        let c = r.blocks * BLOCK;
+        let pixels = r.out.len() / c.max(1);
+        let reach = r.taps.iter().map(|tap| tap.2).max().unwrap_or(0) + c;
+        assert!(
+            c > 0
+                && r.out.len() == pixels * c
+                && pixels > 0
+                && r.first + (pixels - 1) * r.step + reach <= r.x.len()
+                && r.x.len() >= c
+                && !r.taps.is_empty()
+                && r.taps.len() <= 2 * r.pairs
+                && 2 * r.pairs <= super::PASS
+                && r.w.len() >= r.blocks * r.pairs * PAIR_LEN
+                && r.acc.len() >= c
+                && r.rq.vector
+                && r.bias.is_none_or(|b| b.len() >= c)
+        );
+        #[target_feature(enable = "avx2")]
+        fn body(t: Avx2Fma, r: Row<'_>, c: usize, pixels: usize) {
+            let xp = r.x.as_ptr();
+            for p in 0..pixels {
+                let base = r.first + p * r.step;
+                // A slot past the pass's taps (zero weights) reads the pixel's tap 0.
+                let mut ptrs = [xp.wrapping_add(base + r.taps[0].2); super::PASS];
+                for (q, tap) in ptrs.iter_mut().zip(r.taps) {
+                    *q = xp.wrapping_add(base + tap.2);
+                }
+                // SAFETY: every tap of the pixel is inside the input with its `C` channels
+                // (`avx2_row`'s check); the lengths of `w` and `acc` are checked there too.
+                unsafe {
+                    avx2(Blocks {
+                        taps: &ptrs,
+                        pairs: r.pairs,
+                        blocks: r.blocks,
+                        w: r.w,
+                        acc: r.acc,
+                        first: true,
+                        off: r.off,
+                    })
+                };
+                let out = &mut r.out[p * c..][..c];
+                for (j, o) in (0..c).step_by(8).zip(out.chunks_exact_mut(8)) {
+                    #[expect(clippy::manual_map, reason = "a closure is not compiled for AVX2")]
+                    let b = match r.bias {
+                        Some(b) => Some(&b[j..j + 8]),
+                        None => None,
+                    };
+                    crate::gemm_i8::x86_kernels::requant8(t, &r.acc[j..j + 8], b, r.rq, j, o);
+                }
+            }
+        }
+        // SAFETY: the token proves AVX2.
+        unsafe { body(t, r, c, pixels) }
+    }
+
     /// `Requant::row` of one output pixel (its `acc.len() = out.len()` channels, a multiple of
     /// 8, from channel 0), 8 channels at a time, in a function compiled for AVX2 so that the
     /// GEMM's `requant8` (which checks its lengths) is inlined. `rq.vector` must hold.
@@ -502,6 +634,7 @@ mod x86_kernels {
     ///
     /// # Safety
     /// AVX2 is available, and the contract of `Level::blocks` holds (its lengths checked).
+    #[inline]
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn avx2(a: Blocks<'_>) {
         // SAFETY: the caller's contract: 16 bytes per block at each tap of the pairs, `w` and
