@@ -231,7 +231,8 @@ fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
 }
 
 /// Operators whose float32 nodes the SIMD backend must plan: the GEMM family's (CONV_2D,
-/// FULLY_CONNECTED), DEPTHWISE_CONV_2D, and the elementwise family's (`tflrs_simd::elementwise`).
+/// FULLY_CONNECTED), DEPTHWISE_CONV_2D, the elementwise family's (`tflrs_simd::elementwise`)
+/// and the pools.
 const SIMD_MUST_CLAIM: &[&str] = &[
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
@@ -246,6 +247,8 @@ const SIMD_MUST_CLAIM: &[&str] = &[
     "RELU6",
     "RELU_N1_TO_1",
     "LEAKY_RELU",
+    "MAX_POOL_2D",
+    "AVERAGE_POOL_2D",
 ];
 
 /// Cases whose int8 weights are computed (a DENSIFY of sparse weights): the int8 GEMM packs
@@ -256,12 +259,22 @@ const SIMD_INT8_COMPUTED_WEIGHTS: &[&str] = &["op_densify_i8_conv"];
 /// whichever backend made it, is named `{op}_f32__...` (a float16 or quantized node's is not,
 /// nor a hybrid one's); or an int8 FULLY_CONNECTED or CONV_2D (`fully_connected_i8__...`,
 /// `conv_2d_i8__...`), which the exact int8 GEMM takes whenever the weights are constant and,
-/// for CONV_2D, there is one group: every such node here but those of
+/// for CONV_2D, there is one group, an int8 DEPTHWISE_CONV_2D (constant filter), or an int8
+/// ADD, SUB, MUL, MAX_POOL_2D or AVERAGE_POOL_2D: every such node here but those of
 /// [`SIMD_INT8_COMPUTED_WEIGHTS`].
 fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
     let op = node.op.to_ascii_lowercase();
-    let int8 = matches!(node.op.as_str(), "FULLY_CONNECTED" | "CONV_2D")
-        && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
+    let int8 = matches!(
+        node.op.as_str(),
+        "FULLY_CONNECTED"
+            | "CONV_2D"
+            | "DEPTHWISE_CONV_2D"
+            | "ADD"
+            | "SUB"
+            | "MUL"
+            | "MAX_POOL_2D"
+            | "AVERAGE_POOL_2D"
+    ) && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
     SIMD_MUST_CLAIM.contains(&node.op.as_str())
         && (node.kernel.starts_with(&format!("{op}_f32__"))
             || (int8 && node.kernel.starts_with(&format!("{op}_i8__"))))

@@ -14,6 +14,9 @@ const FAMILIES: &[Factory] = &[
     crate::int8::conv_2d_kernel_for,
     crate::depthwise::kernel_for,
     crate::elementwise::kernel_for,
+    crate::depthwise_i8::kernel_for,
+    crate::elementwise_i8::kernel_for,
+    crate::pool::kernel_for,
 ];
 
 /// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and

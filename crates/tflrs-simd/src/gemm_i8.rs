@@ -284,7 +284,7 @@ pub(crate) struct Requant {
     lo: i32,
     hi: i32,
     /// Whether the AVX2 epilogue may run: every right shift in `0..=31`, left in `0..=30`.
-    vector: bool,
+    pub(crate) vector: bool,
 }
 
 impl Requant {
@@ -377,7 +377,7 @@ fn portable<const NR: usize>(pairs: usize, a: [&[i16]; MR], b: &[i16], out: &mut
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86_kernels {
+pub(crate) mod x86_kernels {
     use super::MR;
     use crate::isa::x86::{Avx2Fma, Sse41};
     use core::arch::x86_64::*;
@@ -449,7 +449,9 @@ mod x86_kernels {
     }
 
     /// Requantizes 8 channels (`j..j + 8`) of one output row, exactly as
-    /// `Requant::one` does lane by lane (see the comments).
+    /// `Requant::one` does lane by lane (see the comments). (`#[inline]`: callers compiled for
+    /// AVX2, as the int8 depthwise's epilogue, inline it.)
+    #[inline]
     #[target_feature(enable = "avx2")]
     unsafe fn requant8_body(
         acc: *const i32,
@@ -507,7 +509,7 @@ mod x86_kernels {
 
     /// [`requant8_body`] on 8 accumulators (and biases) into 8 outputs; the token proves AVX2.
     #[inline]
-    pub(super) fn requant8(
+    pub(crate) fn requant8(
         _t: Avx2Fma,
         acc: &[i32],
         bias: Option<&[i32]>,

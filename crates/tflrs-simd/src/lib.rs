@@ -20,13 +20,16 @@
 mod backend;
 mod conv;
 mod depthwise;
+mod depthwise_i8;
 pub mod elementwise;
+mod elementwise_i8;
 mod fully_connected;
 pub mod gemm;
 mod gemm_i8;
 mod int8;
 mod isa;
 mod level;
+mod pool;
 #[cfg(test)]
 mod testutil;
 
