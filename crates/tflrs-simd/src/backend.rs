@@ -67,6 +67,11 @@ impl Backend for SimdBackend {
     }
 
     fn kernel_for(&self, node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+        // Sparse constants (TFLite's sparse format) are the scalar kernels' (sparse
+        // FULLY_CONNECTED, DENSIFY): the families here read dense data.
+        if node.inputs.iter().flatten().any(|t| t.sparsity.is_some()) {
+            return Ok(None);
+        }
         for family in FAMILIES {
             if let Some(k) = family(self.isa, node)? {
                 return Ok(Some(k));
