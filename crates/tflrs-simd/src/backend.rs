@@ -14,6 +14,9 @@ const FAMILIES: &[Factory] = &[
     crate::int8::conv_2d_kernel_for,
     crate::depthwise::kernel_for,
     crate::elementwise::kernel_for,
+    crate::hybrid::fully_connected_kernel_for,
+    crate::hybrid::conv_2d_kernel_for,
+    crate::hybrid::depthwise_kernel_for,
 ];
 
 /// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and

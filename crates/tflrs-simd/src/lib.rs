@@ -24,6 +24,7 @@ pub mod elementwise;
 mod fully_connected;
 pub mod gemm;
 mod gemm_i8;
+mod hybrid;
 mod int8;
 mod isa;
 mod level;
