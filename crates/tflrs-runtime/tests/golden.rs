@@ -297,6 +297,7 @@ const SIMD_MUST_CLAIM: &[&str] = &[
     "RELU6",
     "RELU_N1_TO_1",
     "LEAKY_RELU",
+    "BATCH_MATMUL",
 ];
 
 /// Cases whose int8 weights are computed (a DENSIFY of sparse weights): the int8 GEMM packs

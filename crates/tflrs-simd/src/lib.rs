@@ -18,6 +18,7 @@
 //! ```
 
 mod backend;
+mod batch_matmul;
 mod conv;
 mod depthwise;
 pub mod elementwise;
