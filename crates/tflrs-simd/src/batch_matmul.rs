@@ -16,13 +16,22 @@
 //!   output is requantized by LiteRT's `MultiplyByQuantizedMultiplier` (one multiplier), as
 //!   the scalar kernel does: byte-equal.
 //!
-//! Everything else (hybrid, int16, computed int8 right operands, `K == 0`) is `Ok(None)`.
+//! - hybrid (`batch_matmul_hybrid_i8__{isa}_{MR}x{NR}`): float left operand, constant int8
+//!   right one. Each left row is quantized as the scalar kernel quantizes it
+//!   ([`crate::hybrid::quantize_row`]); the raw int32 products `sum q * w` come from the exact
+//!   int8 GEMM; then the scalar kernel's float steps, in its order (LiteRT subtracts the zero
+//!   point term in float: `trunc(dot - row_sum * zp)`, then `0 + scale * total`), reading
+//!   scaling factors and row sums where the plan's `bases` say (LiteRT's indexing). Bit-equal
+//!   to the scalar kernel.
+//!
+//! Everything else (int16, computed int8 right operands, `K == 0`) is `Ok(None)`.
 
 use crate::gemm::{MicroKernel, PackedGemm};
 use crate::gemm_i8::{GemmI8, Requant, offset_fits};
 use crate::isa::Isa;
 use tflrs_ir::Op;
-use tflrs_kernels::prep::conv::{MatMulDims, MatMulQuant, batch_matmul};
+use tflrs_kernels::prep::conv::{HybridQuant, MatMulDims, MatMulQuant, batch_matmul};
+use tflrs_kernels::scalar::qmath::f32_to_i32_x86;
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
 
 /// A BATCH_MATMUL kernel at `isa`, or `Ok(None)`.
@@ -54,6 +63,9 @@ pub(crate) fn kernel_for(
         ),
         MatMulQuant::I8ToI32 => {
             Ok(i8_kernel(isa, node, d, (0, 0), None).map(|k| Box::new(k) as Box<dyn Kernel>))
+        }
+        MatMulQuant::Hybrid { h, bases } => {
+            Ok(hybrid_kernel(isa, node, d, h, bases).map(|k| Box::new(k) as Box<dyn Kernel>))
         }
         _ => Ok(None),
     }
@@ -280,12 +292,176 @@ impl Kernel for BatchMatMulI8 {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// hybrid.
+
+/// The right operand's constant int8 matrices as `[N x K]` rows, or `None`.
+fn rhs_rows_i8(node: &NodeCtx<'_>, d: &MatMulDims) -> Option<Vec<i8>> {
+    let bytes = node.constant(1)?.get(..d.rhs_len())?;
+    let (ks, ns) = rhs_strides(d);
+    let (k, n) = (d.k, d.n);
+    let mut rows = vec![0i8; d.rhs_len()];
+    for r in 0..d.rhs_batches {
+        let w = &bytes[r * k * n..][..k * n];
+        for j in 0..n {
+            for kk in 0..k {
+                rows[(r * n + j) * k + kk] = w[kk * ks + j * ns] as i8;
+            }
+        }
+    }
+    Some(rows)
+}
+
+fn hybrid_kernel(
+    isa: Isa,
+    node: &NodeCtx<'_>,
+    d: MatMulDims,
+    h: HybridQuant,
+    bases: Vec<(usize, usize)>,
+) -> Option<BatchMatMulHybrid> {
+    let rows = rhs_rows_i8(node, &d)?;
+    let (k, n) = (d.k, d.n);
+    if bases.len() != d.pairs.len() || (h.per_channel && h.scales.len() < n) {
+        return None;
+    }
+    let row_sums = rows
+        .chunks_exact(k)
+        .map(|w| w.iter().fold(0i32, |a, &v| a.wrapping_add(i32::from(v))))
+        .collect();
+    let gemms: Vec<GemmI8> = rows
+        .chunks_exact(n * k)
+        .map(|w| GemmI8::new(isa, k, n, w, 0, 0))
+        .collect();
+    Some(BatchMatMulHybrid {
+        name: format!("batch_matmul_hybrid_i8__{}", gemms[0].kernel().name()),
+        isa,
+        d,
+        gemms,
+        row_sums,
+        h,
+        bases,
+    })
+}
+
+struct BatchMatMulHybrid {
+    name: String,
+    isa: Isa,
+    d: MatMulDims,
+    /// One packed right matrix per right batch (raw int8 values).
+    gemms: Vec<GemmI8>,
+    /// The sum of each right column (`[batch][n]`).
+    row_sums: Vec<i32>,
+    h: HybridQuant,
+    bases: Vec<(usize, usize)>,
+}
+
+/// Takes an aligned piece of `n` values of `T` off the front of `buf` (`n * size + 16`
+/// bytes).
+fn take<'a, T: bytemuck::Pod>(
+    buf: &mut &'a mut [u8],
+    n: usize,
+) -> Result<&'a mut [T], KernelError> {
+    let bytes = n * core::mem::size_of::<T>() + 16;
+    let all = core::mem::take(buf);
+    if all.len() < bytes {
+        return Err(KernelError::invalid(
+            "BATCH_MATMUL scratch is too small".into(),
+        ));
+    }
+    let (head, tail) = all.split_at_mut(bytes);
+    *buf = tail;
+    let (_, mid, _) = bytemuck::pod_align_to_mut::<u8, T>(head);
+    Ok(&mut mid[..n])
+}
+
+impl Kernel for BatchMatMulHybrid {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn scratch_bytes(&self) -> usize {
+        let d = &self.d;
+        let rows = d.lhs_batches * d.m;
+        let t = if d.adj_x { d.lhs_len() * 4 + 16 } else { 0 };
+        t + d.lhs_len() + 16 + 2 * (rows * 4 + 16) + self.gemms[0].scratch_bytes()
+    }
+
+    fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let (inputs, mut outputs, mut scratch, _) = io.split();
+        let d = &self.d;
+        let (m, k, n) = (d.m, d.k, d.n);
+        let x = inputs.get(0)?.as_slice::<f32>()?;
+        let mut out_t = outputs.get(0)?;
+        let out = out_t.as_slice_mut::<f32>()?;
+        at_least(x, d.lhs_len(), "BATCH_MATMUL left operand")?;
+        at_least(out, d.out_len(), "BATCH_MATMUL output")?;
+        let lhs: &[f32] = if d.adj_x {
+            let t = take::<f32>(&mut scratch, d.lhs_len())?;
+            for (src, dst) in x
+                .chunks_exact(k * m)
+                .zip(t.chunks_exact_mut(m * k))
+                .take(d.lhs_batches)
+            {
+                for kk in 0..k {
+                    for i in 0..m {
+                        dst[i * k + kk] = src[kk * m + i];
+                    }
+                }
+            }
+            t
+        } else {
+            x
+        };
+        let rows = d.lhs_batches * m;
+        let q = take::<i8>(&mut scratch, d.lhs_len())?;
+        let sfs = take::<f32>(&mut scratch, rows)?;
+        let zps = take::<i32>(&mut scratch, rows)?;
+        let h = &self.h;
+        for row in 0..rows {
+            let rq = crate::hybrid::quantize_row(
+                self.isa,
+                &lhs[row * k..][..k],
+                &mut q[row * k..][..k],
+                h.asymmetric,
+            );
+            sfs[row] = if h.per_channel {
+                rq.sf
+            } else {
+                rq.sf * h.filter_scale()
+            };
+            zps[row] = rq.zp;
+        }
+        let (q, sfs, zps) = (&*q, &*sfs, &*zps);
+        for (o, (&(l, r), &(sf_base, rs_base))) in d.pairs.iter().zip(&self.bases).enumerate() {
+            let c = &mut out[o * m * n..][..m * n];
+            let a = &q[l * m * k..][..m * k];
+            let sums = &self.row_sums[rs_base..][..n];
+            self.gemms[r].run_rows(
+                m,
+                scratch,
+                |i, dst| crate::gemm_i8::widen(&a[i * k..][..k], 0, dst),
+                |i, j0, accs| {
+                    let (sf, zp) = (sfs[sf_base + i], zps[sf_base + i]);
+                    let row = &mut c[i * n + j0..][..accs.len()];
+                    for (jj, (o, &dot)) in row.iter_mut().zip(accs).enumerate() {
+                        let j = j0 + jj;
+                        let total = f32_to_i32_x86(dot as f32 - sums[j] as f32 * zp as f32);
+                        let scale = if h.per_channel { sf * h.scales[j] } else { sf };
+                        *o = 0.0 + scale * total as f32;
+                    }
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::SimdBackend;
     use crate::testutil::{Case, edge_or_any, for_each_backend, input};
     use proptest::prelude::*;
-    use tflrs_ir::{BatchMatMulAttrs, DType, Op};
+    use tflrs_ir::{BatchMatMulAttrs, DType, Op, QuantParams};
     use tflrs_kernels::testing::{Harness, TestInput};
     use tflrs_kernels::{ScalarBackend, TensorInfo};
 
@@ -510,6 +686,62 @@ mod tests {
                     let want = format!("batch_matmul_i8__{}_", backend.isa().name());
                     prop_assert!(name.starts_with(&want), "{name}");
                     prop_assert_eq!(name.ends_with("_i32_out"), i32_out, "{}", name);
+                    Ok(())
+                })
+                .unwrap();
+        });
+    }
+
+    #[test]
+    fn batch_matmul_hybrid_equals_the_scalar_kernel_on_every_level() {
+        let strategy = (bmm_strategy(), any::<bool>(), any::<bool>(), -4i32..=4);
+        for_each_backend(|backend: &SimdBackend, runner| {
+            runner
+                .run(&strategy, |(b, asymmetric, per_channel, e)| {
+                    let (ls, rs, os) = b.shapes();
+                    let op = Op::BatchMatMul(BatchMatMulAttrs {
+                        adj_x: b.adj_x,
+                        adj_y: b.adj_y,
+                        asymmetric_quantize_inputs: asymmetric,
+                    });
+                    let mut t = Case::new(op.clone(), b.seed);
+                    let lv: Vec<f32> = t
+                        .values(ls.iter().product())
+                        .iter()
+                        .map(|v| v * 2f32.powi(e))
+                        .collect();
+                    let mut seed = b.seed | 1;
+                    let rv = bytes(&mut seed, rs.iter().product());
+                    let rank = rs.len();
+                    let mut r_info = TensorInfo::new("y", DType::Int8, rs);
+                    r_info.quant = Some(if per_channel {
+                        let scales = (0..b.n).map(|j| 0.01 + j as f32 * 1e-3).collect();
+                        QuantParams::per_axis(rank as i32 - 1, scales, vec![0; b.n])
+                    } else {
+                        QuantParams::per_tensor(0.02, 0)
+                    });
+                    let inputs = vec![
+                        Some(TestInput::from_slice(
+                            TensorInfo::new("x", DType::Float32, ls),
+                            &lv,
+                        )),
+                        Some(TestInput::const_from_slice(r_info, &rv)),
+                    ];
+                    let outs = [TensorInfo::new("out", DType::Float32, os)];
+                    let mut kernel = Harness::new()
+                        .make(backend, &op, &inputs, &outs)
+                        .map_err(|e| TestCaseError::fail(format!("{b:?}: {e}")))?;
+                    let name = kernel.name().to_string();
+                    let simd = Harness::new()
+                        .run(kernel.as_mut(), &mut inputs.clone(), &outs)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let scalar = Harness::new()
+                        .run_node(&ScalarBackend, &op, &mut inputs.clone(), &outs)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    // Bit for bit.
+                    prop_assert!(simd[0] == scalar[0], "{b:?}: {name} differs");
+                    let want = format!("batch_matmul_hybrid_i8__{}_", backend.isa().name());
+                    prop_assert!(name.starts_with(&want), "{name}");
                     Ok(())
                 })
                 .unwrap();

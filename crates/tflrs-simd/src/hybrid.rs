@@ -49,11 +49,11 @@ const BLOCK: usize = 8;
 /// How a row is quantized: `q = store(round(v * inv))` with `zp` added (asymmetric) and the
 /// clamp to `lo..=hi`; or every value 0 (an all-zero or degenerate range).
 #[derive(Debug, Clone, Copy)]
-struct RowQuant {
+pub(crate) struct RowQuant {
     /// The scaling factor the kernel multiplies by.
-    sf: f32,
+    pub(crate) sf: f32,
     /// The zero point (0 for symmetric).
-    zp: i32,
+    pub(crate) zp: i32,
     /// The reciprocal scale.
     inv: f32,
     /// Lowest quantized value.
@@ -161,7 +161,7 @@ impl RowQuant {
 }
 
 /// Quantizes a non-empty row into `out` (as long as `values`); returns its parameters.
-fn quantize_row(isa: Isa, values: &[f32], out: &mut [i8], asymmetric: bool) -> RowQuant {
+pub(crate) fn quantize_row(isa: Isa, values: &[f32], out: &mut [i8], asymmetric: bool) -> RowQuant {
     let rq = row_quant(isa, values, asymmetric);
     let out = &mut out[..values.len()];
     if rq.zeros {
