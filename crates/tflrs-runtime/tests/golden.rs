@@ -282,7 +282,8 @@ fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
 }
 
 /// Operators whose float32 nodes the SIMD backend must plan: the GEMM family's (CONV_2D,
-/// FULLY_CONNECTED), DEPTHWISE_CONV_2D, and the elementwise family's (`tflrs_simd::elementwise`).
+/// FULLY_CONNECTED, BATCH_MATMUL, TRANSPOSE_CONV), DEPTHWISE_CONV_2D, and the elementwise
+/// family's (`tflrs_simd::elementwise`).
 const SIMD_MUST_CLAIM: &[&str] = &[
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
@@ -298,6 +299,7 @@ const SIMD_MUST_CLAIM: &[&str] = &[
     "RELU_N1_TO_1",
     "LEAKY_RELU",
     "BATCH_MATMUL",
+    "TRANSPOSE_CONV",
 ];
 
 /// Cases whose int8 weights are computed (a DENSIFY of sparse weights): the int8 GEMM packs

@@ -31,6 +31,7 @@ mod isa;
 mod level;
 #[cfg(test)]
 mod testutil;
+mod transpose_conv;
 
 pub use backend::{BEST_IMPLEMENTED, SimdBackend};
 pub use isa::Isa;

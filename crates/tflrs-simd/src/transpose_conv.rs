@@ -1,0 +1,321 @@
+//! TRANSPOSE_CONV float32 as a GEMM and a scatter (XNNPACK's deconvolution as GEMM + col2im):
+//! one input row at a time, `col[in_w x (taps * out_c)] = x_row[in_w x in_c] * B`, with `B`'s
+//! column `tap * out_c + oc` the OHWI weights of `(oc, tap)` (packed once at preparation, or at
+//! each run for computed weights, through a buffer allocated at preparation); each input
+//! pixel's columns are then added into the outputs its taps reach. A second pass adds the bias
+//! and clamps, as the scalar kernel (LiteRT's reference) does.
+//!
+//! Float results differ from the scalar kernel's only by summation order and FMA: each output
+//! is the sum of `in_c` products per (input pixel, tap) that reaches it, within the bound of
+//! `testutil` for that many products.
+//!
+//! Kernel: `transpose_conv_f32__{isa}_{MR}x{NR}`. Every other type is `Ok(None)`.
+
+use crate::gemm::PackedGemm;
+use crate::isa::Isa;
+use tflrs_ir::Op;
+use tflrs_kernels::prep::conv::{Bias, Geom, Quant, transpose_conv};
+use tflrs_kernels::scalar::qmath::clamp_f32;
+use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
+
+/// A TRANSPOSE_CONV float32 kernel at `isa`, or `Ok(None)`.
+pub(crate) fn kernel_for(
+    isa: Isa,
+    node: &NodeCtx<'_>,
+) -> Result<Option<Box<dyn Kernel>>, KernelError> {
+    if !matches!(node.op, Op::TransposeConv(_)) {
+        return Ok(None);
+    }
+    let Ok(plan) = transpose_conv(node) else {
+        return Ok(None);
+    };
+    let Quant::F32 { lo, hi } = plan.quant else {
+        return Ok(None);
+    };
+    let g = plan.geom;
+    let (k, n) = (g.in_c, g.k_h * g.k_w * g.out_c);
+    let mut t = TransposeConvF32 {
+        name: String::new(),
+        gemm: PackedGemm::unpacked(crate::gemm::MicroKernel::choose(isa, n), k, n),
+        wt: vec![0.0; n * k],
+        g,
+        range: (lo, hi),
+        computed: true,
+    };
+    if let Some(w) = node
+        .constant(1)
+        .and_then(|b| crate::fully_connected::f32s(b, g.filter_len()))
+    {
+        t.permute(&w);
+        t.gemm.pack(&t.wt, 1, k);
+        t.computed = false;
+    }
+    t.name = format!("transpose_conv_f32__{}", t.gemm.kernel().name());
+    Ok(Some(Box::new(t)))
+}
+
+struct TransposeConvF32 {
+    name: String,
+    g: Geom,
+    /// `B` for `K = in_c`, `N = taps * out_c`.
+    gemm: PackedGemm,
+    /// The weights as `[N x K]` rows (`tap * out_c + oc`), for packing.
+    wt: Vec<f32>,
+    range: (f32, f32),
+    /// The weights are packed at each run.
+    computed: bool,
+}
+
+impl TransposeConvF32 {
+    /// OHWI weights into `[tap * out_c + oc][ic]` rows.
+    fn permute(&mut self, w: &[f32]) {
+        let g = &self.g;
+        let (taps, c) = (g.k_h * g.k_w, g.in_c);
+        for oc in 0..g.out_c {
+            for t in 0..taps {
+                let src = &w[(oc * taps + t) * c..][..c];
+                self.wt[(t * g.out_c + oc) * c..][..c].copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// The taps `t` in `0..k` with `0 <= origin + t < n`, as a range.
+#[inline]
+fn taps(origin: i64, k: usize, n: usize) -> (usize, usize) {
+    let lo = (-origin).max(0) as usize;
+    let hi = (n as i64 - origin).clamp(0, k as i64) as usize;
+    (lo.min(k), hi.max(lo.min(k)))
+}
+
+impl Kernel for TransposeConvF32 {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn scratch_bytes(&self) -> usize {
+        self.g.in_w * self.gemm.n() * 4 + 16
+    }
+
+    fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let (inputs, mut outputs, scratch, _) = io.split();
+        let g = self.g;
+        let x = inputs.get(2)?.as_slice::<f32>()?;
+        let bias = Bias::view(inputs.optional(3), g.out_c)?;
+        let mut out_t = outputs.get(0)?;
+        let out = out_t.as_slice_mut::<f32>()?;
+        at_least(x, g.in_len(), "TRANSPOSE_CONV input")?;
+        at_least(out, g.out_len(), "TRANSPOSE_CONV output")?;
+        if self.computed {
+            let w = inputs.get(1)?.as_slice::<f32>()?;
+            at_least(w, g.filter_len(), "TRANSPOSE_CONV weights")?;
+            self.permute(w);
+            self.gemm.pack(&self.wt, 1, g.in_c);
+        }
+        let n = self.gemm.n();
+        let (_, col, _) = bytemuck::pod_align_to_mut::<u8, f32>(scratch);
+        let col = col
+            .get_mut(..g.in_w * n)
+            .ok_or_else(|| KernelError::invalid("TRANSPOSE_CONV scratch is too small".into()))?;
+        let out = &mut out[..g.out_len()];
+        out.fill(0.0);
+        let all = (f32::NEG_INFINITY, f32::INFINITY);
+        let oc = g.out_c;
+        for b in 0..g.n {
+            for iy in 0..g.in_h {
+                let row = &x[(b * g.in_h + iy) * g.in_w * g.in_c..][..g.in_w * g.in_c];
+                self.gemm.run(g.in_w, row, g.in_c, None, all, col, n);
+                let oy0 = (iy * g.stride_h) as i64 - g.pad_h;
+                let (fy0, fy1) = taps(oy0, g.k_h, g.out_h);
+                for ix in 0..g.in_w {
+                    let ox0 = (ix * g.stride_w) as i64 - g.pad_w;
+                    let (fx0, fx1) = taps(ox0, g.k_w, g.out_w);
+                    for fy in fy0..fy1 {
+                        let oy = (oy0 + fy as i64) as usize;
+                        for fx in fx0..fx1 {
+                            let ox = (ox0 + fx as i64) as usize;
+                            let src = &col[ix * n + (fy * g.k_w + fx) * oc..][..oc];
+                            let dst = &mut out[((b * g.out_h + oy) * g.out_w + ox) * oc..][..oc];
+                            for (d, &s) in dst.iter_mut().zip(src) {
+                                *d += s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (lo, hi) = self.range;
+        let bias = bias.float();
+        for px in out.chunks_exact_mut(oc) {
+            for (c, v) in px.iter_mut().enumerate() {
+                let a = bias.map_or(*v, |b| *v + b[c]);
+                *v = clamp_f32(a, lo, hi);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn at_least<T>(s: &[T], len: usize, what: &str) -> Result<(), KernelError> {
+    crate::fully_connected::at_least(s, len, what)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SimdBackend;
+    use crate::testutil::{ACTIVATIONS, Case, edge_or_any, for_each_backend, input};
+    use proptest::prelude::*;
+    use tflrs_ir::{Activation, DType, Op, Padding, TransposeConvAttrs};
+    use tflrs_kernels::TensorInfo;
+    use tflrs_kernels::testing::TestInput;
+
+    #[derive(Debug, Clone)]
+    struct Tc {
+        batch: usize,
+        out: (usize, usize),
+        in_c: usize,
+        out_c: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: Padding,
+        act: Activation,
+        bias: bool,
+        constant: bool,
+        seed: u64,
+    }
+
+    /// The input size per axis that LiteRT derives back from the output (or `None`).
+    fn back(p: Padding, out: usize, k: usize, s: usize) -> Option<(usize, usize)> {
+        tflrs_ir::window::conv_axis(p, out, k, s, 1).map(|(i, pad)| (i, pad.before))
+    }
+
+    fn strategy() -> impl Strategy<Value = Tc> {
+        let ks = prop::sample::select(vec![1usize, 2, 3, 4, 5]);
+        let s = prop::sample::select(vec![1usize, 2, 2, 3]);
+        (
+            (1usize..=2, (1usize..=12, 1usize..=12)),
+            (edge_or_any(1..=20), edge_or_any(1..=20)),
+            ((ks.clone(), ks), (s.clone(), s)),
+            prop::sample::select(vec![Padding::Same, Padding::Valid]),
+            prop::sample::select(ACTIVATIONS.to_vec()),
+            (any::<bool>(), any::<bool>(), any::<u64>()),
+        )
+            .prop_map(
+                |(
+                    (batch, out),
+                    (in_c, out_c),
+                    (kernel, stride),
+                    padding,
+                    act,
+                    (bias, constant, seed),
+                )| Tc {
+                    batch,
+                    out,
+                    in_c,
+                    out_c,
+                    kernel,
+                    stride,
+                    padding,
+                    act,
+                    bias,
+                    constant,
+                    seed,
+                },
+            )
+            .prop_filter("the output must come from an input", |t| {
+                let h = back(t.padding, t.out.0, t.kernel.0, t.stride.0);
+                let w = back(t.padding, t.out.1, t.kernel.1, t.stride.1);
+                matches!((h, w), (Some((a, _)), Some((b, _))) if a > 0 && b > 0)
+            })
+    }
+
+    /// The case, with per output the number of products and the sum of their magnitudes (and
+    /// the bias's), walking the scatter as the scalar kernel does.
+    fn case(t: &Tc) -> Case {
+        let (kh, kw) = t.kernel;
+        let (oh, ow) = t.out;
+        let (ih, ph) = back(t.padding, oh, kh, t.stride.0).unwrap();
+        let (iw, pw) = back(t.padding, ow, kw, t.stride.1).unwrap();
+        let (nb, ic, oc) = (t.batch, t.in_c, t.out_c);
+        let op = Op::TransposeConv(TransposeConvAttrs {
+            padding: t.padding,
+            stride_h: t.stride.0 as i32,
+            stride_w: t.stride.1 as i32,
+            fused_activation_function: t.act,
+            ..Default::default()
+        });
+        let mut c = Case::new(op, t.seed);
+        let x = c.values(nb * ih * iw * ic);
+        let w = c.values(oc * kh * kw * ic);
+        let bias = c.values(oc);
+        let mut terms = vec![(0usize, 0f64); nb * oh * ow * oc];
+        for b in 0..nb {
+            for iy in 0..ih {
+                for ix in 0..iw {
+                    for fy in 0..kh {
+                        let oy = (iy * t.stride.0 + fy) as i64 - ph as i64;
+                        for fx in 0..kw {
+                            let ox = (ix * t.stride.1 + fx) as i64 - pw as i64;
+                            if !(0..oh as i64).contains(&oy) || !(0..ow as i64).contains(&ox) {
+                                continue;
+                            }
+                            for o in 0..oc {
+                                let at = ((b * oh + oy as usize) * ow + ox as usize) * oc + o;
+                                for i in 0..ic {
+                                    let xv = x[((b * ih + iy) * iw + ix) * ic + i];
+                                    let wv = w[((o * kh + fy) * kw + fx) * ic + i];
+                                    terms[at].0 += 1;
+                                    terms[at].1 += f64::from(xv * wv).abs();
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if t.bias {
+            for (i, term) in terms.iter_mut().enumerate() {
+                term.1 += f64::from(bias[i % oc]).abs();
+            }
+        }
+        c.bound_terms = terms;
+        let shape = [nb as i32, oh as i32, ow as i32, oc as i32];
+        c.inputs = vec![
+            Some(TestInput::const_from_slice(
+                TensorInfo::new("shape", DType::Int32, [4]),
+                &shape,
+            )),
+            Some(input(
+                t.constant,
+                TensorInfo::new("w", DType::Float32, [oc, kh, kw, ic]),
+                &w,
+            )),
+            Some(TestInput::from_slice(
+                TensorInfo::new("x", DType::Float32, [nb, ih, iw, ic]),
+                &x,
+            )),
+            t.bias.then(|| {
+                TestInput::const_from_slice(TensorInfo::new("b", DType::Float32, [oc]), &bias)
+            }),
+        ];
+        c.outputs = vec![TensorInfo::new("y", DType::Float32, [nb, oh, ow, oc])];
+        c
+    }
+
+    #[test]
+    fn transpose_conv_f32_matches_the_scalar_kernel_on_every_level() {
+        for_each_backend(|backend: &SimdBackend, runner| {
+            runner
+                .run(&strategy(), |t| {
+                    let c = case(&t);
+                    let name = c
+                        .check(backend)
+                        .map_err(|e| TestCaseError::fail(format!("{t:?}: {e}")))?;
+                    let want = format!("transpose_conv_f32__{}_", backend.isa().name());
+                    prop_assert!(name.starts_with(&want), "{name}");
+                    Ok(())
+                })
+                .unwrap();
+        });
+    }
+}
