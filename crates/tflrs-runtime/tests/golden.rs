@@ -308,15 +308,18 @@ const SIMD_INT8_COMPUTED_WEIGHTS: &[&str] = &["op_densify_i8_conv"];
 
 /// Whether `node` is a float32 node of one of [`SIMD_MUST_CLAIM`]'s operators: its kernel,
 /// whichever backend made it, is named `{op}_f32__...` (a float16 or quantized node's is not,
-/// nor a hybrid one's); or an int8 FULLY_CONNECTED or CONV_2D (`fully_connected_i8__...`,
-/// `conv_2d_i8__...`), which the exact int8 GEMM takes whenever the weights are constant and,
-/// for CONV_2D, there is one group: every such node here but those of
-/// [`SIMD_INT8_COMPUTED_WEIGHTS`]; or a hybrid FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D or
-/// BATCH_MATMUL (`{op}_hybrid_i8__...`, constant int8 weights, one group).
+/// nor a hybrid one's); or an int8 FULLY_CONNECTED, CONV_2D or TRANSPOSE_CONV
+/// (`fully_connected_i8__...`, `conv_2d_i8__...`, `transpose_conv_i8__...`), which the exact int8
+/// GEMM takes whenever the weights are constant and, for CONV_2D, there is one group: every
+/// such node here but those of [`SIMD_INT8_COMPUTED_WEIGHTS`]; or a hybrid FULLY_CONNECTED,
+/// CONV_2D, DEPTHWISE_CONV_2D or BATCH_MATMUL (`{op}_hybrid_i8__...`, constant int8 weights,
+/// one group).
 fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
     let op = node.op.to_ascii_lowercase();
-    let int8 = matches!(node.op.as_str(), "FULLY_CONNECTED" | "CONV_2D")
-        && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
+    let int8 = matches!(
+        node.op.as_str(),
+        "FULLY_CONNECTED" | "CONV_2D" | "TRANSPOSE_CONV"
+    ) && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
     let hybrid = matches!(
         node.op.as_str(),
         "FULLY_CONNECTED" | "CONV_2D" | "DEPTHWISE_CONV_2D" | "BATCH_MATMUL"

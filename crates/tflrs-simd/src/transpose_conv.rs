@@ -9,9 +9,17 @@
 //! is the sum of `in_c` products per (input pixel, tap) that reaches it, within the bound of
 //! `testutil` for that many products.
 //!
-//! Kernel: `transpose_conv_f32__{isa}_{MR}x{NR}`. Every other type is `Ok(None)`.
+//! int8 (`transpose_conv_i8__{isa}_{MR}x{NR}`, constant weights) takes the same route on the
+//! exact int8 GEMM: each (input pixel, tap, channel)'s int32 sum over the input channels is
+//! added into an int32 accumulator per output in scratch (modulo 2^32, so in any order the
+//! scalar kernel's accumulators), then the bias, LiteRT's `MultiplyByQuantizedMultiplier`,
+//! zero point and clamp per channel ([`Requant`]): byte-equal to the scalar kernel.
+//!
+//! Kernels: `transpose_conv_f32__{isa}_{MR}x{NR}`, `transpose_conv_i8__{isa}_{MR}x{NR}`. Every
+//! other type (int16, uint8, hybrid, computed int8 weights) is `Ok(None)`.
 
 use crate::gemm::PackedGemm;
+use crate::gemm_i8::{GemmI8, Requant, offset_fits};
 use crate::isa::Isa;
 use tflrs_ir::Op;
 use tflrs_kernels::prep::conv::{Bias, Geom, Quant, transpose_conv};
@@ -29,10 +37,28 @@ pub(crate) fn kernel_for(
     let Ok(plan) = transpose_conv(node) else {
         return Ok(None);
     };
-    let Quant::F32 { lo, hi } = plan.quant else {
-        return Ok(None);
-    };
     let g = plan.geom;
+    let (lo, hi) = match plan.quant {
+        Quant::F32 { lo, hi } => (lo, hi),
+        Quant::I8(p) => {
+            if !offset_fits(p.in_offset) || !offset_fits(p.w_offset) {
+                return Ok(None);
+            }
+            let Some(w) = node.constant(1).and_then(|b| b.get(..g.filter_len())) else {
+                return Ok(None);
+            };
+            let w: Vec<i8> = permute(&g, &w.iter().map(|&b| b as i8).collect::<Vec<_>>());
+            let n = g.k_h * g.k_w * g.out_c;
+            let gemm = GemmI8::new(isa, g.in_c, n, &w, p.w_offset, p.in_offset);
+            return Ok(Some(Box::new(TransposeConvI8 {
+                name: format!("transpose_conv_i8__{}", gemm.kernel().name()),
+                gemm,
+                g,
+                rq: Requant::new(&p.mult, &p.shift, p.out_zp, p.lo, p.hi),
+            })));
+        }
+        _ => return Ok(None),
+    };
     let (k, n) = (g.in_c, g.k_h * g.k_w * g.out_c);
     let mut t = TransposeConvF32 {
         name: String::new(),
@@ -66,17 +92,101 @@ struct TransposeConvF32 {
     computed: bool,
 }
 
-impl TransposeConvF32 {
-    /// OHWI weights into `[tap * out_c + oc][ic]` rows.
-    fn permute(&mut self, w: &[f32]) {
-        let g = &self.g;
-        let (taps, c) = (g.k_h * g.k_w, g.in_c);
-        for oc in 0..g.out_c {
-            for t in 0..taps {
-                let src = &w[(oc * taps + t) * c..][..c];
-                self.wt[(t * g.out_c + oc) * c..][..c].copy_from_slice(src);
-            }
+/// OHWI weights into `[tap * out_c + oc][ic]` rows, in `dst`.
+fn permute_into<T: Copy>(g: &Geom, w: &[T], dst: &mut [T]) {
+    let (taps, c) = (g.k_h * g.k_w, g.in_c);
+    for oc in 0..g.out_c {
+        for t in 0..taps {
+            let src = &w[(oc * taps + t) * c..][..c];
+            dst[(t * g.out_c + oc) * c..][..c].copy_from_slice(src);
         }
+    }
+}
+
+/// [`permute_into`] into a new vector.
+fn permute<T: Copy + Default>(g: &Geom, w: &[T]) -> Vec<T> {
+    let mut v = vec![T::default(); w.len()];
+    permute_into(g, w, &mut v);
+    v
+}
+
+impl TransposeConvF32 {
+    /// OHWI weights into [`Self::wt`].
+    fn permute(&mut self, w: &[f32]) {
+        permute_into(&self.g, w, &mut self.wt);
+    }
+}
+
+/// TRANSPOSE_CONV int8 over a packed filter.
+struct TransposeConvI8 {
+    name: String,
+    gemm: GemmI8,
+    g: Geom,
+    rq: Requant,
+}
+
+impl Kernel for TransposeConvI8 {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn scratch_bytes(&self) -> usize {
+        self.g.out_len() * 4 + 16 + self.gemm.scratch_bytes()
+    }
+
+    fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let (inputs, mut outputs, scratch, _) = io.split();
+        let g = &self.g;
+        let x = inputs.get(2)?.as_slice::<i8>()?;
+        let bias = Bias::view(inputs.optional(3), g.out_c)?;
+        let mut out_t = outputs.get(0)?;
+        let out = out_t.as_slice_mut::<i8>()?;
+        at_least(x, g.in_len(), "TRANSPOSE_CONV input")?;
+        at_least(out, g.out_len(), "TRANSPOSE_CONV output")?;
+        let bias = match bias {
+            Bias::I32(b) => Some(b),
+            _ => None,
+        };
+        let acc_bytes = g.out_len() * 4 + 16;
+        if scratch.len() < acc_bytes {
+            return Err(KernelError::invalid(
+                "TRANSPOSE_CONV scratch is too small".into(),
+            ));
+        }
+        let (head, rest) = scratch.split_at_mut(acc_bytes);
+        let (_, acc, _) = bytemuck::pod_align_to_mut::<u8, i32>(head);
+        let acc = &mut acc[..g.out_len()];
+        acc.fill(0);
+        let (oc, pixels) = (g.out_c, g.in_h * g.in_w);
+        self.gemm.run(g.n * pixels, x, g.in_c, rest, |i, j0, accs| {
+            let (b, p) = (i / pixels, i % pixels);
+            let (iy, ix) = (p / g.in_w, p % g.in_w);
+            let oy0 = (iy * g.stride_h) as i64 - g.pad_h;
+            let ox0 = (ix * g.stride_w) as i64 - g.pad_w;
+            for (c, &a) in accs.iter().enumerate() {
+                let j = j0 + c;
+                let (t, o) = (j / oc, j % oc);
+                let oy = oy0 + (t / g.k_w) as i64;
+                let ox = ox0 + (t % g.k_w) as i64;
+                if (0..g.out_h as i64).contains(&oy) && (0..g.out_w as i64).contains(&ox) {
+                    let at = ((b * g.out_h + oy as usize) * g.out_w + ox as usize) * oc + o;
+                    acc[at] = acc[at].wrapping_add(a);
+                }
+            }
+        });
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = self.gemm.avx2();
+        for (a, o) in acc.chunks_exact(oc).zip(out.chunks_exact_mut(oc)) {
+            self.rq.row(
+                #[cfg(target_arch = "x86_64")]
+                avx2,
+                0,
+                a,
+                bias,
+                o,
+            );
+        }
+        Ok(())
     }
 }
 
@@ -166,8 +276,8 @@ mod tests {
     use crate::testutil::{ACTIVATIONS, Case, edge_or_any, for_each_backend, input};
     use proptest::prelude::*;
     use tflrs_ir::{Activation, DType, Op, Padding, TransposeConvAttrs};
-    use tflrs_kernels::TensorInfo;
-    use tflrs_kernels::testing::TestInput;
+    use tflrs_kernels::testing::{Harness, TestInput};
+    use tflrs_kernels::{ScalarBackend, TensorInfo};
 
     #[derive(Debug, Clone)]
     struct Tc {
@@ -300,6 +410,84 @@ mod tests {
         ];
         c.outputs = vec![TensorInfo::new("y", DType::Float32, [nb, oh, ow, oc])];
         c
+    }
+
+    #[test]
+    fn transpose_conv_i8_equals_the_scalar_kernel_on_every_level() {
+        let zp = || prop_oneof![Just(-128i64), Just(127i64), Just(0i64), -128i64..=127];
+        let strategy = (strategy(), (zp(), zp()), 4i32..=11, any::<bool>());
+        for_each_backend(|backend: &SimdBackend, runner| {
+            runner
+                .run(&strategy, |(t, (in_zp, out_zp), e, per_channel)| {
+                    let mut c = case(&t);
+                    // The same node in int8: values from the float case's, weights and biases
+                    // scaled up, an output scale of about 2^e accumulator units.
+                    let q = |v: &f32, s: f32| (v * s).round().clamp(-128.0, 127.0) as i8;
+                    for (slot, inp) in c.inputs.iter_mut().enumerate() {
+                        let Some(inp) = inp else { continue };
+                        let vals: Vec<f32> = match slot {
+                            1..=3 => inp
+                                .bytes
+                                .chunks_exact(4)
+                                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                                .collect(),
+                            _ => continue,
+                        };
+                        let shape = inp.info.shape.clone();
+                        let constant = inp.constant;
+                        *inp = match slot {
+                            1 => {
+                                let w: Vec<i8> = vals.iter().map(|v| q(v, 64.0)).collect();
+                                let mut info = TensorInfo::new("w", DType::Int8, shape);
+                                let oc = t.out_c;
+                                info.quant = Some(if per_channel {
+                                    let s = (0..oc).map(|i| 0.01 + i as f32 * 1e-3).collect();
+                                    tflrs_ir::QuantParams::per_axis(0, s, vec![0; oc])
+                                } else {
+                                    tflrs_ir::QuantParams::per_tensor(0.01, 0)
+                                });
+                                if constant {
+                                    TestInput::const_from_slice(info, &w)
+                                } else {
+                                    TestInput::from_slice(info, &w)
+                                }
+                            }
+                            2 => {
+                                let x: Vec<i8> = vals.iter().map(|v| q(v, 64.0)).collect();
+                                let info = TensorInfo::new("x", DType::Int8, shape)
+                                    .with_quant(0.05, in_zp);
+                                TestInput::from_slice(info, &x)
+                            }
+                            _ => {
+                                let b: Vec<i32> =
+                                    vals.iter().map(|v| (v * 5000.0) as i32).collect();
+                                TestInput::const_from_slice(
+                                    TensorInfo::new("b", DType::Int32, shape),
+                                    &b,
+                                )
+                            }
+                        };
+                    }
+                    let shape = c.outputs[0].shape.clone();
+                    let out = TensorInfo::new("y", DType::Int8, shape)
+                        .with_quant(0.05 * 0.01 * 2f32.powi(e), out_zp);
+                    let outs = [out];
+                    if !t.constant {
+                        let k =
+                            tflrs_kernels::testing::make_kernel(backend, &c.op, &c.inputs, &outs)
+                                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                        prop_assert!(k.is_none(), "computed int8 weights are declined");
+                        return Ok(());
+                    }
+                    let (name, _) = Harness::new()
+                        .compare(backend, &ScalarBackend, &c.op, &c.inputs, &outs)
+                        .map_err(|e| TestCaseError::fail(format!("{t:?}: {e}")))?;
+                    let want = format!("transpose_conv_i8__{}_", backend.isa().name());
+                    prop_assert!(name.starts_with(&want), "{name}");
+                    Ok(())
+                })
+                .unwrap();
+        });
     }
 
     #[test]
