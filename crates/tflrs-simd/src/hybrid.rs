@@ -1153,7 +1153,13 @@ mod tests {
     fn values_strategy() -> impl Strategy<Value = Values> {
         (
             -6i32..=6,
-            prop_oneof![3 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8), 1 => Just(3u8), 2 => Just(4u8)],
+            prop_oneof![
+                3 => Just(0u8),
+                1 => Just(1u8),
+                1 => Just(2u8),
+                1 => Just(3u8),
+                2 => Just(4u8)
+            ],
             (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
             any::<u64>(),
         )
