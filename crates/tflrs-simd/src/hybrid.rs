@@ -816,18 +816,19 @@ impl Kernel for DepthwiseHybrid {
                     }
                     let tl = &taps_buf[..nt];
                     let o = &mut out[((b * g.out_h + oy) * g.out_w + ox) * n..][..n];
+                    #[cfg(target_arch = "x86_64")]
+                    if let DwLevel::Avx2(t) = self.level {
+                        x86::dw_pixel_avx2(t, xw, &self.w, tl, &self.epi, s, bias, o);
+                        continue;
+                    }
                     let mut acc = [0i32; DW_BLOCK];
                     for c0 in (0..n).step_by(DW_BLOCK) {
                         match self.level {
-                            DwLevel::Portable => dw_block_portable(xw, &self.w, tl, c0, &mut acc),
                             #[cfg(target_arch = "x86_64")]
                             DwLevel::Sse41(t) => {
                                 x86::dw_block_sse41(t, xw, &self.w, tl, c0, &mut acc)
                             }
-                            #[cfg(target_arch = "x86_64")]
-                            DwLevel::Avx2(t) => {
-                                x86::dw_block_avx2(t, xw, &self.w, tl, c0, &mut acc)
-                            }
+                            _ => dw_block_portable(xw, &self.w, tl, c0, &mut acc),
                         }
                         let len = (n - c0).min(DW_BLOCK);
                         self.epi.row(s, c0, &acc[..len], bias, &mut o[c0..]);
@@ -963,7 +964,28 @@ mod x86 {
     ) {
         // SAFETY: `epilogue8` checked 8 accumulators, outputs, scales and biases from `j`.
         unsafe {
-            let a = _mm256_cvtepi32_ps(_mm256_loadu_si256(accs.as_ptr() as *const __m256i));
+            let a = _mm256_loadu_si256(accs.as_ptr() as *const __m256i);
+            epilogue_vec(epi, s, j, a, bias, out.as_mut_ptr());
+        }
+    }
+
+    /// The epilogue of 8 accumulators `acc` (channels `j..j + 8`) into `out[..8]`.
+    ///
+    /// # Safety
+    /// AVX2; `epi.scales` and `bias` hold `j + 8` values, `out` 8.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn epilogue_vec(
+        epi: &Epilogue,
+        s: f32,
+        j: usize,
+        acc: __m256i,
+        bias: Option<&[f32]>,
+        out: *mut f32,
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe {
+            let a = _mm256_cvtepi32_ps(acc);
             let sv = _mm256_set1_ps(s);
             let c = _mm256_loadu_ps(epi.scales.as_ptr().add(j));
             let b = bias.map(|b| _mm256_loadu_ps(b.as_ptr().add(j)));
@@ -1009,7 +1031,7 @@ mod x86 {
                     }
                 }
             };
-            _mm256_storeu_ps(out.as_mut_ptr(), v);
+            _mm256_storeu_ps(out, v);
         }
     }
 
@@ -1031,31 +1053,80 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2")]
-    unsafe fn dw_avx2_body(
+    unsafe fn dw_pixel_avx2_body(
         xw: &[i16],
         w: &[i16],
         taps: &[[usize; 2]],
-        c0: usize,
-        acc: &mut [i32; DW_BLOCK],
+        epi: &Epilogue,
+        s: f32,
+        bias: Option<&[f32]>,
+        out: &mut [f32],
     ) {
-        let mut lo = _mm256_setzero_si256();
-        let mut hi = _mm256_setzero_si256();
-        for &[xo, wo] in taps {
-            // SAFETY: `dw_block_avx2` checked 16 values at every offset.
-            unsafe {
-                let x = _mm256_loadu_si256(xw.as_ptr().add(xo + c0) as *const __m256i);
-                let v = _mm256_loadu_si256(w.as_ptr().add(wo + c0) as *const __m256i);
-                // Exact: |q - zp| <= 255 and |w| <= 128.
-                let p = _mm256_mullo_epi16(x, v);
-                lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(p)));
-                hi = _mm256_add_epi32(hi, _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(p)));
+        let n = out.len();
+        let mut c0 = 0;
+        while c0 < n {
+            let mut lo = _mm256_setzero_si256();
+            let mut hi = _mm256_setzero_si256();
+            for &[xo, wo] in taps {
+                // SAFETY: `dw_pixel_avx2` checked 16 values at every offset plus `c0`.
+                unsafe {
+                    let x = _mm256_loadu_si256(xw.as_ptr().add(xo + c0) as *const __m256i);
+                    let v = _mm256_loadu_si256(w.as_ptr().add(wo + c0) as *const __m256i);
+                    // Exact: |q - zp| <= 255 and |w| <= 128.
+                    let p = _mm256_mullo_epi16(x, v);
+                    lo = _mm256_add_epi32(lo, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(p)));
+                    hi = _mm256_add_epi32(
+                        hi,
+                        _mm256_cvtepi16_epi32(_mm256_extracti128_si256::<1>(p)),
+                    );
+                }
             }
+            let len = (n - c0).min(DW_BLOCK);
+            // SAFETY: `dw_pixel_avx2` checked `n` scales and biases; 8 outputs from `c0` (and
+            // from `c0 + 8`) exist where `len` says so.
+            unsafe {
+                if len >= 8 {
+                    epilogue_vec(epi, s, c0, lo, bias, out.as_mut_ptr().add(c0));
+                }
+                if len == DW_BLOCK {
+                    epilogue_vec(epi, s, c0 + 8, hi, bias, out.as_mut_ptr().add(c0 + 8));
+                } else {
+                    let mut acc = [0i32; DW_BLOCK];
+                    _mm256_storeu_si256(acc.as_mut_ptr() as *mut __m256i, lo);
+                    _mm256_storeu_si256(acc.as_mut_ptr().add(8) as *mut __m256i, hi);
+                    let from = if len >= 8 { 8 } else { 0 };
+                    for c in from..len {
+                        out[c0 + c] = epi.one(acc[c], s, c0 + c, bias);
+                    }
+                }
+            }
+            c0 += DW_BLOCK;
         }
-        // SAFETY: `acc` holds 16 lanes.
-        unsafe {
-            _mm256_storeu_si256(acc.as_mut_ptr() as *mut __m256i, lo);
-            _mm256_storeu_si256(acc.as_mut_ptr().add(8) as *mut __m256i, hi);
-        }
+    }
+
+    /// One output pixel of the depthwise kernel (all `out.len()` channels): accumulators over
+    /// `taps`, then the epilogue, with AVX2. `epi` must be the vector epilogue.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn dw_pixel_avx2(
+        _t: Avx2Fma,
+        xw: &[i16],
+        w: &[i16],
+        taps: &[[usize; 2]],
+        epi: &Epilogue,
+        s: f32,
+        bias: Option<&[f32]>,
+        out: &mut [f32],
+    ) {
+        let n = out.len();
+        let cp = n.next_multiple_of(DW_BLOCK);
+        assert!(
+            taps.iter()
+                .all(|&[x, k]| x + cp <= xw.len() && k + cp <= w.len())
+        );
+        assert!(epi.scales.len() >= n && bias.is_none_or(|b| b.len() >= n));
+        assert!(matches!(epi.act, Act::Clamp(..)));
+        // SAFETY: the token proves AVX2; offsets and lengths are checked above.
+        unsafe { dw_pixel_avx2_body(xw, w, taps, epi, s, bias, out) }
     }
 
     #[target_feature(enable = "sse4.1")]
@@ -1091,19 +1162,6 @@ mod x86 {
             taps.iter()
                 .all(|&[x, k]| x + c0 + DW_BLOCK <= xw.len() && k + c0 + DW_BLOCK <= w.len())
         );
-    }
-
-    pub(super) fn dw_block_avx2(
-        _t: Avx2Fma,
-        xw: &[i16],
-        w: &[i16],
-        taps: &[[usize; 2]],
-        c0: usize,
-        acc: &mut [i32; DW_BLOCK],
-    ) {
-        check(xw, w, taps, c0);
-        // SAFETY: the token proves AVX2; offsets are checked above.
-        unsafe { dw_avx2_body(xw, w, taps, c0, acc) }
     }
 
     pub(super) fn dw_block_sse41(
