@@ -24,7 +24,7 @@
 //!   scaling factors and row sums where the plan's `bases` say (LiteRT's indexing). Bit-equal
 //!   to the scalar kernel.
 //!
-//! Everything else (int16, computed int8 right operands, `K == 0`) is `Ok(None)`.
+//! Everything else (int16, computed int8 right operands, empty operands) is `Ok(None)`.
 
 use crate::gemm::{MicroKernel, PackedGemm};
 use crate::gemm_i8::{GemmI8, Requant, offset_fits};
@@ -46,7 +46,7 @@ pub(crate) fn kernel_for(
         return Ok(None);
     };
     let d = plan.dims;
-    if d.k == 0 || d.m == 0 || d.n == 0 {
+    if d.k == 0 || d.m == 0 || d.n == 0 || d.lhs_batches == 0 || d.rhs_batches == 0 {
         return Ok(None);
     }
     match plan.quant {
