@@ -312,8 +312,8 @@ const SIMD_INT8_COMPUTED_WEIGHTS: &[&str] = &["op_densify_i8_conv"];
 /// (`fully_connected_i8__...`, `conv_2d_i8__...`, `transpose_conv_i8__...`), which the exact int8
 /// GEMM takes whenever the weights are constant and, for CONV_2D, there is one group: every
 /// such node here but those of [`SIMD_INT8_COMPUTED_WEIGHTS`]; or a hybrid FULLY_CONNECTED,
-/// CONV_2D, DEPTHWISE_CONV_2D or BATCH_MATMUL (`{op}_hybrid_i8__...`, constant int8 weights,
-/// one group).
+/// CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL or TRANSPOSE_CONV (`{op}_hybrid_i8__...`, constant
+/// int8 weights, one group).
 fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
     let op = node.op.to_ascii_lowercase();
     let int8 = matches!(
@@ -322,7 +322,7 @@ fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
     ) && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
     let hybrid = matches!(
         node.op.as_str(),
-        "FULLY_CONNECTED" | "CONV_2D" | "DEPTHWISE_CONV_2D" | "BATCH_MATMUL"
+        "FULLY_CONNECTED" | "CONV_2D" | "DEPTHWISE_CONV_2D" | "BATCH_MATMUL" | "TRANSPOSE_CONV"
     );
     SIMD_MUST_CLAIM.contains(&node.op.as_str())
         && (node.kernel.starts_with(&format!("{op}_f32__"))

@@ -488,7 +488,7 @@ impl Kernel for FullyConnectedHybrid {
 /// into `q`, with each batch's scaling factor (times `filter_scale` unless `per_channel`) and
 /// negated zero point.
 #[allow(clippy::too_many_arguments)]
-fn quantize_batches(
+pub(crate) fn quantize_batches(
     isa: Isa,
     g: &Geom,
     x: &[f32],

@@ -15,8 +15,17 @@
 //! scalar kernel's accumulators), then the bias, LiteRT's `MultiplyByQuantizedMultiplier`,
 //! zero point and clamp per channel ([`Requant`]): byte-equal to the scalar kernel.
 //!
-//! Kernels: `transpose_conv_f32__{isa}_{MR}x{NR}`, `transpose_conv_i8__{isa}_{MR}x{NR}`. Every
-//! other type (int16, uint8, hybrid, computed int8 weights) is `Ok(None)`.
+//! Hybrid (`transpose_conv_hybrid_i8__{isa}`, constant weights): LiteRT's kernel scales each
+//! product on its own (`acc += (q - zp) * w * channel_scale * batch_scale` in float, in the
+//! scatter order), so no GEMM can give its sums. This kernel keeps its order exactly, each
+//! output's additions in the sequence (input pixel, tap, input channel), and vectorizes across
+//! output channels instead: the same four float operations per lane, unfused (the integer
+//! product `(q - zp) * w` is exact in f32, `|.| <= 255 * 128`). Bit-equal to the scalar kernel.
+//! The input is quantized per batch as the other hybrid kernels do ([`crate::hybrid`]).
+//!
+//! Kernels: `transpose_conv_f32__{isa}_{MR}x{NR}`, `transpose_conv_i8__{isa}_{MR}x{NR}`,
+//! `transpose_conv_hybrid_i8__{isa}`. Every other type (int16, uint8, computed int8 weights)
+//! is `Ok(None)`.
 
 use crate::gemm::PackedGemm;
 use crate::gemm_i8::{GemmI8, Requant, offset_fits};
@@ -55,6 +64,31 @@ pub(crate) fn kernel_for(
                 gemm,
                 g,
                 rq: Requant::new(&p.mult, &p.shift, p.out_zp, p.lo, p.hi),
+            })));
+        }
+        Quant::Hybrid { h, lo, hi } => {
+            let Some(w) = node.constant(1).and_then(|b| b.get(..g.filter_len())) else {
+                return Ok(None);
+            };
+            // `[tap][ic][oc]` as f32 (exact: int8 values).
+            let (taps, ic, oc) = (g.k_h * g.k_w, g.in_c, g.out_c);
+            let mut wt = vec![0.0f32; taps * ic * oc];
+            for o in 0..oc {
+                for t in 0..taps {
+                    for i in 0..ic {
+                        wt[(t * ic + i) * oc + o] = f32::from(w[(o * taps + t) * ic + i] as i8);
+                    }
+                }
+            }
+            let level = HybridLevel::of(isa);
+            return Ok(Some(Box::new(TransposeConvHybrid {
+                name: format!("transpose_conv_hybrid_i8__{}", level.name()),
+                isa,
+                level,
+                g,
+                wt,
+                h,
+                range: (lo, hi),
             })));
         }
         _ => return Ok(None),
@@ -115,6 +149,195 @@ impl TransposeConvF32 {
     fn permute(&mut self, w: &[f32]) {
         permute_into(&self.g, w, &mut self.wt);
     }
+}
+
+/// The level the hybrid kernel's plain loops are compiled for.
+#[derive(Debug, Clone, Copy)]
+enum HybridLevel {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Sse41(crate::isa::x86::Sse41),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(crate::isa::x86::Avx2Fma),
+}
+
+impl HybridLevel {
+    fn of(isa: Isa) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if isa >= Isa::Avx2Fma
+                && let Some(t) = crate::isa::x86::Avx2Fma::new()
+            {
+                return HybridLevel::Avx2(t);
+            }
+            if isa >= Isa::Sse41
+                && let Some(t) = crate::isa::x86::Sse41::new()
+            {
+                return HybridLevel::Sse41(t);
+            }
+        }
+        let _ = isa;
+        HybridLevel::Portable
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            HybridLevel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            HybridLevel::Sse41(_) => "sse41",
+            #[cfg(target_arch = "x86_64")]
+            HybridLevel::Avx2(_) => "avx2",
+        }
+    }
+}
+
+/// TRANSPOSE_CONV hybrid (see the module docs).
+struct TransposeConvHybrid {
+    name: String,
+    isa: Isa,
+    level: HybridLevel,
+    g: Geom,
+    /// `[tap][ic][oc]` weights as f32.
+    wt: Vec<f32>,
+    h: tflrs_kernels::prep::conv::HybridQuant,
+    range: (f32, f32),
+}
+
+/// The scatter of one batch: `out += ((xq * w) * scale) * sf` in the scalar kernel's order per
+/// output; `xq` is the batch's `q - zp` as f32. Plain loops, compiled per level by its callers.
+#[inline(always)]
+fn hybrid_scatter(g: &Geom, xq: &[f32], wt: &[f32], scales: &[f32], sf: f32, out: &mut [f32]) {
+    let (ic, oc) = (g.in_c, g.out_c);
+    let scales = &scales[..oc];
+    for iy in 0..g.in_h {
+        let oy0 = (iy * g.stride_h) as i64 - g.pad_h;
+        let (fy0, fy1) = taps(oy0, g.k_h, g.out_h);
+        for ix in 0..g.in_w {
+            let ox0 = (ix * g.stride_w) as i64 - g.pad_w;
+            let (fx0, fx1) = taps(ox0, g.k_w, g.out_w);
+            let xs = &xq[(iy * g.in_w + ix) * ic..][..ic];
+            for fy in fy0..fy1 {
+                let oy = (oy0 + fy as i64) as usize;
+                for fx in fx0..fx1 {
+                    let ox = (ox0 + fx as i64) as usize;
+                    let acc = &mut out[(oy * g.out_w + ox) * oc..][..oc];
+                    let wtap = &wt[(fy * g.k_w + fx) * ic * oc..][..ic * oc];
+                    for (&xv, ws) in xs.iter().zip(wtap.chunks_exact(oc)) {
+                        for ((a, &wv), &c) in acc.iter_mut().zip(ws).zip(scales) {
+                            *a += xv * wv * c * sf;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn hybrid_scatter_avx2(
+    g: &Geom,
+    xq: &[f32],
+    wt: &[f32],
+    scales: &[f32],
+    sf: f32,
+    out: &mut [f32],
+) {
+    hybrid_scatter(g, xq, wt, scales, sf, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.1")]
+unsafe fn hybrid_scatter_sse41(
+    g: &Geom,
+    xq: &[f32],
+    wt: &[f32],
+    scales: &[f32],
+    sf: f32,
+    out: &mut [f32],
+) {
+    hybrid_scatter(g, xq, wt, scales, sf, out)
+}
+
+impl Kernel for TransposeConvHybrid {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn scratch_bytes(&self) -> usize {
+        let g = &self.g;
+        (g.in_len() + 16) + (g.in_batch_len() * 4 + 16) + 2 * (g.n * 4 + 16)
+    }
+
+    fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let (inputs, mut outputs, mut scratch, _) = io.split();
+        let g = &self.g;
+        let x = inputs.get(2)?.as_slice::<f32>()?;
+        let bias = Bias::view(inputs.optional(3), g.out_c)?;
+        let mut out_t = outputs.get(0)?;
+        let out = out_t.as_slice_mut::<f32>()?;
+        at_least(x, g.in_len(), "TRANSPOSE_CONV input")?;
+        at_least(out, g.out_len(), "TRANSPOSE_CONV output")?;
+        let q = take::<i8>(&mut scratch, g.in_len())?;
+        let xq = take::<f32>(&mut scratch, g.in_batch_len())?;
+        let sfs = take::<f32>(&mut scratch, g.n)?;
+        let offs = take::<i16>(&mut scratch, g.n)?;
+        crate::hybrid::quantize_batches(self.isa, g, x, &self.h, q, sfs, offs);
+        let out = &mut out[..g.out_len()];
+        out.fill(0.0);
+        let (blen, olen) = (g.in_batch_len(), g.out_h * g.out_w * g.out_c);
+        let scales = &self.h.scales;
+        if scales.len() < g.out_c {
+            return Err(KernelError::invalid("TRANSPOSE_CONV hybrid scales".into()));
+        }
+        for b in 0..g.n {
+            let off = f32::from(offs[b]);
+            for (d, &v) in xq.iter_mut().zip(&q[b * blen..][..blen]) {
+                *d = f32::from(v) + off;
+            }
+            let ob = &mut out[b * olen..][..olen];
+            let sf = sfs[b];
+            match self.level {
+                HybridLevel::Portable => hybrid_scatter(g, xq, &self.wt, scales, sf, ob),
+                // SAFETY: the tokens prove the features.
+                #[cfg(target_arch = "x86_64")]
+                HybridLevel::Sse41(_) => unsafe {
+                    hybrid_scatter_sse41(g, xq, &self.wt, scales, sf, ob)
+                },
+                #[cfg(target_arch = "x86_64")]
+                HybridLevel::Avx2(_) => unsafe {
+                    hybrid_scatter_avx2(g, xq, &self.wt, scales, sf, ob)
+                },
+            }
+        }
+        let (lo, hi) = self.range;
+        let bias = bias.float();
+        for px in out.chunks_exact_mut(g.out_c) {
+            for (c, v) in px.iter_mut().enumerate() {
+                let a = bias.map_or(*v, |b| *v + b[c]);
+                *v = clamp_f32(a, lo, hi);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Takes an aligned piece of `n` values of `T` (`n * size + 16` bytes) off `buf`.
+fn take<'a, T: bytemuck::Pod>(
+    buf: &mut &'a mut [u8],
+    n: usize,
+) -> Result<&'a mut [T], KernelError> {
+    let bytes = n * core::mem::size_of::<T>() + 16;
+    let all = core::mem::take(buf);
+    if all.len() < bytes {
+        return Err(KernelError::invalid(
+            "TRANSPOSE_CONV scratch is too small".into(),
+        ));
+    }
+    let (head, tail) = all.split_at_mut(bytes);
+    *buf = tail;
+    let (_, mid, _) = bytemuck::pod_align_to_mut::<u8, T>(head);
+    Ok(&mut mid[..n])
 }
 
 /// TRANSPOSE_CONV int8 over a packed filter.
@@ -484,6 +707,60 @@ mod tests {
                         .map_err(|e| TestCaseError::fail(format!("{t:?}: {e}")))?;
                     let want = format!("transpose_conv_i8__{}_", backend.isa().name());
                     prop_assert!(name.starts_with(&want), "{name}");
+                    Ok(())
+                })
+                .unwrap();
+        });
+    }
+
+    #[test]
+    fn transpose_conv_hybrid_equals_the_scalar_kernel_on_every_level() {
+        let strategy = (strategy(), -4i32..=4, any::<bool>());
+        for_each_backend(|backend: &SimdBackend, runner| {
+            runner
+                .run(&strategy, |(t, e, distinct)| {
+                    let mut c = case(&t);
+                    // The float input scaled by 2^e; int8 weights with per-channel scales.
+                    let w_in = c.inputs[1].as_ref().unwrap();
+                    let wv: Vec<i8> = w_in
+                        .bytes
+                        .chunks_exact(4)
+                        .map(|b| (f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * 64.0) as i8)
+                        .collect();
+                    let mut info = TensorInfo::new("w", DType::Int8, w_in.info.shape.clone());
+                    let oc = t.out_c;
+                    let scales = (0..oc)
+                        .map(|i| {
+                            if distinct {
+                                0.01 + i as f32 * 1e-3
+                            } else {
+                                0.01
+                            }
+                        })
+                        .collect();
+                    info.quant = Some(tflrs_ir::QuantParams::per_axis(0, scales, vec![0; oc]));
+                    c.inputs[1] = Some(TestInput::const_from_slice(info, &wv));
+                    let x_in = c.inputs[2].as_mut().unwrap();
+                    let xs: Vec<f32> = x_in
+                        .bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) * 2f32.powi(e))
+                        .collect();
+                    *x_in = TestInput::from_slice(x_in.info.clone(), &xs);
+                    let mut kernel = Harness::new()
+                        .make(backend, &c.op, &c.inputs, &c.outputs)
+                        .map_err(|e| TestCaseError::fail(format!("{t:?}: {e}")))?;
+                    let name = kernel.name().to_string();
+                    let simd = Harness::new()
+                        .run(kernel.as_mut(), &mut c.inputs.clone(), &c.outputs)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    let scalar = Harness::new()
+                        .run_node(&ScalarBackend, &c.op, &mut c.inputs.clone(), &c.outputs)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    // Bit for bit.
+                    prop_assert!(simd[0] == scalar[0], "{t:?}: {name} differs");
+                    let want = format!("transpose_conv_hybrid_i8__{}", backend.isa().name());
+                    prop_assert_eq!(name, want);
                     Ok(())
                 })
                 .unwrap();
