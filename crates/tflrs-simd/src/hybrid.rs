@@ -1035,8 +1035,8 @@ mod x86 {
         }
     }
 
-    /// Outputs `j..j + 8` of a row with AVX2 (the activation one [`Epilogue::vector_act`]
-    /// allows).
+    /// Outputs `j..j + 8` of a row with AVX2, for the activations [`Epilogue::new`] vectorizes
+    /// (Tanh and SignBit stay scalar).
     pub(super) fn epilogue8(
         _t: Avx2Fma,
         epi: &Epilogue,
