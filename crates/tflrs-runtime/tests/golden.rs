@@ -231,8 +231,8 @@ fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
 }
 
 /// Operators whose float32 nodes the SIMD backend must plan: the GEMM family's (CONV_2D,
-/// FULLY_CONNECTED), DEPTHWISE_CONV_2D, the elementwise family's (`tflrs_simd::elementwise`)
-/// and the pools.
+/// FULLY_CONNECTED, BATCH_MATMUL, TRANSPOSE_CONV), DEPTHWISE_CONV_2D, the elementwise family's
+/// (`tflrs_simd::elementwise`) and the pools.
 const SIMD_MUST_CLAIM: &[&str] = &[
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
@@ -249,6 +249,8 @@ const SIMD_MUST_CLAIM: &[&str] = &[
     "LEAKY_RELU",
     "MAX_POOL_2D",
     "AVERAGE_POOL_2D",
+    "BATCH_MATMUL",
+    "TRANSPOSE_CONV",
 ];
 
 /// Cases whose int8 weights are computed (a DENSIFY of sparse weights): the int8 GEMM packs
@@ -257,17 +259,20 @@ const SIMD_INT8_COMPUTED_WEIGHTS: &[&str] = &["op_densify_i8_conv"];
 
 /// Whether `node` is a float32 node of one of [`SIMD_MUST_CLAIM`]'s operators: its kernel,
 /// whichever backend made it, is named `{op}_f32__...` (a float16 or quantized node's is not,
-/// nor a hybrid one's); or an int8 FULLY_CONNECTED or CONV_2D (`fully_connected_i8__...`,
-/// `conv_2d_i8__...`), which the exact int8 GEMM takes whenever the weights are constant and,
-/// for CONV_2D, there is one group, an int8 DEPTHWISE_CONV_2D (constant filter), or an int8
-/// ADD, SUB, MUL, MAX_POOL_2D or AVERAGE_POOL_2D: every such node here but those of
-/// [`SIMD_INT8_COMPUTED_WEIGHTS`].
+/// nor a hybrid one's); or an int8 FULLY_CONNECTED, CONV_2D or TRANSPOSE_CONV
+/// (`fully_connected_i8__...`, `conv_2d_i8__...`, `transpose_conv_i8__...`), which the exact int8
+/// GEMM takes whenever the weights are constant and, for CONV_2D, there is one group, an int8
+/// DEPTHWISE_CONV_2D (constant filter), or an int8 ADD, SUB, MUL, MAX_POOL_2D or
+/// AVERAGE_POOL_2D: every such node here but those of [`SIMD_INT8_COMPUTED_WEIGHTS`]; or a
+/// hybrid FULLY_CONNECTED, CONV_2D, DEPTHWISE_CONV_2D, BATCH_MATMUL or TRANSPOSE_CONV
+/// (`{op}_hybrid_i8__...`, constant int8 weights, one group).
 fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
     let op = node.op.to_ascii_lowercase();
     let int8 = matches!(
         node.op.as_str(),
         "FULLY_CONNECTED"
             | "CONV_2D"
+            | "TRANSPOSE_CONV"
             | "DEPTHWISE_CONV_2D"
             | "ADD"
             | "SUB"
@@ -275,9 +280,14 @@ fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
             | "MAX_POOL_2D"
             | "AVERAGE_POOL_2D"
     ) && !SIMD_INT8_COMPUTED_WEIGHTS.contains(&case);
+    let hybrid = matches!(
+        node.op.as_str(),
+        "FULLY_CONNECTED" | "CONV_2D" | "DEPTHWISE_CONV_2D" | "BATCH_MATMUL" | "TRANSPOSE_CONV"
+    );
     SIMD_MUST_CLAIM.contains(&node.op.as_str())
         && (node.kernel.starts_with(&format!("{op}_f32__"))
-            || (int8 && node.kernel.starts_with(&format!("{op}_i8__"))))
+            || (int8 && node.kernel.starts_with(&format!("{op}_i8__")))
+            || (hybrid && node.kernel.starts_with(&format!("{op}_hybrid_i8__"))))
 }
 
 /// Cases whose every ADD is a float32 ADD (the float models' residual connections).

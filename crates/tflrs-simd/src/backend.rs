@@ -17,6 +17,11 @@ const FAMILIES: &[Factory] = &[
     crate::depthwise_i8::kernel_for,
     crate::elementwise_i8::kernel_for,
     crate::pool::kernel_for,
+    crate::hybrid::fully_connected_kernel_for,
+    crate::hybrid::conv_2d_kernel_for,
+    crate::hybrid::depthwise_kernel_for,
+    crate::batch_matmul::kernel_for,
+    crate::transpose_conv::kernel_for,
 ];
 
 /// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and

@@ -171,7 +171,7 @@ struct Conv2dI8 {
 /// Widens the window of output pixel `q` (over batches, rows and columns) into `dst`, in the
 /// filter's order (row, column, channel), with the input offset applied; taps in the padding
 /// are 0 (the scalar kernels skip them, or read the zero point, which the offset cancels).
-fn widen_window(g: &Geom, x: &[i8], offset: i16, q: usize, dst: &mut [i16]) {
+pub(crate) fn widen_window(g: &Geom, x: &[i8], offset: i16, q: usize, dst: &mut [i16]) {
     let (b, rem) = (q / (g.out_h * g.out_w), q % (g.out_h * g.out_w));
     let (oy, ox) = (rem / g.out_w, rem % g.out_w);
     let c = g.in_c;

@@ -18,6 +18,7 @@
 //! ```
 
 mod backend;
+mod batch_matmul;
 mod conv;
 mod depthwise;
 mod depthwise_i8;
@@ -26,12 +27,14 @@ mod elementwise_i8;
 mod fully_connected;
 pub mod gemm;
 mod gemm_i8;
+mod hybrid;
 mod int8;
 mod isa;
 mod level;
 mod pool;
 #[cfg(test)]
 mod testutil;
+mod transpose_conv;
 
 pub use backend::{BEST_IMPLEMENTED, SimdBackend};
 pub use isa::Isa;
