@@ -29,7 +29,7 @@ import time  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-MODULES = ("arch_models", "op_models")
+MODULES = ("arch_models", "op_models", "op_models_index")
 
 
 def check_versions() -> None:

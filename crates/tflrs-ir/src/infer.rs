@@ -1251,9 +1251,30 @@ fn index_ops(cx: &Ctx<'_, '_>) -> R<Vec<OutputType>> {
         }
         Op::Where => {
             let x = cx.dims(0)?;
+            // The number of true elements, when the input's values are known.
+            let count = cx.value(0).ok().and_then(|v| {
+                let data = v.data.as_ref()?;
+                let n = usize::try_from(v.shape.num_elements()?).ok()?;
+                let es = (v.dtype.bits()? as usize).div_ceil(8);
+                if v.sparsity.is_some() || es == 0 || data.len() < n.checked_mul(es)? {
+                    return None;
+                }
+                let nonzero = |e: &[u8]| match v.dtype {
+                    // -0.0 is zero.
+                    DType::Float32 | DType::Float64 | DType::Float16 => {
+                        e[..es - 1].iter().any(|&b| b != 0) || e[es - 1] & 0x7f != 0
+                    }
+                    _ => e.iter().any(|&b| b != 0),
+                };
+                Some(data.chunks_exact(es).take(n).filter(|e| nonzero(e)).count())
+            });
+            let first = match count {
+                Some(c) => stat(c as i64)?,
+                None => Dim::Dynamic,
+            };
             one(OutputType::new(
                 Some(DType::Int64),
-                vec![Dim::Dynamic, stat(x.len() as i64)?],
+                vec![first, stat(x.len() as i64)?],
             ))
         }
         Op::ReverseV2 | Op::MatrixSetDiag | Op::DynamicUpdateSlice => {

@@ -306,6 +306,8 @@ fn shape_operands(op: &Op<'_>) -> &'static [usize] {
         | Op::ArgMax(_)
         | Op::ArgMin(_) => &[1],
         Op::Fill | Op::TransposeConv(_) | Op::Split(_) => &[0],
+        // The number of true elements decides the output's first dimension.
+        Op::Where => &[0],
         Op::Slice | Op::SplitV(_) => &[1, 2],
         Op::StridedSlice(_) => &[1, 2, 3],
         _ => &[],

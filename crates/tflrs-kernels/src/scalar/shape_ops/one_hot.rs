@@ -2,10 +2,12 @@
 //! elsewhere; LiteRT compares the index cast to `int`, so int64 indices are truncated as
 //! there) and WHERE (the coordinates of the non-zero elements, int64 `[count, rank]`).
 //!
-//! WHERE's output shape is the number of true elements, known only from the values: tflrs
-//! plans every shape before running, so WHERE runs when its input is a constant (its output
-//! is computed at preparation) and a computed input is refused at `build()` with an error
-//! saying so.
+//! WHERE's output shape is the number of true elements, known only from the values. tflrs
+//! plans every shape before running: a constant input's coordinates are computed at
+//! preparation; when the input is a model input, the runtime counts its true elements when
+//! planning and plans again when the input's values change (as for other inputs whose values
+//! decide shapes). A WHERE on values computed inside the model cannot be planned: its run fails
+//! with an error when the count differs from the output shape stored in the model.
 
 use super::util::{check_len, const_ints, int_at, kernel_name, require_elem_size, same_dtype};
 use crate::kernel::{KernelIo, NodeCtx};
@@ -152,6 +154,53 @@ pub(super) fn one_hot(
     }))
 }
 
+/// WHERE on a computed input: the plan's output holds `count` rows, which the runtime made
+/// from the input's values (a model input whose values decide the shape, re-planned when they
+/// change); a run whose input has another number of true elements is refused.
+#[derive(Debug)]
+struct Where {
+    name: &'static str,
+    esize: usize,
+    shape: Vec<usize>,
+    strides: Vec<usize>,
+    count: usize,
+}
+
+impl Kernel for Where {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let (inputs, mut outputs, _, _) = io.split();
+        let input = inputs.get(0)?;
+        let out = outputs.get(0)?;
+        let n: usize = self.shape.iter().product();
+        let rank = self.shape.len();
+        check_len(self.name, input.bytes.len(), n * self.esize)?;
+        check_len(self.name, out.bytes.len(), self.count * rank * 8)?;
+        let found = (0..n)
+            .filter(|&i| truthy(input.info, input.bytes, i, self.esize))
+            .count();
+        if found != self.count {
+            return Err(KernelError::invalid(format!(
+                "WHERE: the input has {found} true elements, but the output was planned for {} \
+                 (its shape depends on values tflrs could not know when planning)",
+                self.count
+            )));
+        }
+        let mut at = 0;
+        for i in (0..n).filter(|&i| truthy(input.info, input.bytes, i, self.esize)) {
+            for (k, &s) in self.strides.iter().enumerate() {
+                let c = (i / s.max(1)) % self.shape[k].max(1);
+                out.bytes[at..at + 8].copy_from_slice(&(c as i64).to_le_bytes());
+                at += 8;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug)]
 struct ConstWhere {
     name: &'static str,
@@ -211,12 +260,20 @@ pub(super) fn where_op(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelErro
     );
     let esize = require_elem_size(OP, input)?;
     let Some(data) = node.constant(0) else {
-        return Err(KernelError::unsupported(format!(
-            "{OP}: the output shape is the number of true elements of '{}', known only when \
-             running; tflrs plans every shape at build() and runs WHERE only on a constant \
-             input",
-            input.name
-        )));
+        crate::ensure!(
+            output.rank() == 2 && output.shape[1] == input.rank(),
+            "{OP}: output '{}' {:?}, expected [count, {}]",
+            output.name,
+            output.shape,
+            input.rank()
+        );
+        return Ok(Box::new(Where {
+            name: kernel_name!("where", input.dtype),
+            esize,
+            shape: input.shape.clone(),
+            strides: super::util::strides(&input.shape),
+            count: output.shape[0],
+        }));
     };
     let rank = input.rank();
     let n = input.num_elements();
@@ -303,18 +360,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(bytemuck::cast_slice::<u8, i64>(&got[0]), &[0, 1, 1, 0]);
+        // Computed: the planned count must match the values.
         let inputs = [Some(TestInput::from_slice(
             ti("c", DType::Bool, &[2, 2]),
             &x,
         ))];
+        let got = run_node(
+            &ScalarBackend,
+            &Op::Where,
+            &inputs,
+            &[ti("y", DType::Int64, &[2, 2])],
+        )
+        .unwrap();
+        assert_eq!(bytemuck::cast_slice::<u8, i64>(&got[0]), &[0, 1, 1, 0]);
         assert!(matches!(
+            run_node(
+                &ScalarBackend,
+                &Op::Where,
+                &inputs,
+                &[ti("y", DType::Int64, &[3, 2])]
+            ),
+            Err(KernelError::Invalid(_))
+        ));
+        assert!(
             make_kernel(
                 &ScalarBackend,
                 &Op::Where,
                 &inputs,
-                &[ti("y", DType::Int64, &[2, 2])]
-            ),
-            Err(KernelError::Unsupported(_))
-        ));
+                &[ti("y", DType::Int64, &[2])]
+            )
+            .is_err()
+        );
     }
 }
