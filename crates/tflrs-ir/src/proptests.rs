@@ -156,7 +156,7 @@ fn random_raw(d: &mut Draw, table: &[(&str, &[FieldKind])]) -> Option<RawOptions
 }
 
 /// Builtin codes without a typed variant, and one the schema does not know.
-const OPAQUE_CODES: &[i32] = &[7, 8, 16, 35, 48, 96, 104, 111, 131, 162, 175, 5000];
+const OPAQUE_CODES: &[i32] = &[7, 8, 16, 35, 10, 96, 104, 111, 131, 162, 175, 5000];
 
 fn random_graph(words: Vec<u32>) -> Graph<'static> {
     let mut d = Draw { words, at: 0 };
