@@ -1332,7 +1332,12 @@ fn index_ops(cx: &Ctx<'_, '_>) -> R<Vec<OutputType>> {
                         }
                         stat(padded / b)?
                     }
-                    Dim::Static(n) => stat(i64::from(n).saturating_mul(b) - lo - hi)?,
+                    Dim::Static(n) => stat(
+                        i64::from(n)
+                            .saturating_mul(b)
+                            .saturating_sub(lo)
+                            .saturating_sub(hi),
+                    )?,
                 };
             }
             dims[0] = match x[0] {

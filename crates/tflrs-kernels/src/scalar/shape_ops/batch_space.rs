@@ -157,6 +157,12 @@ fn batch_space(node: &NodeCtx<'_>, to_batch: bool) -> Result<Box<dyn Kernel>, Ke
     let (bh, bw) = (bs[0], bs.get(1).copied().unwrap_or(1));
     let (top, left) = (ps[0], if rank == 4 { ps[2] } else { 0 });
     let (bottom, right) = (ps[1], if rank == 4 { ps[3] } else { 0 });
+    crate::ensure!(
+        output.rank() == rank,
+        "{op}: output {:?} for input {:?}",
+        output.shape,
+        input.shape
+    );
     // [batch, h, w, depth] of the spatial side and the blocked side.
     let dims4 = |s: &[usize]| {
         if rank == 4 {
@@ -178,12 +184,14 @@ fn batch_space(node: &NodeCtx<'_>, to_batch: bool) -> Result<Box<dyn Kernel>, Ke
     );
     let blk = dims4(&blocked);
     let nb = bh * bw;
-    let padded_h = space[1] + top + bottom;
-    let padded_w = space[2] + left + right;
-    let ok = blk[0] == space[0] * nb
+    let padded_h = space[1].saturating_add(top).saturating_add(bottom);
+    let padded_w = space[2].saturating_add(left).saturating_add(right);
+    let ok = Some(blk[0]) == space[0].checked_mul(nb)
         && blk[3] == space[3]
-        && padded_h == blk[1] * bh
-        && padded_w == blk[2] * bw;
+        && Some(padded_h) == blk[1].checked_mul(bh)
+        && Some(padded_w) == blk[2].checked_mul(bw)
+        && top < padded_h.max(1)
+        && left < padded_w.max(1);
     crate::ensure!(
         ok,
         "{op}: shapes {:?} and {:?} do not match block shape {bs:?} and paddings or crops {ps:?}",
