@@ -268,7 +268,13 @@ mod tests {
             Some(block.clone()),
             Some(pads.clone()),
         ];
-        let got = run_node(&ScalarBackend, &Op::SpaceToBatchNd, &inputs, &[y.clone()]).unwrap();
+        let got = run_node(
+            &ScalarBackend,
+            &Op::SpaceToBatchNd,
+            &inputs,
+            core::slice::from_ref(&y),
+        )
+        .unwrap();
         let blocked = bytemuck::cast_slice::<u8, i8>(&got[0]).to_vec();
         // Padded rows [p 1 2 3] / [p 4 5 6]; offsets (0,0) (0,1) (1,0) (1,1).
         assert_eq!(blocked, [-3, 2, 1, 3, -3, 5, 4, 6]);

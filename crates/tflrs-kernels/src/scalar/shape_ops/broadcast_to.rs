@@ -126,13 +126,14 @@ struct Reverse {
     name: &'static str,
     esize: usize,
     shape: Vec<usize>,
+    strides: Vec<usize>,
     /// The axes when they are constant.
     fixed: Option<CopyPlan>,
 }
 
 /// The copy that reverses `shape` along the axes flagged in `mask` (bit `k`: axis `k`).
-fn reverse_plan(shape: &[usize], mask: u32) -> Result<CopyPlan, KernelError> {
-    let st = strides(shape);
+/// `st` holds `shape`'s row-major strides (computed at preparation: `run` must not allocate).
+fn reverse_plan(shape: &[usize], st: &[usize], mask: u32) -> Result<CopyPlan, KernelError> {
     let mut base = 0i64;
     for (k, &n) in shape.iter().enumerate() {
         if mask & (1 << k) != 0 && n > 0 {
@@ -185,7 +186,7 @@ impl Kernel for Reverse {
                     (0..n).map(|i| int_at(axes.info.dtype, axes.bytes, i)),
                     self.shape.len(),
                 )?;
-                reverse_plan(&self.shape, mask)?
+                reverse_plan(&self.shape, &self.strides, mask)?
             }
         };
         plan.run(input.bytes, out.bytes, self.esize);
@@ -236,6 +237,7 @@ pub(super) fn reverse_v2(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelEr
     let fixed = match const_ints(node, 1)? {
         Some(a) => Some(reverse_plan(
             &input.shape,
+            &strides(&input.shape),
             axis_mask(a.into_iter().map(Some), input.rank())?,
         )?),
         None => None,
@@ -244,6 +246,7 @@ pub(super) fn reverse_v2(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>, KernelEr
         name: kernel_name!("reverse_v2", input.dtype),
         esize,
         shape: input.shape.clone(),
+        strides: strides(&input.shape),
         fixed,
     }))
 }

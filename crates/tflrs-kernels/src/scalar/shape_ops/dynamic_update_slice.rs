@@ -20,6 +20,9 @@ struct DynamicUpdateSlice {
     esize: usize,
     shape: Vec<usize>,
     update: Vec<usize>,
+    /// Row-major strides of the operand and the update, in elements.
+    strides: Vec<usize>,
+    update_strides: Vec<usize>,
 }
 
 impl Kernel for DynamicUpdateSlice {
@@ -41,7 +44,7 @@ impl Kernel for DynamicUpdateSlice {
         if utotal == 0 {
             return Ok(());
         }
-        let st = strides(&self.shape);
+        let st = &self.strides;
         let mut base = 0i64;
         for (k, (&n, &u)) in self.shape.iter().zip(&self.update).enumerate() {
             let s = int_at(start.info.dtype, start.bytes, k).ok_or_else(|| {
@@ -50,7 +53,7 @@ impl Kernel for DynamicUpdateSlice {
             let s = s.clamp(0, (n - u) as i64);
             base += s * st[k] as i64;
         }
-        let ust = strides(&self.update);
+        let ust = &self.update_strides;
         let mut plan = CopyPlan::new(0, base);
         for (k, &u) in self.update.iter().enumerate() {
             plan.push(u, ust[k] as isize, st[k] as isize)?;
@@ -103,6 +106,8 @@ pub(super) fn dynamic_update_slice(node: &NodeCtx<'_>) -> Result<Box<dyn Kernel>
         esize,
         shape: operand.shape.clone(),
         update: update.shape.clone(),
+        strides: strides(&operand.shape),
+        update_strides: strides(&update.shape),
     }))
 }
 
