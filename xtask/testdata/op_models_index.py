@@ -130,6 +130,13 @@ def all_specs() -> list[Spec]:
                                        np.array([3, 0, 3, 1, 0, 3], np.int32)],
                         notes="ids [3,0,3,1,0,3] into 4 segments (segment 2 empty: the "
                               "reduction's identity)"))
+        # int32 data: the integer kernel (wrapping sums and products, the type's extremes as
+        # the identities of MAX and MIN).
+        out.append(Spec(op, "", lambda x, s, fn=fn: fn(x, s, 4), _sig([6, 2], [6], dtypes=[I32, I32]),
+                        gen=lambda r: [r.integers(-50, 50, size=[6, 2]).astype(np.int32),
+                                       np.array([3, 0, 3, 1, 0, 3], np.int32)],
+                        modes=("float32",), label="i32", in_dtype="INT32",
+                        notes="int32 data; ids [3,0,3,1,0,3] into 4 segments (segment 2 empty)"))
     seen = set()
     for s in out:
         if "int8" in s.modes and s.op not in seen:
