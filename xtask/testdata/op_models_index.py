@@ -28,7 +28,8 @@ from op_models import F32, I32, Spec, U, _gen_cat, _sig
 OP_LIST = (
     "BROADCAST_TO GATHER_ND SCATTER_ND TOPK_V2 WHERE REVERSE_V2 ONE_HOT SPACE_TO_BATCH_ND "
     "BATCH_TO_SPACE_ND MATRIX_DIAG MATRIX_SET_DIAG SEGMENT_SUM UNSORTED_SEGMENT_SUM "
-    "UNSORTED_SEGMENT_PROD UNSORTED_SEGMENT_MAX UNSORTED_SEGMENT_MIN DYNAMIC_UPDATE_SLICE"
+    "UNSORTED_SEGMENT_PROD UNSORTED_SEGMENT_MAX UNSORTED_SEGMENT_MIN DYNAMIC_UPDATE_SLICE "
+    "NON_MAX_SUPPRESSION_V4 NON_MAX_SUPPRESSION_V5"
 ).split()
 
 
@@ -120,6 +121,37 @@ def all_specs() -> list[Spec]:
                             r.uniform(-1, 1, [2, 3]).astype(np.float32),
                             np.array([1, 4], np.int32)],
              notes="start [1,4], clamped to [1,2] (the update must fit)"),
+    ]
+    # Boxes: a few clusters of jittered boxes (overlapping within a cluster), some degenerate.
+    def nms_gen(r, n=12):
+        centers = r.uniform(0.2, 0.8, size=[3, 2])[r.integers(0, 3, size=n)]
+        half = r.uniform(0.05, 0.2, size=[n, 2])
+        b = np.concatenate([centers - half, centers + half], -1)
+        b[:, [0, 1, 2, 3]] += r.uniform(-0.03, 0.03, size=[n, 4])
+        b[1] = b[1, [2, 3, 0, 1]]  # corners given the other way round
+        return [b.astype(np.float32), r.uniform(0, 1, size=[n]).astype(np.float32)]
+    def vec(outs):
+        # The count is a scalar: as a [1] vector (the test data's .npy files are at least 1-D).
+        return (*outs[:-1], tf.reshape(outs[-1], [1]))
+    out += [
+        Spec("NON_MAX_SUPPRESSION_V4", "",
+             lambda b, s: vec(tf.raw_ops.NonMaxSuppressionV4(
+                 boxes=b, scores=s, max_output_size=6, iou_threshold=0.4, score_threshold=0.2,
+                 pad_to_max_output_size=True)),
+             _sig([12, 4], [12]), gen=nms_gen,
+             notes="12 boxes in 3 clusters, max 6, IoU 0.4, score threshold 0.2, padded"),
+        Spec("NON_MAX_SUPPRESSION_V5", "",
+             lambda b, s: vec(tf.raw_ops.NonMaxSuppressionV5(
+                 boxes=b, scores=s, max_output_size=6, iou_threshold=0.6, score_threshold=0.1,
+                 soft_nms_sigma=0.5, pad_to_max_output_size=True)),
+             _sig([12, 4], [12]), gen=nms_gen,
+             notes="soft-NMS: sigma 0.5, IoU 0.6, score threshold 0.1, max 6, padded"),
+        Spec("NON_MAX_SUPPRESSION_V5", "hard",
+             lambda b, s: vec(tf.raw_ops.NonMaxSuppressionV5(
+                 boxes=b, scores=s, max_output_size=8, iou_threshold=0.3, score_threshold=0.0,
+                 soft_nms_sigma=0.0, pad_to_max_output_size=True)),
+             _sig([12, 4], [12]), gen=nms_gen, modes=("float32",),
+             notes="sigma 0 (hard NMS through V5), max 8"),
     ]
     for op, fn in (("UNSORTED_SEGMENT_SUM", tf.math.unsorted_segment_sum),
                    ("UNSORTED_SEGMENT_PROD", tf.math.unsorted_segment_prod),

@@ -176,6 +176,8 @@ pub(crate) fn input_arity(op: &Op<'_>) -> Option<(usize, usize)> {
         | Op::UnsortedSegmentMin
         | Op::DynamicUpdateSlice => (3, 3),
         Op::OneHot(_) => (4, 4),
+        Op::NonMaxSuppressionV4 => (5, 5),
+        Op::NonMaxSuppressionV5 => (6, 6),
         Op::Opaque(_) => return None,
     })
 }
@@ -188,6 +190,8 @@ pub(crate) fn output_count(op: &Op<'_>, inputs: usize) -> Option<usize> {
         Op::Unpack(a) => usize::try_from(a.num).ok()?,
         Op::AssignVariable | Op::CallOnce(_) => 0,
         Op::TopkV2 => 2,
+        Op::NonMaxSuppressionV4 => 2,
+        Op::NonMaxSuppressionV5 => 3,
         Op::While(_) => inputs,
         Op::If(_) | Op::Opaque(_) => return None,
         _ => 1,
@@ -1058,7 +1062,9 @@ fn infer_with(
         | Op::UnsortedSegmentProd
         | Op::UnsortedSegmentMax
         | Op::UnsortedSegmentMin
-        | Op::DynamicUpdateSlice => index_ops(&cx),
+        | Op::DynamicUpdateSlice
+        | Op::NonMaxSuppressionV4
+        | Op::NonMaxSuppressionV5 => index_ops(&cx),
         Op::VarHandle(_) => one(OutputType::new(Some(DType::Resource), Vec::new())),
         Op::ReadVariable
         | Op::AssignVariable
@@ -1393,6 +1399,27 @@ fn index_ops(cx: &Ctx<'_, '_>) -> R<Vec<OutputType>> {
             let mut dims = vec![n];
             dims.extend_from_slice(&x[ids.len()..]);
             one(OutputType::new(d0, dims))
+        }
+        Op::NonMaxSuppressionV4 | Op::NonMaxSuppressionV5 => {
+            let b = cx.dims(0)?;
+            rank_is(&b, 2, "boxes")?;
+            let max = match cx.ints(2).as_deref() {
+                Some(&[m]) => stat(m)?,
+                Some(m) => {
+                    return Err(format!(
+                        "max_output_size has {} values, expected 1",
+                        m.len()
+                    ));
+                }
+                None => Dim::Dynamic,
+            };
+            let mut v = vec![OutputType::new(Some(DType::Int32), vec![max])];
+            if matches!(node.op, Op::NonMaxSuppressionV5) {
+                v.push(OutputType::new(cx.dtype(1), vec![max]));
+            }
+            v.push(OutputType::new(Some(DType::Int32), Vec::new()));
+            v.resize(n_out, OutputType::default());
+            Ok(v)
         }
         _ => Ok(vec![OutputType::default(); n_out]),
     }

@@ -520,6 +520,10 @@ macro_rules! op_table {
                 UnsortedSegmentMax = UNSORTED_SEGMENT_MAX = 154 [UnsortedSegmentMaxOptions, UnsortedSegmentMaxOptionsArgs, builtin_options_as_unsorted_segment_max_options, false];
                 /// Minimum over unsorted segments.
                 UnsortedSegmentMin = UNSORTED_SEGMENT_MIN = 157 [UnsortedSegmentMinOptions, UnsortedSegmentMinOptionsArgs, builtin_options_as_unsorted_segment_min_options, false];
+                /// Non-max suppression of boxes by score.
+                NonMaxSuppressionV4 = NON_MAX_SUPPRESSION_V4 = 120 [NonMaxSuppressionV4Options, NonMaxSuppressionV4OptionsArgs, builtin_options_as_non_max_suppression_v4_options, false];
+                /// Non-max suppression with Gaussian soft suppression (soft-NMS).
+                NonMaxSuppressionV5 = NON_MAX_SUPPRESSION_V5 = 121 [NonMaxSuppressionV5Options, NonMaxSuppressionV5OptionsArgs, builtin_options_as_non_max_suppression_v5_options, false];
                 /// Overwrite a slice at (clamped) start indices.
                 DynamicUpdateSlice = DYNAMIC_UPDATE_SLICE = 151 [DynamicUpdateSliceOptions, DynamicUpdateSliceOptionsArgs, builtin_options_as_dynamic_update_slice_options, false];
             }

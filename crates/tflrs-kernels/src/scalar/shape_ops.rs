@@ -26,6 +26,7 @@ mod gather_nd;
 mod hostile;
 mod layout;
 mod matrix_diag;
+mod nms;
 mod one_hot;
 mod pad;
 mod reshape;
@@ -79,6 +80,7 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         | Op::UnsortedSegmentMax
         | Op::UnsortedSegmentMin => segment::segment(node)?,
         Op::DynamicUpdateSlice => dynamic_update_slice::dynamic_update_slice(node)?,
+        Op::NonMaxSuppressionV4 | Op::NonMaxSuppressionV5 => nms::non_max_suppression(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))
