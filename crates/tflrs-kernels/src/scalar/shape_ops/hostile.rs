@@ -532,6 +532,34 @@ fn index_ops() {
             let off = (ti(DType::Float32, &[]), 0f32.to_le_bytes().to_vec());
             let op = Op::OneHot(tflrs_ir::OneHotAttrs { axis: -1 });
             exercise(tally, case, &op, &idx_data, &[depth, on, off], &out);
+            // NON_MAX_SUPPRESSION_V5: boxes are the data (tame: [n, 4]), a drawn max size.
+            let nb = in_shape.first().copied().unwrap_or(0);
+            let boxes = if case.tame {
+                ti(DType::Float32, &[nb, 4])
+            } else {
+                data.clone()
+            };
+            let f = |x: f32| (ti(DType::Float32, &[]), x.to_le_bytes().to_vec());
+            let nms = [
+                (ti(DType::Float32, &[nb]), alloc::vec![0x3fu8; 4 * nb]),
+                i32s("m", &v[..1], &[]),
+                f(0.5),
+                f(0.1),
+                f(v[1] as f32 * 0.25),
+            ];
+            let nms_out = [
+                ti(DType::Int32, &out_shape),
+                ti(DType::Float32, &out_shape),
+                ti(DType::Int32, &[]),
+            ];
+            exercise(
+                tally,
+                case,
+                &Op::NonMaxSuppressionV5,
+                &boxes,
+                &nms,
+                &nms_out,
+            );
             // WHERE: its input is the data (all true).
             exercise(
                 tally,
@@ -554,6 +582,7 @@ fn index_ops() {
             ("SEGMENT_SUM", 20, 20),
             ("MATRIX_DIAG", 50, 50),
             ("ONE_HOT", 20, 20),
+            ("NON_MAX_SUPPRESSION_V5", 20, 10),
         ],
     );
 }

@@ -28,11 +28,13 @@ struct Candidate {
 fn sift_up(h: &mut [Candidate], mut hole: usize, top: usize, value: Candidate) {
     while hole > top {
         let parent = (hole - 1) / 2;
-        if !(h[parent].score < value.score) {
+        // `parent < value` on the scores, as `operator<` (a NaN never moves).
+        if h[parent].score < value.score {
+            h[hole] = h[parent];
+            hole = parent;
+        } else {
             break;
         }
-        h[hole] = h[parent];
-        hole = parent;
     }
     h[hole] = value;
 }
@@ -66,7 +68,7 @@ fn pop(heap: &mut Vec<Candidate>) -> Option<Candidate> {
         h[hole] = h[child];
         hole = child;
     }
-    if n >= 2 && n % 2 == 0 && child == (n - 2) / 2 {
+    if n >= 2 && n.is_multiple_of(2) && child == (n - 2) / 2 {
         child = 2 * (child + 1);
         h[hole] = h[child - 1];
         hole = child - 1;
