@@ -6,8 +6,8 @@
 //! plans every shape before running: a constant input's coordinates are computed at
 //! preparation; when the input is a model input, the runtime counts its true elements when
 //! planning and plans again when the input's values change (as for other inputs whose values
-//! decide shapes). A WHERE on values computed inside the model cannot be planned: its run fails
-//! with an error when the count differs from the output shape stored in the model.
+//! decide shapes). A WHERE on values computed inside the model cannot be planned: the runtime
+//! refuses it at `build()`; a run whose count differs from the planned shape fails.
 
 use super::util::{check_len, const_ints, int_at, kernel_name, require_elem_size, same_dtype};
 use crate::kernel::{KernelIo, NodeCtx};
