@@ -48,9 +48,9 @@ fn where_on_a_computed_value_is_refused_at_build() {
     b.node(Op::Where, &[Some(c)], &[y]);
     b.output(y);
     let model = Model::from_graph(b.finish().unwrap());
-    let err = Interpreter::new(&model)
-        .err()
-        .expect("WHERE on a computed value is refused");
+    let Err(err) = Interpreter::new(&model) else {
+        panic!("WHERE on a computed value must be refused");
+    };
     let msg = err.to_string();
     assert!(msg.contains("WHERE"), "{msg}");
     assert!(msg.contains("computed inside the model"), "{msg}");
