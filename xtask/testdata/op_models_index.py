@@ -95,6 +95,12 @@ def all_specs() -> list[Spec]:
                    "zero): the output shape depends on the values"),
         Spec("REVERSE_V2", "", lambda x: tf.reverse(x, [1]), _sig([2, 5, 3]),
              notes="axis 1 of [2,5,3]"),
+        Spec("REVERSE_V2", "axes_neg", lambda x: tf.reverse(x, [-1, 1]), _sig([2, 3, 4]),
+             modes=("float32",), notes="two axes, one negative: [-1, 1] of [2,3,4] (LiteRT "
+                                       "takes contiguous axes only; tflrs takes any)"),
+        Spec("TOPK_V2", "", lambda x: tf.math.top_k(x, k=2), _sig([3, 5], dtypes=[I32]),
+             gen=_ints([3, 5], -3, 3), modes=("float32",), label="i32", in_dtype="INT32",
+             notes="int32 values in [-3, 3): many ties"),
         Spec("ONE_HOT", "", lambda i: tf.one_hot(i, 5), _sig([3, 2], dtypes=[I32]),
              gen=_ints([3, 2], -1, 6), in_dtype="INT32",
              notes="depth 5, last axis, float32 output; indices in [-1, 6) (out of range gives "

@@ -2,6 +2,9 @@
 //! broadcast dimensions (LiteRT's `reference_ops::BroadcastTo`, at most 8 dimensions) or
 //! negative along reversed axes (`reference_ops::Reverse`).
 //!
+//! REVERSE_V2 takes any set of distinct axes (negative ones count from the end); LiteRT's
+//! kernel refuses axes that are not contiguous, which tflrs reverses all the same.
+//!
 //! BROADCAST_TO's shape operand must agree with the output shape the plan was made for: a
 //! constant is checked at preparation, a computed one at each run. REVERSE_V2's axes are read
 //! at run time when computed; the plan is then rebuilt on the stack.
