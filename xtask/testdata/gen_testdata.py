@@ -29,7 +29,7 @@ import time  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-MODULES = ("arch_models", "op_models", "op_models_math", "real_models")
+MODULES = ("arch_models", "op_models", "op_models_math", "op_models_index", "real_models")
 
 
 def check_versions() -> None:

@@ -182,6 +182,24 @@ pub(crate) fn input_arity(op: &Op<'_>) -> Option<(usize, usize)> {
         | Op::Cumsum(_) => (2, 2),
         Op::EmbeddingLookup => (2, 2),
         Op::Select | Op::Range => (3, 3),
+        Op::BroadcastTo
+        | Op::GatherNd
+        | Op::TopkV2
+        | Op::ReverseV2
+        | Op::MatrixSetDiag
+        | Op::SegmentSum => (2, 2),
+        Op::Where | Op::MatrixDiag => (1, 1),
+        Op::ScatterNd
+        | Op::SpaceToBatchNd
+        | Op::BatchToSpaceNd
+        | Op::UnsortedSegmentSum
+        | Op::UnsortedSegmentProd
+        | Op::UnsortedSegmentMax
+        | Op::UnsortedSegmentMin
+        | Op::DynamicUpdateSlice => (3, 3),
+        Op::OneHot(_) => (4, 4),
+        Op::NonMaxSuppressionV4 => (5, 5),
+        Op::NonMaxSuppressionV5 => (6, 6),
         Op::Opaque(_) => return None,
     })
 }
@@ -193,6 +211,9 @@ pub(crate) fn output_count(op: &Op<'_>, inputs: usize) -> Option<usize> {
         Op::SplitV(a) => usize::try_from(a.num_splits).ok()?,
         Op::Unpack(a) => usize::try_from(a.num).ok()?,
         Op::AssignVariable | Op::CallOnce(_) => 0,
+        Op::TopkV2 => 2,
+        Op::NonMaxSuppressionV4 => 2,
+        Op::NonMaxSuppressionV5 => 3,
         Op::While(_) => inputs,
         Op::If(_) | Op::Opaque(_) => return None,
         _ => 1,
@@ -1100,6 +1121,25 @@ fn infer_with(
                 .map(|v| v.dtype);
             one(OutputType::new(out.or(cx.dtype(1)), dims))
         }
+        Op::BroadcastTo
+        | Op::GatherNd
+        | Op::ScatterNd
+        | Op::TopkV2
+        | Op::Where
+        | Op::ReverseV2
+        | Op::OneHot(_)
+        | Op::SpaceToBatchNd
+        | Op::BatchToSpaceNd
+        | Op::MatrixDiag
+        | Op::MatrixSetDiag
+        | Op::SegmentSum
+        | Op::UnsortedSegmentSum
+        | Op::UnsortedSegmentProd
+        | Op::UnsortedSegmentMax
+        | Op::UnsortedSegmentMin
+        | Op::DynamicUpdateSlice
+        | Op::NonMaxSuppressionV4
+        | Op::NonMaxSuppressionV5 => index_ops(&cx),
         Op::VarHandle(_) => one(OutputType::new(Some(DType::Resource), Vec::new())),
         Op::ReadVariable
         | Op::AssignVariable
@@ -1260,4 +1300,278 @@ fn bitcast(cx: &Ctx<'_, '_>) -> R<OutputType> {
         }
     }
     Ok(OutputType::new(out, dims))
+}
+
+/// Shape rules of the index and layout operators (BROADCAST_TO, GATHER_ND, SCATTER_ND, TOPK_V2,
+/// WHERE, REVERSE_V2, ONE_HOT, SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND, MATRIX_DIAG,
+/// MATRIX_SET_DIAG, the segment reductions and DYNAMIC_UPDATE_SLICE), as LiteRT's `Prepare`s
+/// compute them.
+fn index_ops(cx: &Ctx<'_, '_>) -> R<Vec<OutputType>> {
+    let node = cx.node;
+    let n_out = node.outputs.len();
+    let one = |t: OutputType| -> R<Vec<OutputType>> {
+        let mut v = vec![OutputType::default(); n_out];
+        if let Some(slot) = v.first_mut() {
+            *slot = t;
+        }
+        Ok(v)
+    };
+    let d0 = cx.dtype(0);
+    // The rank a computed shape vector gives (its length), when known.
+    let rank_of_shape = |i: usize| -> R<Option<usize>> {
+        Ok(match cx.dims(i)?.as_slice() {
+            [Dim::Static(r)] if *r <= MAX_RANK => Some(*r as usize),
+            _ => None,
+        })
+    };
+    match &node.op {
+        Op::BroadcastTo => {
+            let x = cx.dims(0)?;
+            match cx.ints(1) {
+                Some(target) => {
+                    let t = target.iter().map(|&d| stat(d)).collect::<R<Vec<_>>>()?;
+                    if t.len() < x.len() {
+                        return Err(format!("shape {target:?} has a lower rank than the input"));
+                    }
+                    let b = broadcast(&x, &t)?;
+                    if b != t {
+                        return Err(format!("input {x:?} does not broadcast to {target:?}"));
+                    }
+                    one(OutputType::new(d0, t))
+                }
+                None => match rank_of_shape(1)? {
+                    Some(r) => one(OutputType::new(d0, vec![Dim::Dynamic; r])),
+                    None => one(OutputType::dtype_only(d0)),
+                },
+            }
+        }
+        Op::GatherNd => {
+            let (p, idx) = (cx.dims(0)?, cx.dims(1)?);
+            let Some(&last) = idx.last() else {
+                return Err("indices must be at least a vector".into());
+            };
+            let Dim::Static(nd) = last else {
+                return one(OutputType::dtype_only(d0));
+            };
+            let nd = nd as usize;
+            if p.is_empty() || nd > p.len() {
+                return Err(format!(
+                    "indices address {nd} dimensions of a rank-{} tensor",
+                    p.len()
+                ));
+            }
+            let mut dims = idx[..idx.len() - 1].to_vec();
+            dims.extend_from_slice(&p[nd..]);
+            one(OutputType::new(d0, dims))
+        }
+        Op::ScatterNd => {
+            let dtype = cx.dtype(1);
+            match cx.ints(2) {
+                Some(shape) => one(OutputType::new(
+                    dtype,
+                    shape.iter().map(|&d| stat(d)).collect::<R<Vec<_>>>()?,
+                )),
+                None => match rank_of_shape(2)? {
+                    Some(r) => one(OutputType::new(dtype, vec![Dim::Dynamic; r])),
+                    None => one(OutputType::dtype_only(dtype)),
+                },
+            }
+        }
+        Op::TopkV2 => {
+            let x = cx.dims(0)?;
+            let Some(&last) = x.last() else {
+                return Err("input must have rank 1 or more".into());
+            };
+            let k = match cx.ints(1).as_deref() {
+                Some(&[k]) => {
+                    if let Dim::Static(n) = last
+                        && (k < 0 || k > i64::from(n))
+                    {
+                        return Err(format!("k {k} is outside [0, {n}]"));
+                    }
+                    stat(k)?
+                }
+                Some(k) => return Err(format!("k has {} values, expected 1", k.len())),
+                None => Dim::Dynamic,
+            };
+            let mut dims = x.clone();
+            let r = dims.len();
+            dims[r - 1] = k;
+            let mut v = vec![OutputType::default(); n_out];
+            if let Some(slot) = v.get_mut(0) {
+                *slot = OutputType::new(d0, dims.clone());
+            }
+            if let Some(slot) = v.get_mut(1) {
+                *slot = OutputType::new(Some(DType::Int32), dims);
+            }
+            Ok(v)
+        }
+        Op::Where => {
+            let x = cx.dims(0)?;
+            // The number of true elements, when the input's values are known.
+            let count = cx.value(0).ok().and_then(|v| {
+                let data = v.data.as_ref()?;
+                let n = usize::try_from(v.shape.num_elements()?).ok()?;
+                let es = (v.dtype.bits()? as usize).div_ceil(8);
+                if v.sparsity.is_some() || es == 0 || data.len() < n.checked_mul(es)? {
+                    return None;
+                }
+                let nonzero = |e: &[u8]| match v.dtype {
+                    // -0.0 is zero.
+                    DType::Float32 | DType::Float64 | DType::Float16 => {
+                        e[..es - 1].iter().any(|&b| b != 0) || e[es - 1] & 0x7f != 0
+                    }
+                    _ => e.iter().any(|&b| b != 0),
+                };
+                Some(data.chunks_exact(es).take(n).filter(|e| nonzero(e)).count())
+            });
+            let first = match count {
+                Some(c) => stat(c as i64)?,
+                None => Dim::Dynamic,
+            };
+            one(OutputType::new(
+                Some(DType::Int64),
+                vec![first, stat(x.len() as i64)?],
+            ))
+        }
+        Op::ReverseV2 | Op::MatrixSetDiag | Op::DynamicUpdateSlice => {
+            one(OutputType::new(d0, cx.dims(0)?))
+        }
+        Op::OneHot(a) => {
+            let idx = cx.dims(0)?;
+            let axis = if a.axis == -1 {
+                idx.len()
+            } else {
+                usize::try_from(a.axis)
+                    .ok()
+                    .filter(|&x| x <= idx.len())
+                    .ok_or_else(|| format!("axis {} is out of range", a.axis))?
+            };
+            let depth = match cx.ints(1).as_deref() {
+                Some(&[d]) => stat(d)?,
+                Some(d) => return Err(format!("depth has {} values, expected 1", d.len())),
+                None => Dim::Dynamic,
+            };
+            let mut dims = idx;
+            dims.insert(axis, depth);
+            one(OutputType::new(cx.dtype(2), dims))
+        }
+        Op::SpaceToBatchNd | Op::BatchToSpaceNd => {
+            let x = cx.dims(0)?;
+            let to_batch = matches!(node.op, Op::SpaceToBatchNd);
+            let (Some(block), Some(pads)) = (cx.ints(1), cx.ints(2)) else {
+                return one(OutputType::new(d0, vec![Dim::Dynamic; x.len()]));
+            };
+            let m = block.len();
+            if pads.len() != 2 * m || x.len() < m + 1 {
+                return Err(format!(
+                    "{m} block sizes, {} paddings or crops for rank {}",
+                    pads.len(),
+                    x.len()
+                ));
+            }
+            let mut dims = x.clone();
+            let mut blocks = 1i64;
+            for (i, &b) in block.iter().enumerate() {
+                let (lo, hi) = (pads[2 * i], pads[2 * i + 1]);
+                if b < 1 || lo < 0 || hi < 0 {
+                    return Err(format!("block size {b} and paddings or crops {lo}, {hi}"));
+                }
+                blocks = blocks.saturating_mul(b);
+                dims[i + 1] = match x[i + 1] {
+                    Dim::Dynamic => Dim::Dynamic,
+                    Dim::Static(n) if to_batch => {
+                        let padded = i64::from(n).saturating_add(lo).saturating_add(hi);
+                        if padded % b != 0 {
+                            return Err(format!(
+                                "padded size {padded} is not a multiple of block size {b}"
+                            ));
+                        }
+                        stat(padded / b)?
+                    }
+                    Dim::Static(n) => stat(
+                        i64::from(n)
+                            .saturating_mul(b)
+                            .saturating_sub(lo)
+                            .saturating_sub(hi),
+                    )?,
+                };
+            }
+            dims[0] = match x[0] {
+                Dim::Dynamic => Dim::Dynamic,
+                Dim::Static(n) if to_batch => stat(i64::from(n).saturating_mul(blocks))?,
+                Dim::Static(n) => {
+                    if i64::from(n) % blocks != 0 {
+                        return Err(format!("batch {n} is not a multiple of {blocks}"));
+                    }
+                    stat(i64::from(n) / blocks)?
+                }
+            };
+            one(OutputType::new(d0, dims))
+        }
+        Op::MatrixDiag => {
+            let mut x = cx.dims(0)?;
+            let Some(&last) = x.last() else {
+                return Err("input must have rank 1 or more".into());
+            };
+            x.push(last);
+            one(OutputType::new(d0, x))
+        }
+        Op::SegmentSum => {
+            let x = cx.dims(0)?;
+            if x.is_empty() {
+                return Err("data must have rank 1 or more".into());
+            }
+            let first = match cx.ints(1) {
+                Some(ids) => stat(ids.iter().copied().max().map_or(0, |m| m.saturating_add(1)))?,
+                None => Dim::Dynamic,
+            };
+            let mut dims = x;
+            dims[0] = first;
+            one(OutputType::new(d0, dims))
+        }
+        Op::UnsortedSegmentSum
+        | Op::UnsortedSegmentProd
+        | Op::UnsortedSegmentMax
+        | Op::UnsortedSegmentMin => {
+            let (x, ids) = (cx.dims(0)?, cx.dims(1)?);
+            if ids.len() > x.len() {
+                return Err(format!(
+                    "segment ids have rank {}, data has rank {}",
+                    ids.len(),
+                    x.len()
+                ));
+            }
+            let n = match cx.ints(2).as_deref() {
+                Some(&[n]) => stat(n)?,
+                Some(n) => return Err(format!("num_segments has {} values, expected 1", n.len())),
+                None => Dim::Dynamic,
+            };
+            let mut dims = vec![n];
+            dims.extend_from_slice(&x[ids.len()..]);
+            one(OutputType::new(d0, dims))
+        }
+        Op::NonMaxSuppressionV4 | Op::NonMaxSuppressionV5 => {
+            let b = cx.dims(0)?;
+            rank_is(&b, 2, "boxes")?;
+            let max = match cx.ints(2).as_deref() {
+                Some(&[m]) => stat(m)?,
+                Some(m) => {
+                    return Err(format!(
+                        "max_output_size has {} values, expected 1",
+                        m.len()
+                    ));
+                }
+                None => Dim::Dynamic,
+            };
+            let mut v = vec![OutputType::new(Some(DType::Int32), vec![max])];
+            if matches!(node.op, Op::NonMaxSuppressionV5) {
+                v.push(OutputType::new(cx.dtype(1), vec![max]));
+            }
+            v.push(OutputType::new(Some(DType::Int32), Vec::new()));
+            v.resize(n_out, OutputType::default());
+            Ok(v)
+        }
+        _ => Ok(vec![OutputType::default(); n_out]),
+    }
 }

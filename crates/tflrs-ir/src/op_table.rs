@@ -348,6 +348,11 @@ macro_rules! op_table {
                     /// Exponent.
                     beta: f32,
                 }
+                /// Options of `ONE_HOT`.
+                OneHotAttrs: OneHotOptions, OneHotOptionsArgs, builtin_options_as_one_hot_options {
+                    /// Axis of the new dimension (-1: last).
+                    axis: i32,
+                }
             }
             with_attrs {
                 /// 2-D convolution.
@@ -442,6 +447,8 @@ macro_rules! op_table {
                 Bucketize = BUCKETIZE = 147 (BucketizeAttrs);
                 /// Local response normalization across channels.
                 LocalResponseNormalization = LOCAL_RESPONSE_NORMALIZATION = 13 (LocalResponseNormalizationAttrs);
+                /// One-hot encoding of indices.
+                OneHot = ONE_HOT = 85 (OneHotAttrs);
             }
             optional_attrs {
                 /// Reshape; `None` when the file has no options table (the converter omits it
@@ -534,6 +541,42 @@ macro_rules! op_table {
                 BitwiseXor = BITWISE_XOR = 160 [BitwiseXorOptions, BitwiseXorOptionsArgs, builtin_options_as_bitwise_xor_options, false];
                 /// Elementwise right shift (arithmetic for signed types).
                 RightShift = RIGHT_SHIFT = 161 [RightShiftOptions, RightShiftOptionsArgs, builtin_options_as_right_shift_options, false];
+                /// Broadcast to a given shape.
+                BroadcastTo = BROADCAST_TO = 130 [BroadcastToOptions, BroadcastToOptionsArgs, builtin_options_as_broadcast_to_options, false];
+                /// Gather slices by N-d indices.
+                GatherNd = GATHER_ND = 107 [GatherNdOptions, GatherNdOptionsArgs, builtin_options_as_gather_nd_options, false];
+                /// Scatter updates into zeros by N-d indices (duplicates add).
+                ScatterNd = SCATTER_ND = 122 [ScatterNdOptions, ScatterNdOptionsArgs, builtin_options_as_scatter_nd_options, false];
+                /// The k largest values of the last axis and their indices.
+                TopkV2 = TOPK_V2 = 48 [TopKV2Options, TopKV2OptionsArgs, builtin_options_as_top_kv2_options, false];
+                /// Coordinates of the true (non-zero) elements.
+                Where = WHERE = 109 [WhereOptions, WhereOptionsArgs, builtin_options_as_where_options, false];
+                /// Reverse along axes.
+                ReverseV2 = REVERSE_V2 = 105 [ReverseV2Options, ReverseV2OptionsArgs, builtin_options_as_reverse_v2_options, false];
+                /// Move spatial blocks into the batch.
+                SpaceToBatchNd = SPACE_TO_BATCH_ND = 38 [SpaceToBatchNDOptions, SpaceToBatchNDOptionsArgs, builtin_options_as_space_to_batch_ndoptions, false];
+                /// Move batch blocks back into space.
+                BatchToSpaceNd = BATCH_TO_SPACE_ND = 37 [BatchToSpaceNDOptions, BatchToSpaceNDOptionsArgs, builtin_options_as_batch_to_space_ndoptions, false];
+                /// Diagonal matrices from vectors.
+                MatrixDiag = MATRIX_DIAG = 113 [MatrixDiagOptions, MatrixDiagOptionsArgs, builtin_options_as_matrix_diag_options, false];
+                /// Replace the main diagonal of matrices.
+                MatrixSetDiag = MATRIX_SET_DIAG = 115 [MatrixSetDiagOptions, MatrixSetDiagOptionsArgs, builtin_options_as_matrix_set_diag_options, false];
+                /// Sum over sorted segments.
+                SegmentSum = SEGMENT_SUM = 125 [SegmentSumOptions, SegmentSumOptionsArgs, builtin_options_as_segment_sum_options, false];
+                /// Sum over unsorted segments.
+                UnsortedSegmentSum = UNSORTED_SEGMENT_SUM = 155 [UnsortedSegmentSumOptions, UnsortedSegmentSumOptionsArgs, builtin_options_as_unsorted_segment_sum_options, false];
+                /// Product over unsorted segments.
+                UnsortedSegmentProd = UNSORTED_SEGMENT_PROD = 153 [UnsortedSegmentProdOptions, UnsortedSegmentProdOptionsArgs, builtin_options_as_unsorted_segment_prod_options, false];
+                /// Maximum over unsorted segments.
+                UnsortedSegmentMax = UNSORTED_SEGMENT_MAX = 154 [UnsortedSegmentMaxOptions, UnsortedSegmentMaxOptionsArgs, builtin_options_as_unsorted_segment_max_options, false];
+                /// Minimum over unsorted segments.
+                UnsortedSegmentMin = UNSORTED_SEGMENT_MIN = 157 [UnsortedSegmentMinOptions, UnsortedSegmentMinOptionsArgs, builtin_options_as_unsorted_segment_min_options, false];
+                /// Non-max suppression of boxes by score.
+                NonMaxSuppressionV4 = NON_MAX_SUPPRESSION_V4 = 120 [NonMaxSuppressionV4Options, NonMaxSuppressionV4OptionsArgs, builtin_options_as_non_max_suppression_v4_options, false];
+                /// Non-max suppression with Gaussian soft suppression (soft-NMS).
+                NonMaxSuppressionV5 = NON_MAX_SUPPRESSION_V5 = 121 [NonMaxSuppressionV5Options, NonMaxSuppressionV5OptionsArgs, builtin_options_as_non_max_suppression_v5_options, false];
+                /// Overwrite a slice at (clamped) start indices.
+                DynamicUpdateSlice = DYNAMIC_UPDATE_SLICE = 151 [DynamicUpdateSliceOptions, DynamicUpdateSliceOptionsArgs, builtin_options_as_dynamic_update_slice_options, false];
             }
             no_options {
                 /// Natural logarithm.

@@ -156,7 +156,7 @@ fn random_raw(d: &mut Draw, table: &[(&str, &[FieldKind])]) -> Option<RawOptions
 }
 
 /// Builtin codes without a typed variant, and one the schema does not know.
-const OPAQUE_CODES: &[i32] = &[15, 10, 16, 35, 48, 12, 30, 33, 131, 162, 175, 5000];
+const OPAQUE_CODES: &[i32] = &[15, 10, 16, 35, 12, 30, 33, 131, 162, 175, 5000];
 
 fn random_graph(words: Vec<u32>) -> Graph<'static> {
     let mut d = Draw { words, at: 0 };

@@ -306,6 +306,8 @@ fn shape_operands(op: &Op<'_>) -> &'static [usize] {
         | Op::ArgMax(_)
         | Op::ArgMin(_) => &[1],
         Op::Fill | Op::TransposeConv(_) | Op::Split(_) => &[0],
+        // The number of true elements decides the output's first dimension.
+        Op::Where => &[0],
         Op::Slice | Op::SplitV(_) => &[1, 2],
         Op::StridedSlice(_) => &[1, 2, 3],
         _ => &[],
@@ -328,4 +330,31 @@ pub(crate) fn shape_inputs(sg: &Subgraph<'_>) -> Vec<usize> {
     }
     out.sort_unstable();
     out
+}
+
+/// Refuses nodes whose output shape depends on values that are known neither when planning
+/// nor through [`shape_inputs`]: a `WHERE` (its output has one row per true element) must read
+/// a constant or, in the main subgraph, a model input (whose values the interpreter plans
+/// for, planning again when they change). Errors name the node.
+pub(crate) fn check_value_shapes(sg: &Subgraph<'_>, s: usize) -> Result<(), (usize, KernelError)> {
+    for (n, node) in sg.nodes.iter().enumerate() {
+        if !matches!(node.op, Op::Where) {
+            continue;
+        }
+        let Some(input) = node.input(0) else { continue };
+        let constant = sg.value(input).is_some_and(|v| v.data.is_some());
+        let model_input = s == 0 && sg.inputs.contains(&input);
+        if !constant && !model_input {
+            return Err((
+                n,
+                KernelError::unsupported(format!(
+                    "WHERE: its output has one row per true element of '{}', a value computed \
+                     inside the model; tflrs plans every shape at build() and runs WHERE only \
+                     on a constant or a model input",
+                    sg.value(input).map_or("?", |v| v.name.as_ref())
+                )),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -244,6 +244,54 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
         Op::FloorDiv if is(i0, DType::Float32) => 2,
         Op::ReduceProd(_) => ladder(i0),
         Op::Sign if is(i0, DType::Int32) => 2,
+        Op::SpaceToBatchNd | Op::BatchToSpaceNd => {
+            if rank(0) != 4 {
+                3
+            } else {
+                ladder(i0)
+            }
+        }
+        Op::BroadcastTo => {
+            if quantized(i0) {
+                3
+            } else {
+                2
+            }
+        }
+        Op::GatherNd => {
+            if is(i0, DType::Bool) {
+                5
+            } else if is(i1, DType::Int16) {
+                4
+            } else if is(i0, DType::Int16) {
+                3
+            } else {
+                1
+            }
+        }
+        Op::ReverseV2 => {
+            if quantized(i0) {
+                3
+            } else if is(i0, DType::Bool) {
+                2
+            } else {
+                1
+            }
+        }
+        Op::TopkV2 => {
+            if is(i0, DType::Int16) {
+                3
+            } else {
+                ladder(i0)
+            }
+        }
+        Op::Where => {
+            if is(i0, DType::Bool) {
+                1
+            } else {
+                2
+            }
+        }
         _ => 1,
     }
 }

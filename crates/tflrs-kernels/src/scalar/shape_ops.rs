@@ -1,6 +1,9 @@
 //! Data-movement operators: RESHAPE, SQUEEZE, EXPAND_DIMS, TRANSPOSE, CONCATENATION, PACK,
 //! UNPACK, SPLIT, SPLIT_V, SLICE, STRIDED_SLICE, GATHER, PAD, PADV2, MIRROR_PAD, TILE, FILL,
-//! SHAPE, DEPTH_TO_SPACE, SPACE_TO_DEPTH and DENSIFY.
+//! SHAPE, DEPTH_TO_SPACE, SPACE_TO_DEPTH, DENSIFY, and the index operators BROADCAST_TO,
+//! REVERSE_V2, GATHER_ND, SCATTER_ND, TOPK_V2, ONE_HOT, WHERE, SPACE_TO_BATCH_ND,
+//! BATCH_TO_SPACE_ND, MATRIX_DIAG, MATRIX_SET_DIAG, SEGMENT_SUM, UNSORTED_SEGMENT_* and
+//! DYNAMIC_UPDATE_SLICE.
 //!
 //! They move elements without looking at them, so one kernel serves every fixed-size element
 //! type: it works on bytes, `esize` at a time. Only CONCATENATION computes (requantizing inputs
@@ -14,19 +17,28 @@
 //! CUMSUM ([`cumsum`]), RANGE and BITCAST ([`range`]) and EMBEDDING_LOOKUP
 //! ([`embedding_lookup`]) live here too.
 
+mod batch_space;
+mod broadcast_to;
 mod concat;
 mod cumsum;
 pub(crate) mod densify;
+mod dynamic_update_slice;
 mod embedding_lookup;
 mod fill;
 mod gather;
+mod gather_nd;
 #[cfg(test)]
 mod hostile;
 mod layout;
+mod matrix_diag;
+mod nms;
+mod one_hot;
 mod pad;
 mod range;
 mod reshape;
+mod segment;
 mod slice;
+mod topk;
 pub(crate) mod util;
 
 use crate::kernel::NodeCtx;
@@ -61,6 +73,24 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         Op::Range => range::range(node)?,
         Op::Bitcast => range::bitcast(node)?,
         Op::EmbeddingLookup => embedding_lookup::embedding_lookup(node)?,
+        Op::BroadcastTo => broadcast_to::broadcast_to(node)?,
+        Op::ReverseV2 => broadcast_to::reverse_v2(node)?,
+        Op::GatherNd => gather_nd::gather_nd(node)?,
+        Op::ScatterNd => gather_nd::scatter_nd(node)?,
+        Op::TopkV2 => topk::topk_v2(node)?,
+        Op::OneHot(a) => one_hot::one_hot(node, a)?,
+        Op::Where => one_hot::where_op(node)?,
+        Op::SpaceToBatchNd => batch_space::space_to_batch_nd(node)?,
+        Op::BatchToSpaceNd => batch_space::batch_to_space_nd(node)?,
+        Op::MatrixDiag => matrix_diag::matrix_diag(node)?,
+        Op::MatrixSetDiag => matrix_diag::matrix_set_diag(node)?,
+        Op::SegmentSum
+        | Op::UnsortedSegmentSum
+        | Op::UnsortedSegmentProd
+        | Op::UnsortedSegmentMax
+        | Op::UnsortedSegmentMin => segment::segment(node)?,
+        Op::DynamicUpdateSlice => dynamic_update_slice::dynamic_update_slice(node)?,
+        Op::NonMaxSuppressionV4 | Op::NonMaxSuppressionV5 => nms::non_max_suppression(node)?,
         _ => return Ok(None),
     };
     Ok(Some(k))

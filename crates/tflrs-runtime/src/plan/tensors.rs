@@ -54,6 +54,12 @@ pub(crate) fn concrete(
             sparsity: v.sparsity.clone(),
         });
     }
+    crate::shapes::check_value_shapes(sg, s).map_err(|(node, e)| Error::Kernel {
+        subgraph: s,
+        node,
+        op: sg.nodes[node].op.name().into_owned(),
+        source: e,
+    })?;
     if input_shapes.iter().any(Option::is_some) || !known.is_empty() {
         crate::shapes::propagate(graph, s, &mut tensors, known, limits.max_call_depth).map_err(
             |(node, e)| Error::Kernel {

@@ -421,3 +421,168 @@ fn reductions_and_resize() {
         ],
     );
 }
+
+#[test]
+fn index_ops() {
+    let strategy = (
+        shape(),
+        shape(),
+        proptest::collection::vec(index(), 8),
+        0usize..3,
+    );
+    reaching(
+        strategy,
+        |tally, case, (mut in_shape, out_shape, v, nd)| {
+            if case.tame && in_shape.is_empty() {
+                in_shape.push(3);
+            }
+            let r = in_shape.len();
+            let data = ti(DType::Float32, &in_shape);
+            let out = [ti(DType::Float32, &out_shape)];
+            let mut v = v;
+            if case.tame {
+                for (a, x) in v.iter_mut().enumerate() {
+                    *x = tame(*x, in_shape.get(a % r.max(1)).copied().unwrap_or(1).max(1));
+                }
+            }
+            // BROADCAST_TO: to the drawn output shape (tame: the input's shape with a new
+            // leading axis).
+            let target: Vec<i32> = if case.tame {
+                core::iter::once(2)
+                    .chain(in_shape.iter().map(|&d| d as i32))
+                    .collect()
+            } else {
+                out_shape.iter().map(|&d| d as i32).collect()
+            };
+            let s = [i32s("s", &target, &[target.len()])];
+            exercise(tally, case, &Op::BroadcastTo, &data, &s, &out);
+            // REVERSE_V2: the first axis, or a drawn one.
+            let axes = [i32s("a", &v[..r.min(1)], &[r.min(1)])];
+            exercise(tally, case, &Op::ReverseV2, &data, &axes, &out);
+            // GATHER_ND: two index rows of `nd` values.
+            let nd = nd.min(r);
+            let idx = [i32s("i", &v[..2 * nd], &[2, nd])];
+            exercise(tally, case, &Op::GatherNd, &data, &idx, &out);
+            // TOPK_V2: k from the draws.
+            let k = [i32s("k", &v[..1], &[])];
+            let outs = [ti(DType::Float32, &out_shape), ti(DType::Int32, &out_shape)];
+            exercise(tally, case, &Op::TopkV2, &data, &k, &outs);
+            // SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND: block and paddings from the draws.
+            let mut block = [v[0], v[1]];
+            let mut pads = [v[2], v[3], v[4], v[5]];
+            if case.tame {
+                block = [1 + tame(v[0], 2), 1 + tame(v[1], 2)];
+                pads = [0; 4];
+            }
+            let bp = [i32s("b", &block, &[2]), i32s("p", &pads, &[2, 2])];
+            let (b0, b1) = (block[0].max(0) as usize, block[1].max(0) as usize);
+            let (space, batched) = if case.tame {
+                (
+                    ti(DType::Float32, &[1, 2 * b0, b1, 2]),
+                    ti(DType::Float32, &[b0 * b1, 2, 1, 2]),
+                )
+            } else {
+                (data.clone(), data.clone())
+            };
+            exercise(tally, case, &Op::SpaceToBatchNd, &space, &bp, &out);
+            exercise(tally, case, &Op::BatchToSpaceNd, &batched, &bp, &out);
+            // DYNAMIC_UPDATE_SLICE: a one-element update at drawn starts.
+            let update = (ti(DType::Float32, &alloc::vec![1; r]), alloc::vec![0u8; 4]);
+            let start = i32s("s", &v[..r], &[r]);
+            exercise(
+                tally,
+                case,
+                &Op::DynamicUpdateSlice,
+                &data,
+                &[update, start],
+                &out,
+            );
+            // Segment reductions over the first axis, ids from the draws.
+            let n0 = in_shape.first().copied().unwrap_or(0);
+            let ids: Vec<i32> = (0..n0).map(|i| v[i % 8]).collect();
+            let ids = i32s("ids", &ids, &[n0]);
+            let num = i32s("n", &[4], &[]);
+            for op in [Op::UnsortedSegmentSum, Op::UnsortedSegmentMax] {
+                exercise(tally, case, &op, &data, &[ids.clone(), num.clone()], &out);
+            }
+            let sorted: Vec<i32> = (0..n0 as i32)
+                .map(|i| if case.tame { i / 2 } else { v[i as usize % 8] })
+                .collect();
+            let sorted = i32s("ids", &sorted, &[n0]);
+            exercise(tally, case, &Op::SegmentSum, &data, &[sorted], &out);
+            // MATRIX_SET_DIAG with a drawn diagonal shape.
+            let diag = (
+                ti(DType::Float32, &out_shape),
+                alloc::vec![0u8; 4 * out_shape.iter().product::<usize>()],
+            );
+            exercise(tally, case, &Op::MatrixSetDiag, &data, &[diag], &out);
+            exercise(tally, case, &Op::MatrixDiag, &data, &[], &out);
+            // SCATTER_ND and ONE_HOT take indices first: the data (bytes 7) are huge indices,
+            // so runs mostly stop with an error; they must not panic.
+            let idx_data = ti(DType::Int32, &in_shape);
+            let upd = (
+                ti(DType::Float32, &out_shape),
+                alloc::vec![0u8; 4 * out_shape.iter().product::<usize>()],
+            );
+            let sh: Vec<i32> = out_shape.iter().map(|&d| d as i32).collect();
+            let sh = i32s("s", &sh, &[sh.len()]);
+            exercise(tally, case, &Op::ScatterNd, &idx_data, &[upd, sh], &out);
+            let depth = i32s("d", &v[..1], &[]);
+            let on = (ti(DType::Float32, &[]), 1f32.to_le_bytes().to_vec());
+            let off = (ti(DType::Float32, &[]), 0f32.to_le_bytes().to_vec());
+            let op = Op::OneHot(tflrs_ir::OneHotAttrs { axis: -1 });
+            exercise(tally, case, &op, &idx_data, &[depth, on, off], &out);
+            // NON_MAX_SUPPRESSION_V5: boxes are the data (tame: [n, 4]), a drawn max size.
+            let nb = in_shape.first().copied().unwrap_or(0);
+            let boxes = if case.tame {
+                ti(DType::Float32, &[nb, 4])
+            } else {
+                data.clone()
+            };
+            let f = |x: f32| (ti(DType::Float32, &[]), x.to_le_bytes().to_vec());
+            let nms = [
+                (ti(DType::Float32, &[nb]), alloc::vec![0x3fu8; 4 * nb]),
+                i32s("m", &v[..1], &[]),
+                f(0.5),
+                f(0.1),
+                f(v[1] as f32 * 0.25),
+            ];
+            let nms_out = [
+                ti(DType::Int32, &out_shape),
+                ti(DType::Float32, &out_shape),
+                ti(DType::Int32, &[]),
+            ];
+            exercise(
+                tally,
+                case,
+                &Op::NonMaxSuppressionV5,
+                &boxes,
+                &nms,
+                &nms_out,
+            );
+            // WHERE: its input is the data (all true).
+            exercise(
+                tally,
+                case,
+                &Op::Where,
+                &data,
+                &[],
+                &[ti(DType::Int64, &out_shape)],
+            );
+        },
+        &[
+            ("BROADCAST_TO", 50, 50),
+            ("REVERSE_V2", 50, 50),
+            ("GATHER_ND", 30, 20),
+            ("TOPK_V2", 30, 30),
+            ("SPACE_TO_BATCH_ND", 25, 25),
+            ("BATCH_TO_SPACE_ND", 25, 25),
+            ("DYNAMIC_UPDATE_SLICE", 50, 50),
+            ("UNSORTED_SEGMENT_SUM", 30, 30),
+            ("SEGMENT_SUM", 20, 20),
+            ("MATRIX_DIAG", 50, 50),
+            ("ONE_HOT", 20, 20),
+            ("NON_MAX_SUPPRESSION_V5", 20, 10),
+        ],
+    );
+}
