@@ -93,12 +93,14 @@ fn testdata_models_round_trip() {
 }
 
 /// TensorFlow's converter writes, for each operator, the largest version any of its nodes
-/// needs; the per-node rule of `min_version` must give the same maximum.
+/// needs; the per-node rule of `min_version` must give the same maximum. The MediaPipe models
+/// (`mediapipe_*`) were written by an older converter with other version numbers (DEQUANTIZE
+/// of float16 as 2, not 3), so only the models this repository's converter made are compared.
 #[test]
 fn imported_versions_match_the_minimal_version_rule() {
     use std::collections::BTreeMap;
     let mut mismatches = Vec::new();
-    for (name, path) in cases() {
+    for (name, path) in cases().into_iter().filter(|(n, _)| !n.starts_with("mediapipe_")) {
         let bytes = std::fs::read(&path).unwrap();
         let graph = Graph::from_tflite(&bytes).unwrap();
         // op name -> (largest file version, largest computed version)
