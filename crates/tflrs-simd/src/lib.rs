@@ -27,6 +27,7 @@ mod gemm_i8;
 mod int8;
 mod isa;
 mod level;
+mod split;
 #[cfg(test)]
 mod testutil;
 
