@@ -183,8 +183,6 @@ pub fn bench(args: Args) -> Result<()> {
             }
         }
     }
-    println!(
-        "(ref/tflrs, xnn/tflrs above 1: tflrs is faster; 1T/T: speed-up of T threads over 1)"
-    );
+    println!("(ref/tflrs, xnn/tflrs above 1: tflrs is faster; 1T/T: speed-up of T threads over 1)");
     Ok(())
 }

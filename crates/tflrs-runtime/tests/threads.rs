@@ -8,7 +8,10 @@ use tflrs_testdata::Case;
 /// Every output's bytes after one invoke of `case` with `threads` threads (the default
 /// backends: SIMD, then scalar).
 fn outputs(case: &Case, model: &Model<'_>, threads: usize) -> Vec<Vec<u8>> {
-    let mut interp = Interpreter::builder(model).threads(threads).build().unwrap();
+    let mut interp = Interpreter::builder(model)
+        .threads(threads)
+        .build()
+        .unwrap();
     assert_eq!(interp.threads(), threads);
     for (i, input) in case.inputs.iter().enumerate() {
         interp
@@ -44,7 +47,11 @@ fn two_and_three_threads_give_the_same_bytes_as_one() {
         let model = Model::from_bytes(&bytes).unwrap();
         let one = outputs(&case, &model, 1);
         for threads in [2, 3] {
-            assert_eq!(outputs(&case, &model, threads), one, "{name}, {threads} threads");
+            assert_eq!(
+                outputs(&case, &model, threads),
+                one,
+                "{name}, {threads} threads"
+            );
         }
         if name.ends_with("int8") {
             // And those bytes are LiteRT's reference bytes.
