@@ -3,12 +3,15 @@
 //! [`Parallel`] during `invoke`.
 //!
 //! One [`for_each`](Parallel::for_each) publishes its task list (a pointer to the caller's
-//! closure and a task count) under a new epoch; every participant (the caller as thread 0, each
-//! worker as its own index) takes tasks from one atomic counter until none is left, and the
-//! caller returns once every worker reported the epoch done, so the closure is no longer
-//! referenced. Nothing is allocated and no thread is made per call. Workers spin for
-//! [`SPIN`] after a call, so that the next kernel of the same invoke finds them awake, then
-//! sleep on a condition variable until the next epoch.
+//! closure and a task count) under a new epoch and opens the epoch's gate; a worker that sees
+//! the epoch joins through the gate (one atomic compare-and-swap on the word holding the
+//! epoch, a closed bit and the count of joined workers), takes tasks from one atomic counter
+//! until none is left, and leaves. The caller (thread 0) takes tasks too; when none is left it
+//! closes the gate and waits only for the workers that joined, so a worker that is asleep or
+//! descheduled (a machine with fewer free cores than threads) never holds it up: the caller
+//! then simply runs the tasks itself. Nothing is allocated and no thread is made per call.
+//! Workers spin for [`SPIN`] after a call, so that the next kernel of the same invoke finds
+//! them awake, then sleep on a condition variable until the next epoch.
 //!
 //! A panicking task is caught where it runs; the other tasks finish, and `for_each` panics on
 //! the calling thread once no worker uses the closure any more. A `for_each` made while the
@@ -26,8 +29,12 @@ use tflrs_kernels::Parallel;
 /// How long a worker spins for the next task list before it sleeps.
 pub(crate) const SPIN: Duration = Duration::from_micros(200);
 
-/// The caller's closure, lifetime erased. Only dereferenced between its epoch's publication
-/// and the worker's report of that epoch, while the caller waits in `for_each`.
+/// Spins before a waiting thread yields its core instead (to a thread it waits for, when the
+/// machine has fewer free cores than the pool has threads).
+const YIELD_AFTER: u32 = 2000;
+
+/// The caller's closure, lifetime erased. Only dereferenced by workers inside the gate of its
+/// epoch, while the caller waits in `for_each`.
 #[derive(Clone, Copy)]
 struct Job {
     f: *const (dyn Fn(usize, usize) + Sync),
@@ -37,17 +44,25 @@ struct Job {
 /// The task list a pool starts with (never run: its task count is 0).
 static NOTHING: fn(usize, usize) = |_, _| {};
 
+/// The gate's closed bit; the bits below count the joined workers, the bits above are the
+/// epoch.
+const CLOSED: u64 = 1 << 31;
+const COUNT: u64 = CLOSED - 1;
+
+fn epoch_of(gate: u64) -> u64 {
+    gate >> 32
+}
+
 /// What the caller and the workers share.
 struct Shared {
-    /// Incremented for each task list (and for shutdown).
-    epoch: AtomicU64,
-    /// The current task list; written by the caller only while no worker reads it (between
-    /// the last report of one epoch and the publication of the next).
+    /// The gate: epoch (bits 32..64, incremented for each task list and for shutdown),
+    /// [`CLOSED`], and the workers inside (bits 0..31).
+    gate: AtomicU64,
+    /// The current task list; written by the caller only while no worker is inside the gate
+    /// (it is closed with a count of 0, or not yet opened).
     job: std::cell::UnsafeCell<Job>,
     /// The next task to take.
     next: AtomicUsize,
-    /// Workers that have not yet reported the current epoch done.
-    pending: AtomicUsize,
     /// Whether a task of the current epoch panicked.
     panicked: AtomicBool,
     /// Set when the pool is dropped.
@@ -60,9 +75,10 @@ struct Shared {
     wake: Condvar,
 }
 
-// SAFETY: `job` is written only by the thread holding `busy` while `pending` is 0 (no worker
-// reads it then) and read by workers only after they saw its epoch (Acquire on `epoch`, which
-// the caller stored with Release after writing `job`); the closure it points at is `Sync`.
+// SAFETY: `job` is written only by the thread holding `busy` while the gate is closed and
+// empty (no worker reads it then), and read by workers only inside the gate, which they enter
+// with an Acquire compare-and-swap on the word the caller stored with Release after writing
+// `job`; the closure it points at is `Sync`.
 unsafe impl Sync for Shared {}
 // SAFETY: as above; the raw pointer is only a reference to a `Sync` closure.
 unsafe impl Send for Shared {}
@@ -96,8 +112,8 @@ fn work(shared: &Shared, job: Job, thread: usize) -> bool {
         if t >= job.tasks {
             return panicked;
         }
-        // SAFETY: the caller of `for_each` keeps the closure alive until every worker reported
-        // this epoch, which this one does only after its last task.
+        // SAFETY: the caller of `for_each` keeps the closure alive until the gate is closed
+        // and empty; a worker leaves it only after its last task.
         let f = unsafe { &*job.f };
         panicked |= catch_unwind(AssertUnwindSafe(|| f(t, thread))).is_err();
     }
@@ -111,13 +127,12 @@ impl Pool {
             return None;
         }
         let shared = Arc::new(Shared {
-            epoch: AtomicU64::new(0),
+            gate: AtomicU64::new(CLOSED),
             job: std::cell::UnsafeCell::new(Job {
                 f: &NOTHING as &(dyn Fn(usize, usize) + Sync),
                 tasks: 0,
             }),
             next: AtomicUsize::new(0),
-            pending: AtomicUsize::new(0),
             panicked: AtomicBool::new(false),
             shutdown: AtomicBool::new(false),
             busy: AtomicBool::new(false),
@@ -149,7 +164,8 @@ impl Pool {
     }
 }
 
-/// A worker's life: wait for an epoch, take its tasks, report it, until shutdown.
+/// A worker's life: wait for an epoch, join it if its gate is still open, take its tasks,
+/// leave; until shutdown.
 fn worker(shared: &Shared, index: usize) {
     INDEX.with(|i| i.set(index));
     let mut seen = 0u64;
@@ -157,34 +173,54 @@ fn worker(shared: &Shared, index: usize) {
         // Spin for the next epoch, then sleep.
         let start = Instant::now();
         let mut spins = 0u32;
-        let epoch = loop {
-            let e = shared.epoch.load(Ordering::Acquire);
-            if e != seen {
-                break e;
+        let mut gate = loop {
+            let g = shared.gate.load(Ordering::Acquire);
+            if epoch_of(g) != seen {
+                break g;
             }
-            core::hint::spin_loop();
+            // Spin without yielding: a worker that gives its core away is seldom back before
+            // the caller ran the tasks itself.
             spins = spins.wrapping_add(1);
+            core::hint::spin_loop();
             if spins.is_multiple_of(64) && start.elapsed() > SPIN {
                 let mut guard = shared.lock.lock().unwrap_or_else(|e| e.into_inner());
                 shared.sleepers.fetch_add(1, Ordering::SeqCst);
-                while shared.epoch.load(Ordering::SeqCst) == seen {
+                while epoch_of(shared.gate.load(Ordering::SeqCst)) == seen {
                     guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                 }
                 shared.sleepers.fetch_sub(1, Ordering::SeqCst);
                 drop(guard);
             }
         };
-        seen = epoch;
         if shared.shutdown.load(Ordering::Acquire) {
             return;
         }
-        // SAFETY: the caller wrote `job` before publishing `epoch` (Release, seen above with
-        // Acquire) and does not write it again before this worker reports.
+        // Join unless the caller already closed the gate (it ran the tasks without us).
+        let joined = loop {
+            if gate & CLOSED != 0 {
+                break false;
+            }
+            match shared.gate.compare_exchange_weak(
+                gate,
+                gate + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break true,
+                Err(g) => gate = g,
+            }
+        };
+        seen = epoch_of(gate);
+        if !joined {
+            continue;
+        }
+        // SAFETY: inside the gate: the caller wrote `job` before opening it (Release, seen by
+        // the compare-and-swap with Acquire) and does not write it again before we leave.
         let job = unsafe { *shared.job.get() };
         if work(shared, job, index) {
             shared.panicked.store(true, Ordering::Relaxed);
         }
-        shared.pending.fetch_sub(1, Ordering::AcqRel);
+        shared.gate.fetch_sub(1, Ordering::Release);
     }
 }
 
@@ -207,8 +243,9 @@ impl Parallel for Pool {
             (0..tasks).for_each(|t| f(t, me));
             return;
         }
-        // SAFETY: only the lifetime is erased; the closure outlives every use (we wait for
-        // `pending` to reach 0 below, on every path, before returning or unwinding).
+        // SAFETY: only the lifetime is erased; the closure outlives every use (below, we close
+        // the gate and wait for it to empty on every path, panics included, before returning
+        // or unwinding).
         let f_static: *const (dyn Fn(usize, usize) + Sync) = unsafe {
             core::mem::transmute::<
                 *const (dyn Fn(usize, usize) + Sync + '_),
@@ -216,17 +253,27 @@ impl Parallel for Pool {
             >(f)
         };
         let job = Job { f: f_static, tasks };
-        // SAFETY: `busy` is ours and `pending` is 0 (the previous call waited for it), so no
-        // worker reads `job` now.
+        // SAFETY: `busy` is ours and the gate is closed and empty (the previous call waited
+        // for that), so no worker reads `job` now.
         unsafe { *shared.job.get() = job };
         shared.next.store(0, Ordering::Relaxed);
         shared.panicked.store(false, Ordering::Relaxed);
-        shared.pending.store(self.workers.len(), Ordering::Relaxed);
-        shared.epoch.fetch_add(1, Ordering::SeqCst);
+        let epoch = epoch_of(shared.gate.load(Ordering::Relaxed)) + 1;
+        // Open: the new epoch, not closed, nobody inside.
+        shared.gate.store(epoch << 32, Ordering::SeqCst);
         self.wake_all();
         let mut panicked = work(shared, job, 0);
-        while shared.pending.load(Ordering::Acquire) != 0 {
-            core::hint::spin_loop();
+        // Every task is taken: close the gate and wait for the workers inside (on their last
+        // task); on a machine with fewer free cores than threads, yield to them after a while.
+        shared.gate.fetch_or(CLOSED, Ordering::AcqRel);
+        let mut spins = 0u32;
+        while shared.gate.load(Ordering::Acquire) & COUNT != 0 {
+            spins = spins.saturating_add(1);
+            if spins < YIELD_AFTER {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
         panicked |= shared.panicked.load(Ordering::Relaxed);
         shared.busy.store(false, Ordering::Release);
@@ -239,7 +286,9 @@ impl Parallel for Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         self.shared.shutdown.store(true, Ordering::Release);
-        self.shared.epoch.fetch_add(1, Ordering::SeqCst);
+        // A new epoch, closed: every worker wakes, sees the shutdown and returns.
+        let epoch = epoch_of(self.shared.gate.load(Ordering::Relaxed)) + 1;
+        self.shared.gate.store((epoch << 32) | CLOSED, Ordering::SeqCst);
         {
             let _guard = self.shared.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.shared.wake.notify_all();
@@ -334,6 +383,48 @@ mod tests {
             c[t].fetch_add(1, Ordering::Relaxed);
         });
         assert!(c.iter().all(|c| c.load(Ordering::Relaxed) == 1));
+    }
+
+    /// Not a test: prints the time of a CPU-bound task list on 1 and 2 threads, and of an
+    /// empty one (the cost of a call). `cargo test --release -p tflrs-runtime --lib
+    /// pool_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn pool_timing() {
+        fn spin(n: u64) -> u64 {
+            (0..n).fold(1u64, |a, i| a.wrapping_mul(6364136223846793005).wrapping_add(i))
+        }
+        let pool = Pool::new(2).unwrap();
+        let sink = AtomicUsize::new(0);
+        let by_worker = AtomicUsize::new(0);
+        let task = |_: usize, thread: usize| {
+            sink.fetch_add(spin(20_000) as usize & 1, Ordering::Relaxed);
+            by_worker.fetch_add(usize::from(thread > 0), Ordering::Relaxed);
+        };
+        for round in 0..3 {
+            let t = Instant::now();
+            for _ in 0..200 {
+                (0..16).for_each(|i| task(i, 0));
+            }
+            let one = t.elapsed();
+            let t = Instant::now();
+            for _ in 0..200 {
+                pool.for_each(16, &task);
+            }
+            let two = t.elapsed();
+            let t = Instant::now();
+            for _ in 0..10_000 {
+                pool.for_each(8, &|_, _| {});
+            }
+            let empty = t.elapsed() / 10_000;
+            println!(
+                "round {round}: 1 thread {one:?}, 2 threads {two:?} ({:.2}x), empty call \
+                 {empty:?}; the worker ran {} of {} tasks",
+                one.as_secs_f64() / two.as_secs_f64(),
+                by_worker.swap(0, Ordering::Relaxed),
+                3200
+            );
+        }
     }
 
     #[test]
