@@ -25,6 +25,7 @@ pub trait StepObserver {
 
 /// Runs subgraph `index` of `plans`, taking its plan out of its slot for the duration so that
 /// kernels may run other subgraphs (control flow) through [`Services`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_subgraph(
     plans: &mut [Option<Box<SubgraphPlan>>],
     state: &mut State,

@@ -151,7 +151,7 @@ impl<'m> InterpreterBuilder<'m> {
         #[cfg(feature = "std")]
         let threads = pool
             .as_ref()
-            .map_or(1, |p| tflrs_kernels::Parallel::threads(p));
+            .map_or(1, Parallel::threads);
         #[cfg(not(feature = "std"))]
         let threads = 1;
         let mut interp = Interpreter {
@@ -423,7 +423,7 @@ impl<'m> Interpreter<'m> {
         #[cfg(feature = "std")]
         let parallel = self.pool.as_ref().map(|p| p as &dyn Parallel);
         #[cfg(not(feature = "std"))]
-        let parallel = None;
+        let parallel: Option<&dyn Parallel> = None;
         run_subgraph(
             &mut self.plans,
             &mut self.state,

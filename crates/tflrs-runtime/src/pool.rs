@@ -288,7 +288,9 @@ impl Drop for Pool {
         self.shared.shutdown.store(true, Ordering::Release);
         // A new epoch, closed: every worker wakes, sees the shutdown and returns.
         let epoch = epoch_of(self.shared.gate.load(Ordering::Relaxed)) + 1;
-        self.shared.gate.store((epoch << 32) | CLOSED, Ordering::SeqCst);
+        self.shared
+            .gate
+            .store((epoch << 32) | CLOSED, Ordering::SeqCst);
         {
             let _guard = self.shared.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.shared.wake.notify_all();
@@ -392,7 +394,9 @@ mod tests {
     #[ignore]
     fn pool_timing() {
         fn spin(n: u64) -> u64 {
-            (0..n).fold(1u64, |a, i| a.wrapping_mul(6364136223846793005).wrapping_add(i))
+            (0..n).fold(1u64, |a, i| {
+                a.wrapping_mul(6364136223846793005).wrapping_add(i)
+            })
         }
         let pool = Pool::new(2).unwrap();
         let sink = AtomicUsize::new(0);
