@@ -149,9 +149,7 @@ impl<'m> InterpreterBuilder<'m> {
         #[cfg(feature = "std")]
         let pool = crate::pool::Pool::new(self.threads);
         #[cfg(feature = "std")]
-        let threads = pool
-            .as_ref()
-            .map_or(1, Parallel::threads);
+        let threads = pool.as_ref().map_or(1, Parallel::threads);
         #[cfg(not(feature = "std"))]
         let threads = 1;
         let mut interp = Interpreter {
