@@ -1,10 +1,10 @@
 //! Benchmarks for tflrs.
 //!
 //! - `cargo bench -p tflrs-benches`: criterion benches of whole testdata models on the scalar
-//!   and SIMD backends (`benches/models.rs`).
-//! - `cargo xtask bench`: tflrs beside LiteRT (reference kernels and XNNPACK, one thread) on the
-//!   same models and inputs, as a table of medians and ratios. Its tflrs side is the
-//!   `time-models` binary of this crate.
+//!   and SIMD backends, the SIMD one on 1 and 2 threads (`benches/models.rs`).
+//! - `cargo xtask bench`: tflrs beside LiteRT (reference kernels, and XNNPACK on 1 and 2
+//!   threads) on the same models and inputs, as a table of medians and ratios. Its tflrs side is
+//!   the `time-models` binary of this crate.
 //!
 //! Speed goals live here, never in timed tests.
 
@@ -36,6 +36,15 @@ pub fn interpreter_for(case: &Case) -> Result<Interpreter<'static>, String> {
 /// Like [`interpreter_for`], with the backend named `backend` (one of [`BACKENDS`]) asked
 /// before the scalar one.
 pub fn interpreter_with(case: &Case, backend: &str) -> Result<Interpreter<'static>, String> {
+    interpreter_threads(case, backend, 1)
+}
+
+/// Like [`interpreter_with`], on `threads` threads (`InterpreterBuilder::threads`).
+pub fn interpreter_threads(
+    case: &Case,
+    backend: &str,
+    threads: usize,
+) -> Result<Interpreter<'static>, String> {
     let bytes: &'static [u8] = Box::leak(
         case.model_bytes()
             .map_err(|e| e.to_string())?
@@ -44,7 +53,7 @@ pub fn interpreter_with(case: &Case, backend: &str) -> Result<Interpreter<'stati
     let model: &'static Model<'static> = Box::leak(Box::new(
         Model::from_bytes(bytes).map_err(|e| e.to_string())?,
     ));
-    let builder = Interpreter::builder(model);
+    let builder = Interpreter::builder(model).threads(threads);
     let builder = match backend {
         "scalar" => builder.reference_kernels(true),
         // The default builder asks the SIMD backend before the scalar one.

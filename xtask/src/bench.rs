@@ -1,11 +1,13 @@
-//! `cargo xtask bench [--runs N] [--backend scalar|simd] [--python PY] [MODEL ...]`: tflrs
-//! beside LiteRT on the same models and inputs, in one run, as a table of medians and ratios.
+//! `cargo xtask bench [--runs N] [--backend scalar|simd] [--threads 1,2] [--python PY]
+//! [MODEL ...]`: tflrs beside LiteRT on the same models and inputs, in one run, as a table of
+//! medians and ratios, at each thread count.
 //!
 //! tflrs: the `time-models` binary of `tflrs-benches` (release build; the SIMD backend unless
-//! `--backend scalar`). LiteRT: `xtask/scripts/bench_litert.py` in `.venv-testdata` (made by
-//! `cargo xtask gen-testdata`), or any Python with `ai-edge-litert` and `numpy` given with
-//! `--python`, with the reference kernels (`BUILTIN_REF`) and the default XNNPACK path, both on
-//! one thread. LiteRT's times include the Python call overhead of `invoke()` (a few
+//! `--backend scalar`; `InterpreterBuilder::threads`). LiteRT: `xtask/scripts/bench_litert.py`
+//! in `.venv-testdata` (made by `cargo xtask gen-testdata`), or any Python with
+//! `ai-edge-litert` and `numpy` given with `--python`, with the reference kernels
+//! (`BUILTIN_REF`, one thread) and the default XNNPACK path at each thread count
+//! (`num_threads`). LiteRT's times include the Python call overhead of `invoke()` (a few
 //! microseconds), which matters only for the smallest models.
 
 use anyhow::{Context, Result, bail};
@@ -21,6 +23,9 @@ pub struct Args {
     /// tflrs's backend in front of the scalar one (`scalar` for none).
     #[arg(long, default_value = "simd", value_parser = ["scalar", "simd"])]
     backend: String,
+    /// Thread counts, comma-separated: tflrs and XNNPACK run at each.
+    #[arg(long, default_value = "1,2", value_delimiter = ',')]
+    threads: Vec<usize>,
     /// A Python with `ai-edge-litert` and `numpy` (default: `.venv-testdata/bin/python`).
     #[arg(long)]
     python: Option<std::path::PathBuf>,
@@ -41,7 +46,8 @@ const DEFAULT_MODELS: &[&str] = &[
 
 type Row = BTreeMap<String, serde_json::Value>;
 
-fn parse_lines(out: &[u8]) -> Result<BTreeMap<String, Row>> {
+/// Rows by `(model, threads)` (threads 1 when a row has none).
+fn parse_lines(out: &[u8]) -> Result<BTreeMap<(String, u64), Row>> {
     let mut rows = BTreeMap::new();
     for line in String::from_utf8_lossy(out)
         .lines()
@@ -53,7 +59,8 @@ fn parse_lines(out: &[u8]) -> Result<BTreeMap<String, Row>> {
             .and_then(|m| m.as_str())
             .unwrap_or_default()
             .to_string();
-        rows.insert(name, row);
+        let threads = row.get("threads").and_then(|t| t.as_u64()).unwrap_or(1);
+        rows.insert((name, threads), row);
     }
     Ok(rows)
 }
@@ -75,7 +82,16 @@ pub fn bench(args: Args) -> Result<()> {
             python.display()
         );
     }
-    eprintln!("xtask: timing tflrs (release, {} backend)", args.backend);
+    let threads: Vec<usize> = args.threads.iter().map(|&t| t.max(1)).collect();
+    let list = threads
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    eprintln!(
+        "xtask: timing tflrs (release, {} backend, threads {list})",
+        args.backend
+    );
     let out = Command::new("cargo")
         .current_dir(&root)
         .args([
@@ -89,6 +105,8 @@ pub fn bench(args: Args) -> Result<()> {
             "--",
             "--backend",
             &args.backend,
+            "--threads",
+            &list,
             "--runs",
         ])
         .arg(args.runs.to_string())
@@ -102,9 +120,10 @@ pub fn bench(args: Args) -> Result<()> {
         );
     }
     let ours = parse_lines(&out.stdout)?;
-    eprintln!("xtask: timing LiteRT (reference kernels, XNNPACK; 1 thread)");
+    eprintln!("xtask: timing LiteRT (reference kernels on 1 thread, XNNPACK on {list})");
     let out = Command::new(&python)
         .arg(root.join("xtask/scripts/bench_litert.py"))
+        .args(["--threads", &list])
         .arg(root.join("testdata"))
         .arg(args.runs.to_string())
         .args(&models)
@@ -119,34 +138,51 @@ pub fn bench(args: Args) -> Result<()> {
     let theirs = parse_lines(&out.stdout)?;
 
     let us = |row: Option<&Row>, key: &str| row.and_then(|r| r.get(key)).and_then(|v| v.as_f64());
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".to_string(),
+    };
     println!(
-        "{:<30} {:>12} {:>14} {:>14} {:>9} {:>9}",
-        "model", "tflrs us", "LiteRT ref us", "XNNPACK us", "ref/tflrs", "xnn/tflrs"
+        "{:<30} {:>4} {:>12} {:>14} {:>14} {:>9} {:>9} {:>10} {:>10}",
+        "model",
+        "thr",
+        "tflrs us",
+        "LiteRT ref us",
+        "XNNPACK us",
+        "ref/tflrs",
+        "xnn/tflrs",
+        "tflrs 1T/T",
+        "xnn 1T/T"
     );
     for name in &models {
-        let t = us(ours.get(name), "median_us");
-        let r = us(theirs.get(name), "ref_median_us");
-        let x = us(theirs.get(name), "xnnpack_median_us");
-        let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
-            _ => "-".to_string(),
-        };
-        println!(
-            "{:<30} {:>12} {:>14} {:>14} {:>9} {:>9}",
-            name,
-            fmt(t),
-            fmt(r),
-            fmt(x),
-            ratio(r, t),
-            ratio(x, t)
-        );
-        for (who, row) in [("tflrs", ours.get(name)), ("LiteRT", theirs.get(name))] {
-            if let Some(e) = row.and_then(|r| r.get("error")) {
-                println!("  {who}: {e}");
+        let litert = theirs.get(&(name.clone(), 1));
+        let t1 = us(ours.get(&(name.clone(), 1)), "median_us");
+        let x1 = us(litert, "xnnpack_1t_median_us").or(us(litert, "xnnpack_median_us"));
+        for &th in &threads {
+            let mine = ours.get(&(name.clone(), th as u64));
+            let t = us(mine, "median_us");
+            let r = (th == 1).then(|| us(litert, "ref_median_us")).flatten();
+            let x = us(litert, &format!("xnnpack_{th}t_median_us"));
+            println!(
+                "{:<30} {:>4} {:>12} {:>14} {:>14} {:>9} {:>9} {:>10} {:>10}",
+                name,
+                th,
+                fmt(t),
+                fmt(r),
+                fmt(x),
+                ratio(r, t),
+                ratio(x, t),
+                ratio(t1, t),
+                ratio(x1, x)
+            );
+            for (who, row) in [("tflrs", mine), ("LiteRT", litert)] {
+                if let Some(e) = row.and_then(|r| r.get("error")) {
+                    println!("  {who}: {e}");
+                }
             }
         }
     }
-    println!("(ratios above 1 mean tflrs is faster)");
+    println!("(ref/tflrs, xnn/tflrs above 1: tflrs is faster; 1T/T: speed-up of T threads over 1)");
     Ok(())
 }

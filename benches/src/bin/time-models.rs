@@ -1,11 +1,12 @@
-//! Times `invoke()` of testdata models and prints one JSON object per line:
-//! `{"model": name, "median_us": t, "runs": n}` (or `"error"`). Used by `cargo xtask bench`.
+//! Times `invoke()` of testdata models and prints one JSON object per line and thread count:
+//! `{"model": name, "threads": t, "median_us": t, "runs": n}` (or `"error"`). Used by
+//! `cargo xtask bench`.
 //!
-//! Usage: `time-models [--runs N] [--backend scalar|simd] [MODEL ...]` (default: the models of
-//! `tflrs_benches::MODELS` on the scalar backend).
+//! Usage: `time-models [--runs N] [--backend scalar|simd] [--threads 1,2] [MODEL ...]`
+//! (default: the models of `tflrs_benches::MODELS` on the scalar backend, one thread).
 
 use std::time::Instant;
-use tflrs_benches::{MODELS, interpreter_with};
+use tflrs_benches::{MODELS, interpreter_threads};
 use tflrs_testdata::Case;
 
 fn main() {
@@ -22,15 +23,25 @@ fn main() {
         }
         args.drain(p..(p + 2).min(args.len()));
     }
+    let mut threads = vec![1usize];
+    if let Some(p) = args.iter().position(|a| a == "--threads") {
+        if let Some(list) = args.get(p + 1) {
+            threads = list.split(',').filter_map(|t| t.parse().ok()).collect();
+        }
+        args.drain(p..(p + 2).min(args.len()));
+    }
     let names: Vec<String> = if args.is_empty() {
         MODELS.iter().map(|s| s.to_string()).collect()
     } else {
         args
     };
-    for name in names {
+    for (name, threads) in names
+        .iter()
+        .flat_map(|n| threads.iter().map(move |&t| (n.clone(), t)))
+    {
         let result = Case::load(&name)
             .map_err(|e| e.to_string())
-            .and_then(|case| interpreter_with(&case, &backend))
+            .and_then(|case| interpreter_threads(&case, &backend, threads))
             .and_then(|mut interp| {
                 interp.invoke().map_err(|e| e.to_string())?; // warm up
                 let mut times: Vec<f64> = (0..runs.max(1))
@@ -45,9 +56,9 @@ fn main() {
             });
         let line = match result {
             Ok(median) => {
-                serde_json::json!({"model": name, "backend": backend, "median_us": median, "runs": runs})
+                serde_json::json!({"model": name, "backend": backend, "threads": threads, "median_us": median, "runs": runs})
             }
-            Err(e) => serde_json::json!({"model": name, "error": e}),
+            Err(e) => serde_json::json!({"model": name, "threads": threads, "error": e}),
         };
         println!("{line}");
     }

@@ -1,5 +1,5 @@
-//! `tflrs bench MODEL [-i in0.npy ...] [--backend NAME] [--runs N] [--warmup N] [--json]
-//! [--profile]`: time `invoke()`, and with `--profile` each step (node or device partition) of
+//! `tflrs bench MODEL [-i in0.npy ...] [--backend NAME] [--threads N] [--runs N] [--warmup N]
+//! [--json] [--profile]`: time `invoke()`, and with `--profile` each step (node or device partition) of
 //! the main subgraph, as LiteRT's `benchmark_model` op profiling does.
 //!
 //! Inputs come from `.npy` files, or, without `-i`, from seeded pseudo-random data (floats in
@@ -7,7 +7,8 @@
 //! Prints the median, 10th and 90th percentiles and the minimum of `--runs` timed invokes in
 //! microseconds, after `--warmup` untimed ones, and the arena size; `--json` prints one JSON
 //! object instead (`median_us`, `p10_us`, `p90_us`, `min_us`, `runs`, `warmup`, `backend`,
-//! `arena_bytes`). One thread; compare numbers only within one run of a machine.
+//! `arena_bytes`, `threads`). One thread unless `--threads`; compare numbers only within one
+//! run of a machine.
 
 use crate::run::{BACKENDS, feed_input, with_backend};
 use crate::table::{Align, Table, thousands};
@@ -33,6 +34,9 @@ pub struct Args {
     /// With `--backend host-device`: the operators it claims, comma-separated.
     #[arg(long, value_name = "OPS", value_delimiter = ',')]
     pub device_ops: Option<Vec<String>>,
+    /// Threads the kernels may split their work over (the interpreter's worker pool).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
     /// Timed invokes.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub runs: u32,
@@ -55,7 +59,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let model = Model::from_bytes(&bytes)
         .with_context(|| format!("{} is not a model tflrs can load", path.display()))?;
     let builder = with_backend(
-        Interpreter::builder(&model),
+        Interpreter::builder(&model).threads(args.threads as usize),
         &args.backend,
         args.device_ops.as_deref(),
     )?;
@@ -104,6 +108,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "runs": args.runs,
             "warmup": args.warmup,
             "arena_bytes": arena,
+            "threads": interp.threads(),
         });
         let mut json = json;
         if let Some(p) = &profile {
@@ -121,10 +126,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("{json}");
     } else {
         println!(
-            "{}: {} invokes on {} (after {} warm-up)",
+            "{}: {} invokes on {}, {} thread(s) (after {} warm-up)",
             path.display(),
             args.runs,
             args.backend,
+            interp.threads(),
             args.warmup
         );
         println!(

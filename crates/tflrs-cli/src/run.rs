@@ -1,4 +1,4 @@
-//! `tflrs run MODEL -i in0.npy [-i in1.npy ...] [-o OUTDIR] [--backend NAME] [--device-ops OPS] [--plan]`:
+//! `tflrs run MODEL -i in0.npy [-i in1.npy ...] [-o OUTDIR] [--backend NAME] [--device-ops OPS] [--threads N] [--plan]`:
 //! run a model on `.npy` inputs.
 //!
 //! Inputs are given in the model's input order; each must have the input's dtype, and its
@@ -38,6 +38,10 @@ pub struct Args {
     /// (`CONV_2D,ADD`); all it can run when not given.
     #[arg(long, value_name = "OPS", value_delimiter = ',')]
     pub device_ops: Option<Vec<String>>,
+    /// Threads the kernels may split their work over (outputs do not depend on it for
+    /// integer models).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
     /// Print the plan: node, op, kernel, backend, and the arena size.
     #[arg(long)]
     pub plan: bool,
@@ -53,7 +57,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let model = Model::from_bytes(&bytes)
         .with_context(|| format!("{} is not a model tflrs can load", path.display()))?;
-    let builder = Interpreter::builder(&model).preserve_inputs(!args.reuse_input_memory);
+    let builder = Interpreter::builder(&model)
+        .preserve_inputs(!args.reuse_input_memory)
+        .threads(args.threads as usize);
     let builder = with_backend(builder, &args.backend, args.device_ops.as_deref())?;
     let mut interp = builder
         .build()

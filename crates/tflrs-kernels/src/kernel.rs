@@ -3,6 +3,7 @@
 
 use crate::KernelError;
 use crate::device::{Device, PartitionCtx, PartitionKernel};
+use crate::parallel::Parallel;
 use crate::tensor::{RawTensor, TensorInfo, TensorMut, TensorRef};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -152,6 +153,14 @@ pub trait Kernel: Send {
         0
     }
 
+    /// Whether [`scratch_bytes`](Self::scratch_bytes) is per thread: the runtime then lends
+    /// `scratch_bytes() * threads` bytes, where `threads` is that of
+    /// [`KernelIo::parallel`] (1 without one), and the kernel gives each thread index of
+    /// [`Parallel::for_each`](crate::Parallel::for_each) its own `scratch_bytes()`.
+    fn scratch_per_thread(&self) -> bool {
+        false
+    }
+
     /// Computes the outputs from the inputs.
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError>;
 }
@@ -269,6 +278,7 @@ pub struct KernelIo<'r> {
     outputs: &'r [RawTensor],
     scratch: &'r mut [u8],
     services: &'r mut dyn Services,
+    parallel: Option<&'r dyn Parallel>,
 }
 
 impl core::fmt::Debug for KernelIo<'_> {
@@ -277,6 +287,7 @@ impl core::fmt::Debug for KernelIo<'_> {
             .field("inputs", &self.inputs.len())
             .field("outputs", &self.outputs.len())
             .field("scratch", &self.scratch.len())
+            .field("threads", &crate::parallel::threads(self.parallel))
             .finish()
     }
 }
@@ -303,7 +314,22 @@ impl<'r> KernelIo<'r> {
             outputs,
             scratch,
             services,
+            parallel: None,
         }
+    }
+
+    /// Lends the kernel `parallel`'s threads (see [`parallel`](Self::parallel)). The scratch
+    /// must then hold `scratch_bytes() * threads` bytes for a kernel whose scratch is
+    /// [per thread](Kernel::scratch_per_thread).
+    pub fn with_parallel(mut self, parallel: Option<&'r dyn Parallel>) -> Self {
+        self.parallel = parallel;
+        self
+    }
+
+    /// The threads the kernel may split its work over, `None` to run on the calling thread
+    /// only (the default: one thread, no_std, standalone runs).
+    pub fn parallel(&self) -> Option<&'r dyn Parallel> {
+        self.parallel
     }
 
     /// Number of input slots (including omitted optional inputs).

@@ -33,6 +33,7 @@ pub mod device;
 mod error;
 mod kernel;
 pub mod math;
+pub mod parallel;
 pub mod prep;
 pub mod scalar;
 pub mod standalone;
@@ -45,5 +46,6 @@ pub use device::{BufferId, Device, PartitionCtx, PartitionError, PartitionKernel
 pub use error::__format;
 pub use error::KernelError;
 pub use kernel::{Backend, Inputs, Kernel, KernelIo, NoServices, NodeCtx, Outputs, Services};
+pub use parallel::Parallel;
 pub use scalar::ScalarBackend;
 pub use tensor::{RawTensor, TensorInfo, TensorMut, TensorRef};

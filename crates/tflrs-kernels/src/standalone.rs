@@ -13,6 +13,7 @@
 //! how a kernel storing past its `len` (an unsafe vector store, say) is caught.
 
 use crate::kernel::{Backend, KernelIo, NodeCtx, Services};
+use crate::parallel::Parallel;
 use crate::tensor::{RawTensor, TensorInfo};
 use crate::{Kernel, KernelError};
 use alloc::vec;
@@ -211,6 +212,20 @@ pub fn run_kernel(
     services: &mut dyn Services,
     layout: Layout,
 ) -> Result<Run, KernelError> {
+    run_kernel_on(kernel, inputs, outputs, services, layout, None)
+}
+
+/// [`run_kernel`] with `parallel`'s threads lent to the kernel
+/// ([`KernelIo::parallel`]); a kernel whose scratch is
+/// [per thread](Kernel::scratch_per_thread) gets `scratch_bytes() * threads` bytes.
+pub fn run_kernel_on(
+    kernel: &mut dyn Kernel,
+    inputs: &mut [Option<Input<'_>>],
+    outputs: &[&TensorInfo],
+    services: &mut dyn Services,
+    layout: Layout,
+    parallel: Option<&dyn Parallel>,
+) -> Result<Run, KernelError> {
     let guard = layout.guard_bytes;
     let mut in_bufs: Vec<Option<Guarded>> = inputs
         .iter()
@@ -225,7 +240,15 @@ pub fn run_kernel(
             Ok(Guarded::new(len, layout.poison, guard))
         })
         .collect::<Result<_, KernelError>>()?;
-    let mut scratch = Guarded::new(kernel.scratch_bytes(), layout.poison, guard);
+    let copies = if kernel.scratch_per_thread() {
+        crate::parallel::threads(parallel)
+    } else {
+        1
+    };
+    let scratch_bytes = kernel.scratch_bytes().checked_mul(copies).ok_or_else(|| {
+        KernelError::invalid(alloc::format!("{copies} threads' scratch overflows"))
+    })?;
+    let mut scratch = Guarded::new(scratch_bytes, layout.poison, guard);
     let raw_in: Vec<Option<RawTensor>> = inputs
         .iter()
         .zip(in_bufs.iter_mut())
@@ -264,7 +287,8 @@ pub fn run_kernel(
                 core::slice::from_raw_parts_mut(scratch_ptr, scratch_len),
                 services,
             )
-        };
+        }
+        .with_parallel(parallel);
         kernel.run(&mut io)?;
     }
     let mut overruns = Vec::new();

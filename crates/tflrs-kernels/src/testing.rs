@@ -13,7 +13,7 @@
 use crate::kernel::{Backend, NoServices, NodeCtx, Services};
 use crate::standalone::{self, Buffer, Data, Input, Layout, Overrun};
 use crate::tensor::TensorInfo;
-use crate::{Kernel, KernelError};
+use crate::{Kernel, KernelError, Parallel};
 use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
@@ -213,6 +213,7 @@ pub struct Harness<'s> {
     services: Option<&'s mut dyn Services>,
     layout: Layout,
     tolerance: FloatTolerance,
+    parallel: Option<&'s dyn Parallel>,
 }
 
 impl core::fmt::Debug for Harness<'_> {
@@ -222,6 +223,7 @@ impl core::fmt::Debug for Harness<'_> {
             .field("services", &self.services.is_some())
             .field("layout", &self.layout)
             .field("tolerance", &self.tolerance)
+            .field("threads", &crate::parallel::threads(self.parallel))
             .finish()
     }
 }
@@ -241,6 +243,7 @@ impl<'s> Harness<'s> {
             services: None,
             layout: Layout::default(),
             tolerance: FloatTolerance::EXACT,
+            parallel: None,
         }
     }
 
@@ -267,6 +270,13 @@ impl<'s> Harness<'s> {
     /// Fills outputs and scratch with `byte` before each run.
     pub fn poison(mut self, byte: u8) -> Self {
         self.layout.poison = byte;
+        self
+    }
+
+    /// Lends kernels `parallel`'s threads ([`KernelIo::parallel`](crate::KernelIo::parallel)),
+    /// as an interpreter built with several threads does.
+    pub fn parallel(mut self, parallel: &'s dyn Parallel) -> Self {
+        self.parallel = Some(parallel);
         self
     }
 
@@ -319,7 +329,14 @@ impl<'s> Harness<'s> {
             Some(s) => &mut **s,
             None => &mut none,
         };
-        let run = standalone::run_kernel(kernel, &mut ins, &outs, services, self.layout)?;
+        let run = standalone::run_kernel_on(
+            kernel,
+            &mut ins,
+            &outs,
+            services,
+            self.layout,
+            self.parallel,
+        )?;
         if let Some(&overrun) = run.overruns.first() {
             return Err(HarnessError::Overrun {
                 kernel: kernel.name().to_string(),

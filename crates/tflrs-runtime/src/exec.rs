@@ -7,7 +7,7 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use core::ops::Range;
-use tflrs_kernels::{Device, KernelError, KernelIo, Services, TensorMut, TensorRef};
+use tflrs_kernels::{Device, KernelError, KernelIo, Parallel, Services, TensorMut, TensorRef};
 
 /// Watches [`Interpreter::invoke_observed`](crate::Interpreter::invoke_observed) step by step,
 /// for profiling (as LiteRT's op profiling does; `tflrs bench --profile` times each step).
@@ -25,6 +25,7 @@ pub trait StepObserver {
 
 /// Runs subgraph `index` of `plans`, taking its plan out of its slot for the duration so that
 /// kernels may run other subgraphs (control flow) through [`Services`].
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_subgraph(
     plans: &mut [Option<Box<SubgraphPlan>>],
     state: &mut State,
@@ -32,6 +33,7 @@ pub(crate) fn run_subgraph(
     index: usize,
     depth: usize,
     limits: &Limits,
+    parallel: Option<&dyn Parallel>,
     observer: Option<&mut dyn StepObserver>,
 ) -> Result<(), Error> {
     let mut plan = plans
@@ -39,7 +41,7 @@ pub(crate) fn run_subgraph(
         .and_then(Option::take)
         .ok_or(Error::NoSubgraph { subgraph: index })?;
     let result = run_nodes(
-        &mut plan, plans, state, devices, index, depth, limits, observer,
+        &mut plan, plans, state, devices, index, depth, limits, parallel, observer,
     );
     plans[index] = Some(plan);
     result
@@ -54,6 +56,7 @@ fn run_nodes(
     index: usize,
     depth: usize,
     limits: &Limits,
+    parallel: Option<&dyn Parallel>,
     mut observer: Option<&mut dyn StepObserver>,
 ) -> Result<(), Error> {
     let arena_ptr = plan.arena_ptr();
@@ -91,6 +94,7 @@ fn run_nodes(
                     devices: &mut *devices,
                     depth,
                     limits,
+                    parallel,
                 };
                 // SAFETY: the planner gave every tensor alive at this step its own arena range
                 // (lifetimes of a node's inputs and outputs intersect at this step, so they do
@@ -98,7 +102,8 @@ fn run_nodes(
                 // variable in its own persistent buffer that no other input slot or output of
                 // the node names; `tensors` outlives the call.
                 let mut io =
-                    unsafe { KernelIo::new(&node.inputs, &node.outputs, scratch, &mut services) };
+                    unsafe { KernelIo::new(&node.inputs, &node.outputs, scratch, &mut services) }
+                        .with_parallel(parallel);
                 kernel.run(&mut io).map_err(|e| Error::Kernel {
                     subgraph: index,
                     node: n,
@@ -168,6 +173,7 @@ pub(crate) struct SubgraphServices<'p> {
     devices: &'p mut [Box<dyn Device>],
     depth: usize,
     limits: &'p Limits,
+    parallel: Option<&'p dyn Parallel>,
 }
 
 impl SubgraphServices<'_> {
@@ -249,6 +255,7 @@ impl Services for SubgraphServices<'_> {
             index,
             self.depth + 1,
             self.limits,
+            self.parallel,
             None,
         )
         .map_err(|e| KernelError::invalid(format!("in subgraph {index}: {e}")))

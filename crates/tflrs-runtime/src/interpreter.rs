@@ -10,7 +10,7 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use tflrs_ir::Graph;
-use tflrs_kernels::{Backend, CustomKernelFactory, CustomOps, Device, ScalarBackend};
+use tflrs_kernels::{Backend, CustomKernelFactory, CustomOps, Device, Parallel, ScalarBackend};
 
 /// Bounds the interpreter enforces before allocating anything, so that a hostile model is
 /// refused with [`Error::LimitExceeded`] instead of exhausting memory.
@@ -57,6 +57,7 @@ pub struct InterpreterBuilder<'m> {
     limits: Limits,
     preserve_inputs: bool,
     reference: bool,
+    threads: usize,
 }
 
 impl core::fmt::Debug for InterpreterBuilder<'_> {
@@ -73,6 +74,7 @@ impl core::fmt::Debug for InterpreterBuilder<'_> {
             .field("custom", &self.custom)
             .field("limits", &self.limits)
             .field("reference_kernels", &self.reference)
+            .field("threads", &self.threads)
             .finish()
     }
 }
@@ -118,6 +120,17 @@ impl<'m> InterpreterBuilder<'m> {
         self
     }
 
+    /// Threads the kernels may split their work over (default 1). With `n > 1` (and feature
+    /// `std`), `build()` starts `n - 1` worker threads, kept for the interpreter's life; the
+    /// thread calling `invoke` is the n-th. Kernels that split (the SIMD backend's large
+    /// convolutions and matrix products) give each output element to one thread, so outputs do
+    /// not depend on `n`; `invoke` still allocates nothing and makes no thread. Without `std`
+    /// the interpreter runs on one thread whatever `n`.
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n.max(1);
+        self
+    }
+
     /// Sets the limits.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -133,7 +146,16 @@ impl<'m> InterpreterBuilder<'m> {
             backends.push(Box::new(tflrs_simd::SimdBackend::new()));
         }
         backends.push(Box::new(ScalarBackend));
+        #[cfg(feature = "std")]
+        let pool = crate::pool::Pool::new(self.threads);
+        #[cfg(feature = "std")]
+        let threads = pool.as_ref().map_or(1, Parallel::threads);
+        #[cfg(not(feature = "std"))]
+        let threads = 1;
         let mut interp = Interpreter {
+            #[cfg(feature = "std")]
+            pool,
+            threads,
             model: self.model,
             backends,
             limits: self.limits,
@@ -232,6 +254,11 @@ pub struct Interpreter<'m> {
     pub(crate) state: State,
     /// The device-owning backends' devices for this plan (partitions name them by index).
     pub(crate) devices: Vec<Box<dyn Device>>,
+    /// The worker pool of [`InterpreterBuilder::threads`] (none for one thread).
+    #[cfg(feature = "std")]
+    pub(crate) pool: Option<crate::pool::Pool>,
+    /// Threads kernels run on (the pool's, or 1).
+    pub(crate) threads: usize,
 }
 
 impl core::fmt::Debug for Interpreter<'_> {
@@ -253,6 +280,7 @@ impl<'m> Interpreter<'m> {
             limits: Limits::default(),
             preserve_inputs: true,
             reference: false,
+            threads: 1,
         }
     }
 
@@ -284,6 +312,11 @@ impl<'m> Interpreter<'m> {
             .map(|a| a.len().saturating_sub(arena::ALIGN))
             .sum();
         own + shared + self.state.vars.bytes()
+    }
+
+    /// Threads the kernels run on ([`InterpreterBuilder::threads`]; 1 without `std`).
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     /// The kernel and backend chosen for every node. A node in a device partition names its
@@ -385,6 +418,10 @@ impl<'m> Interpreter<'m> {
         if self.shape_values_changed() {
             self.replan_for_shape_values()?;
         }
+        #[cfg(feature = "std")]
+        let parallel = self.pool.as_ref().map(|p| p as &dyn Parallel);
+        #[cfg(not(feature = "std"))]
+        let parallel: Option<&dyn Parallel> = None;
         run_subgraph(
             &mut self.plans,
             &mut self.state,
@@ -392,6 +429,7 @@ impl<'m> Interpreter<'m> {
             0,
             0,
             &self.limits,
+            parallel,
             observer,
         )
     }

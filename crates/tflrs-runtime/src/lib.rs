@@ -54,6 +54,8 @@ mod interpreter;
 mod io;
 mod model;
 mod plan;
+#[cfg(feature = "std")]
+mod pool;
 mod shapes;
 mod variables;
 

@@ -364,3 +364,27 @@ fn invoke_allocates_nothing_with_the_simd_backend_and_an_observer() {
         }
     }
 }
+
+/// With a worker pool (`threads(2)`), `invoke` allocates nothing on the calling thread (the
+/// pool was made at build time; its workers take tasks from the caller's closure, and the
+/// split kernels' per-thread scratch is in the arena).
+#[test]
+fn invoke_allocates_nothing_with_two_threads() {
+    for name in ["mobilenet_v2_035_96_float32", "mobilenet_v2_035_96_int8"] {
+        let case = Case::load(name).unwrap();
+        let bytes = case.model_bytes().unwrap();
+        let model = Model::from_bytes(&bytes).unwrap();
+        let mut interp = Interpreter::builder(&model).threads(2).build().unwrap();
+        for (i, input) in case.inputs.iter().enumerate() {
+            interp
+                .input_bytes_mut(i)
+                .unwrap()
+                .copy_from_slice(&input.data);
+        }
+        for round in 0..3 {
+            let (result, allocs, bytes) = counted(|| interp.invoke());
+            result.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!((allocs, bytes), (0, 0), "{name} (invoke {round}) allocated");
+        }
+    }
+}

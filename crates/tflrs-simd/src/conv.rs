@@ -91,6 +91,7 @@ impl Kernel for Conv2d {
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let parallel = io.parallel();
         let (inputs, mut outputs, _, _) = io.split();
         let g = &self.g;
         let (k, n) = (self.gemm.k(), g.out_c);
@@ -106,9 +107,12 @@ impl Kernel for Conv2d {
         match &self.indirection {
             None => {
                 let pixels = g.n * g.out_h * g.out_w;
-                self.gemm.run(pixels, x, k, bias, self.range, out, n);
+                self.gemm
+                    .run_on(parallel, pixels, x, k, bias, self.range, out, n);
             }
-            Some(ind) => self.gemm.run_indirect(ind, x, bias, self.range, out, n),
+            Some(ind) => self
+                .gemm
+                .run_indirect_on(parallel, ind, x, bias, self.range, out, n),
         }
         Ok(())
     }
@@ -286,6 +290,42 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
+        });
+    }
+
+    #[test]
+    fn outputs_are_the_same_bits_on_any_number_of_threads() {
+        for_each_backend(|backend, _| {
+            // (input side, C_in, C_out, kernel, stride, split): many rows (a row split), few
+            // rows and many filters (a column split), both paths, and one too small to split.
+            for (hw, c, oc, k, s, split) in [
+                (24, 32, 40, 1, 1, true),
+                (14, 16, 24, 3, 1, true),
+                (5, 64, 130, 3, 2, true),
+                (3, 200, 150, 1, 1, true),
+                (4, 8, 8, 3, 1, false),
+            ] {
+                let p = Conv {
+                    batch: 1,
+                    extra: (hw - k, hw - k),
+                    in_c: c,
+                    out_c: oc,
+                    kernel: (k, k),
+                    stride: (s, s),
+                    dilation: (1, 1),
+                    padding: Padding::Same,
+                    bias: true,
+                    act: Activation::Relu6,
+                    constant: (true, true),
+                    seed: (hw * 1000 + c * 10 + oc) as u64,
+                };
+                let (t, _) = case(&p);
+                crate::testutil::same_bytes_on_1_2_3_threads(
+                    backend, &t.op, &t.inputs, &t.outputs, split,
+                )
+                .unwrap();
+                t.check(backend).unwrap();
+            }
         });
     }
 

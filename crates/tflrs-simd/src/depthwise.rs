@@ -34,6 +34,8 @@
 use crate::fully_connected::{at_least, f32s};
 use crate::isa::Isa;
 use crate::level::{Job, Level as Lanes, Portable};
+use crate::split;
+use core::ops::Range;
 use tflrs_ir::Op;
 use tflrs_kernels::prep::conv::{Bias, Geom, Quant, depthwise};
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
@@ -153,6 +155,7 @@ impl Kernel for Depthwise {
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let parallel = io.parallel();
         let (inputs, mut outputs, _, _) = io.split();
         let g = &self.g;
         if self.computed_w {
@@ -171,21 +174,44 @@ impl Kernel for Depthwise {
         let out = out_t.as_slice_mut::<f32>()?;
         at_least(x, g.in_len(), "DEPTHWISE_CONV_2D input")?;
         at_least(out, g.out_len(), "DEPTHWISE_CONV_2D output")?;
-        let args = Args {
-            g,
-            x: &x[..g.in_len()],
-            w: &self.w,
-            bias: &self.bias,
-            out: &mut out[..g.out_len()],
-            lo: self.range.0,
-            hi: self.range.1,
+        let out = &mut out[..g.out_len()];
+        let level = self.level;
+        let (x, w, bias, (lo, hi)) = (&x[..g.in_len()], &self.w[..], &self.bias[..], self.range);
+        let rows_of = |rows: Range<usize>, out: &mut [f32]| {
+            let args = Args {
+                g,
+                rows,
+                x,
+                w,
+                bias,
+                out,
+                lo,
+                hi,
+            };
+            match level {
+                Level::Portable => Portable.dispatch(Image(args)),
+                #[cfg(target_arch = "x86_64")]
+                Level::Sse41(t) => t.dispatch(Image(args)),
+                #[cfg(target_arch = "x86_64")]
+                Level::Avx2(t) => t.dispatch(Image(args)),
+            }
         };
-        match self.level {
-            Level::Portable => Portable.dispatch(Image(args)),
-            #[cfg(target_arch = "x86_64")]
-            Level::Sse41(t) => t.dispatch(Image(args)),
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2(t) => t.dispatch(Image(args)),
+        // Output rows (over batches) split over the threads, each written by one task.
+        let rows = g.n * g.out_h;
+        let macs = g.out_len().saturating_mul(g.k_h * g.k_w);
+        match split::threads_for(parallel, macs) {
+            None => rows_of(0..rows, out),
+            Some(p) => {
+                let tasks = rows.min(split::TASKS_PER_THREAD * p.threads());
+                let row_len = g.out_w * g.out_c;
+                let shared = split::Shared::new(out);
+                p.for_each(tasks, &|t, _| {
+                    let part = rows * t / tasks..rows * (t + 1) / tasks;
+                    // SAFETY: the tasks' row ranges are disjoint.
+                    let out = unsafe { shared.slice(part.start * row_len, part.len() * row_len) };
+                    rows_of(part, out);
+                });
+            }
         }
         Ok(())
     }
@@ -195,6 +221,8 @@ impl Kernel for Depthwise {
 /// `Geom::out_len`).
 struct Args<'a> {
     g: &'a Geom,
+    /// The output rows (over batches: `b * out_h + oy`) to compute; `out` holds just them.
+    rows: Range<usize>,
     x: &'a [f32],
     w: &'a [f32],
     bias: &'a [f32],
@@ -245,7 +273,8 @@ fn image_m<L: Lanes, const ONE: bool>(l: L, a: Args<'_>) {
         a.x.len() == g.in_len()
             && a.w.len() == g.k_h * g.k_w * c
             && a.bias.len() == c
-            && a.out.len() == g.out_len()
+            && a.rows.end <= g.n * g.out_h
+            && a.out.len() == a.rows.len() * g.out_w * c
             && c == ic * m
             && L::LANES <= 16
     );
@@ -257,8 +286,9 @@ fn image_m<L: Lanes, const ONE: bool>(l: L, a: Args<'_>) {
         a.out.as_mut_ptr(),
     );
     let big = 4 * L::LANES;
-    for b in 0..g.n {
-        for oy in 0..g.out_h {
+    for r in a.rows.clone() {
+        let (b, oy) = (r / g.out_h, r % g.out_h);
+        {
             let iy0 = (oy * g.stride_h) as i64 - g.pad_h;
             let (fy0, fy1) = taps(iy0, g.dil_h, g.k_h, g.in_h);
             for ox in 0..g.out_w {
@@ -270,7 +300,7 @@ fn image_m<L: Lanes, const ONE: bool>(l: L, a: Args<'_>) {
                     fy: (fy0, fy1),
                     fx: (fx0, fx1),
                 };
-                let o = ((b * g.out_h + oy) * g.out_w + ox) * c;
+                let o = ((r - a.rows.start) * g.out_w + ox) * c;
                 let mut ch = 0;
                 while ch + big <= c {
                     block::<L, ONE, 4>(l, g, &t, m, ch, xp, wp, bp, op, o, lo, hi);
@@ -530,6 +560,41 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
+        });
+    }
+
+    #[test]
+    fn outputs_are_the_same_bits_on_any_number_of_threads() {
+        for_each_backend(|backend, _| {
+            // (extra, C, stride, multiplier, batch, split): MobileNet-like layers large enough
+            // to split, a batch of two, a multiplier, and one too small.
+            for (extra, c, s, mult, batch, split) in [
+                (22, 48, 1, 1, 1, true),
+                (30, 16, 2, 1, 2, true),
+                (20, 24, 1, 2, 1, true),
+                (3, 8, 1, 1, 1, false),
+            ] {
+                let p = Dw {
+                    batch,
+                    extra: (extra, extra + 1),
+                    in_c: c,
+                    mult,
+                    kernel: (3, 3),
+                    stride: (s, s),
+                    dilation: (1, 1),
+                    padding: Padding::Same,
+                    bias: true,
+                    act: Activation::Relu6,
+                    constant: (true, true),
+                    seed: (c * 10 + extra) as u64,
+                };
+                let t = case(&p);
+                crate::testutil::same_bytes_on_1_2_3_threads(
+                    backend, &t.op, &t.inputs, &t.outputs, split,
+                )
+                .unwrap();
+                t.check(backend).unwrap();
+            }
         });
     }
 

@@ -113,6 +113,7 @@ impl Kernel for FullyConnected {
     }
 
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let parallel = io.parallel();
         let (inputs, mut outputs, _, _) = io.split();
         let (m, k, n) = (self.batches, self.gemm.k(), self.gemm.n());
         let mut out_t = outputs.get(0)?;
@@ -129,7 +130,8 @@ impl Kernel for FullyConnected {
         let out = out_t.as_slice_mut::<f32>()?;
         at_least(x, m * k, "FULLY_CONNECTED input")?;
         at_least(out, m * n, "FULLY_CONNECTED output")?;
-        self.gemm.run(m, x, k, bias, self.range, out, n);
+        self.gemm
+            .run_on(parallel, m, x, k, bias, self.range, out, n);
         Ok(())
     }
 }
@@ -249,6 +251,35 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
+        });
+    }
+
+    #[test]
+    fn outputs_are_the_same_bits_on_any_number_of_threads() {
+        for_each_backend(|backend, _| {
+            // One row and many units (a column split), many rows (a row split), too small.
+            for (batches, units, depth, split) in [
+                (1, 300, 400, true),
+                (2, 70, 600, true),
+                (100, 24, 40, true),
+                (3, 10, 20, false),
+            ] {
+                let c = case(&Fc {
+                    batches,
+                    units,
+                    depth,
+                    bias: true,
+                    keep: false,
+                    act: Activation::Relu,
+                    constant: (true, true),
+                    seed: (batches * 7 + units) as u64,
+                });
+                crate::testutil::same_bytes_on_1_2_3_threads(
+                    backend, &c.op, &c.inputs, &c.outputs, split,
+                )
+                .unwrap();
+                c.check(backend).unwrap();
+            }
         });
     }
 

@@ -29,6 +29,9 @@
 use crate::isa::Isa;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::x86;
+use crate::split;
+use core::ops::Range;
+use tflrs_kernels::Parallel;
 use tflrs_kernels::scalar::qmath::clamp_f32;
 
 /// Where a tile's `MR` rows of `A` come from.
@@ -465,6 +468,106 @@ impl PackedGemm {
         self.dispatch(ind.rows, Source::Indirect { ind, x }, bias, range, c, ldc);
     }
 
+    /// [`run`](Self::run) split over `parallel`'s threads (serially without one, or for less
+    /// work than [`crate::split::MIN_PARALLEL_MACS`]). Every output is computed as `run`
+    /// computes it, so `C` is the same bit for bit whatever the threads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_on(
+        &self,
+        parallel: Option<&dyn Parallel>,
+        m: usize,
+        a: &[f32],
+        lda: usize,
+        bias: Option<&[f32]>,
+        range: (f32, f32),
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        if m > 0 {
+            assert!(
+                lda >= self.k && a.len() >= (m - 1) * lda + self.k,
+                "A is too short"
+            );
+        }
+        self.dispatch_on(parallel, m, Source::Strided { a, lda }, bias, range, c, ldc);
+    }
+
+    /// [`run_indirect`](Self::run_indirect) split over `parallel`'s threads (see
+    /// [`run_on`](Self::run_on)).
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_indirect_on(
+        &self,
+        parallel: Option<&dyn Parallel>,
+        ind: &Indirection,
+        x: &[f32],
+        bias: Option<&[f32]>,
+        range: (f32, f32),
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        assert!(ind.taps * ind.kc == self.k, "indirection does not match K");
+        assert!(
+            x.len() >= ind.min_len,
+            "input is too short for the indirection"
+        );
+        let src = Source::Indirect { ind, x };
+        self.dispatch_on(parallel, ind.rows, src, bias, range, c, ldc);
+    }
+
+    /// Splits the tiles over `parallel` (2-D, see [`crate::split`]): a task that owns whole
+    /// rows writes them in place, one that owns some of the columns writes its tiles through
+    /// the stack tile buffer.
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch_on(
+        &self,
+        parallel: Option<&dyn Parallel>,
+        m: usize,
+        src: Source<'_>,
+        bias: Option<&[f32]>,
+        range: (f32, f32),
+        c: &mut [f32],
+        ldc: usize,
+    ) {
+        let macs = m.saturating_mul(self.n).saturating_mul(self.k);
+        let Some(p) = split::threads_for(parallel, macs) else {
+            return self.dispatch(m, src, bias, range, c, ldc);
+        };
+        if m == 0 || self.n == 0 {
+            return;
+        }
+        let n = self.n;
+        assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "C is too short");
+        if let Some(b) = bias {
+            assert!(b.len() >= n, "bias is too short");
+        }
+        let g = Grid {
+            src,
+            bias,
+            lo: range.0,
+            hi: range.1,
+        };
+        let (mr, nr) = (self.uk.mr(), self.uk.nr());
+        let grid = split::Grid::new(m.div_ceil(mr), n.div_ceil(nr), p.threads());
+        let out = split::Shared::new(c);
+        p.for_each(grid.tasks(), &|t, _| {
+            let (tiles, panels) = grid.task(t);
+            let rows = tiles.start * mr..(tiles.end * mr).min(m);
+            if rows.is_empty() || panels.is_empty() {
+                return;
+            }
+            let out = if grid.cols == 1 {
+                // Whole rows: `rows.start * ldc ..` up to the last row's `n` values, which
+                // no other task's rows reach.
+                let len = (rows.end - 1 - rows.start) * ldc + n;
+                // SAFETY: the row groups are disjoint, so these slices are.
+                Out::Rows(unsafe { out.slice(rows.start * ldc, len) }, rows.start)
+            } else {
+                Out::Shared(out)
+            };
+            self.part(&g, rows, panels, out, ldc);
+        });
+    }
+
     fn dispatch(
         &self,
         m: usize,
@@ -482,40 +585,51 @@ impl PackedGemm {
         if let Some(b) = bias {
             assert!(b.len() >= n, "bias is too short");
         }
-        let g = Grid {
-            m,
-            src,
-            bias,
-            lo,
-            hi,
-        };
+        let g = Grid { src, bias, lo, hi };
+        let panels = n.div_ceil(self.uk.nr());
+        self.part(&g, 0..m, 0..panels, Out::Rows(c, 0), ldc);
+    }
+
+    /// Rows `rows` by panels `panels` of the product, with the micro-kernel.
+    fn part(&self, g: &Grid<'_>, rows: Range<usize>, panels: Range<usize>, c: Out<'_>, ldc: usize) {
         match self.uk {
-            MicroKernel::Portable4x8 => self.tiles::<4, 8>(&g, c, ldc, portable::<4, 8>),
+            MicroKernel::Portable4x8 => {
+                self.tiles::<4, 8>(g, rows, panels, c, ldc, portable::<4, 8>)
+            }
             #[cfg(target_arch = "x86_64")]
-            MicroKernel::Sse41_4x8(tok) => self.tiles::<4, 8>(&g, c, ldc, |t, c, ldc| {
-                x86_kernels::sse41_4x8(tok, t, c, ldc)
-            }),
+            MicroKernel::Sse41_4x8(tok) => {
+                self.tiles::<4, 8>(g, rows, panels, c, ldc, |t, c, ldc| {
+                    x86_kernels::sse41_4x8(tok, t, c, ldc)
+                })
+            }
             #[cfg(target_arch = "x86_64")]
-            MicroKernel::Avx2_6x8(tok) => self.tiles::<6, 8>(&g, c, ldc, |t, c, ldc| {
-                x86_kernels::avx2_6x8(tok, t, c, ldc)
-            }),
+            MicroKernel::Avx2_6x8(tok) => {
+                self.tiles::<6, 8>(g, rows, panels, c, ldc, |t, c, ldc| {
+                    x86_kernels::avx2_6x8(tok, t, c, ldc)
+                })
+            }
             #[cfg(target_arch = "x86_64")]
-            MicroKernel::Avx2_6x16(tok) => self.tiles::<6, 16>(&g, c, ldc, |t, c, ldc| {
-                x86_kernels::avx2_6x16(tok, t, c, ldc)
-            }),
+            MicroKernel::Avx2_6x16(tok) => {
+                self.tiles::<6, 16>(g, rows, panels, c, ldc, |t, c, ldc| {
+                    x86_kernels::avx2_6x16(tok, t, c, ldc)
+                })
+            }
         }
     }
 
-    /// The walk over tiles, for one micro-kernel `uk`.
+    /// The walk over the tiles of rows `rows` (starting at a multiple of `MR`) and panels
+    /// `panels`, for one micro-kernel `uk`.
     #[inline(always)]
     fn tiles<const MR: usize, const NR: usize>(
         &self,
         g: &Grid<'_>,
-        c: &mut [f32],
+        rows_of: Range<usize>,
+        panels: Range<usize>,
+        mut out: Out<'_>,
         ldc: usize,
         uk: impl Fn(&Tile<'_, MR, NR>, &mut [f32], usize),
     ) {
-        let (k, n, m) = (self.k, self.n, g.m);
+        let (k, n) = (self.k, self.n);
         let rows = |i: [usize; MR]| match g.src {
             Source::Strided { a, lda } => Rows::Direct(i.map(|i| &a[i * lda..][..k])),
             Source::Indirect { ind, x } => Rows::Indirect {
@@ -526,9 +640,12 @@ impl PackedGemm {
             },
         };
         let block = MR * BLOCK_TILES;
-        for m0 in (0..m).step_by(block) {
+        let m = rows_of.end;
+        let panel_len = (k * NR).max(1);
+        for m0 in rows_of.step_by(block) {
             let m1 = (m0 + block).min(m);
-            for (p, b) in self.panels.chunks_exact((k * NR).max(1)).enumerate() {
+            for p in panels.clone() {
+                let b = &self.panels[p * panel_len..][..panel_len];
                 let n0 = p * NR;
                 let nw = NR.min(n - n0);
                 let mut bias = [0.0f32; NR];
@@ -545,13 +662,25 @@ impl PackedGemm {
                         lo: g.lo,
                         hi: g.hi,
                     };
-                    if mh == MR && nw == NR {
-                        uk(&t, &mut c[i0 * ldc + n0..], ldc);
-                    } else {
-                        let mut buf = [[0.0f32; NR]; MR];
-                        uk(&t, buf.as_flattened_mut(), NR);
-                        for (r, src) in buf.iter().take(mh).enumerate() {
-                            c[(i0 + r) * ldc + n0..][..nw].copy_from_slice(&src[..nw]);
+                    match &mut out {
+                        Out::Rows(c, first) if mh == MR && nw == NR => {
+                            uk(&t, &mut c[(i0 - *first) * ldc + n0..], ldc);
+                        }
+                        Out::Rows(c, first) => {
+                            let mut buf = [[0.0f32; NR]; MR];
+                            uk(&t, buf.as_flattened_mut(), NR);
+                            for (r, src) in buf.iter().take(mh).enumerate() {
+                                c[(i0 + r - *first) * ldc + n0..][..nw].copy_from_slice(&src[..nw]);
+                            }
+                        }
+                        Out::Shared(c) => {
+                            let mut buf = [[0.0f32; NR]; MR];
+                            uk(&t, buf.as_flattened_mut(), NR);
+                            for (r, src) in buf.iter().take(mh).enumerate() {
+                                // SAFETY: this tile's outputs belong to this task only.
+                                unsafe { c.slice((i0 + r) * ldc + n0, nw) }
+                                    .copy_from_slice(&src[..nw]);
+                            }
                         }
                     }
                 }
@@ -627,9 +756,16 @@ enum Source<'g> {
     Indirect { ind: &'g Indirection, x: &'g [f32] },
 }
 
+/// Where a walk writes `C`.
+enum Out<'c> {
+    /// Rows from the given one on, in place (row `i` at `(i - first) * ldc`).
+    Rows(&'c mut [f32], usize),
+    /// All of `C`, shared with other tasks that write other tiles.
+    Shared(split::Shared<f32>),
+}
+
 /// The run-time operands of [`PackedGemm::run`].
 struct Grid<'g> {
-    m: usize,
     src: Source<'g>,
     bias: Option<&'g [f32]>,
     lo: f32,

@@ -168,6 +168,7 @@ impl GemmI8 {
     /// for every run of outputs `(i, j..j + accs.len())` (one tile row) with their int32
     /// accumulators; every output is in exactly one run. `scratch` holds
     /// [`scratch_bytes`](Self::scratch_bytes).
+    #[allow(dead_code)] // The entry for a matrix read in place; the kernels use `run_part`.
     pub(crate) fn run(
         &self,
         m: usize,
@@ -201,29 +202,49 @@ impl GemmI8 {
         fill: impl FnMut(usize, &mut [i16]),
         emit: impl FnMut(usize, usize, &[i32]),
     ) {
+        self.run_part(0..m, 0..self.panels(), scratch, fill, emit);
+    }
+
+    /// Column panels (`NR` columns each, the last one partial).
+    pub(crate) fn panels(&self) -> usize {
+        self.n.div_ceil(self.kernel.nr())
+    }
+
+    /// [`run_rows`](Self::run_rows) for rows `rows` (starting at a multiple of [`MR`]) and
+    /// panels `panels` only: one task of a split (see [`crate::split`]). Each output is
+    /// computed as the whole walk computes it.
+    pub(crate) fn run_part(
+        &self,
+        rows: core::ops::Range<usize>,
+        panels: core::ops::Range<usize>,
+        scratch: &mut [u8],
+        fill: impl FnMut(usize, &mut [i16]),
+        emit: impl FnMut(usize, usize, &[i32]),
+    ) {
         let pairs = self.pairs;
+        let walk = Walk { rows, panels };
         match self.kernel {
-            MicroKernel::Portable4x8 => self.walk(m, scratch, fill, emit, |a, b, o| {
+            MicroKernel::Portable4x8 => self.walk(walk, scratch, fill, emit, |a, b, o| {
                 portable::<8>(pairs, a, b, o)
             }),
             #[cfg(target_arch = "x86_64")]
             MicroKernel::Sse41_4x8 => {
                 let t = crate::isa::x86::Sse41::new().expect("an SSE4.1 kernel runs on SSE4.1");
-                self.walk(m, scratch, fill, emit, |a, b, o| {
+                self.walk(walk, scratch, fill, emit, |a, b, o| {
                     x86_kernels::sse41(t, pairs, a, b, o)
                 })
             }
             #[cfg(target_arch = "x86_64")]
             MicroKernel::Avx2_4x8 => {
                 let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
-                self.walk(m, scratch, fill, emit, |a, b, o| {
+                self.walk(walk, scratch, fill, emit, |a, b, o| {
                     x86_kernels::avx2::<8, 1>(t, pairs, a, b, o)
                 })
             }
             #[cfg(target_arch = "x86_64")]
             MicroKernel::Avx2_4x16 => {
                 let t = crate::isa::x86::Avx2Fma::new().expect("an AVX2 kernel runs on AVX2");
-                self.walk(m, scratch, fill, emit, |a, b, o| {
+                self.walk(walk, scratch, fill, emit, |a, b, o| {
                     x86_kernels::avx2::<16, 2>(t, pairs, a, b, o)
                 })
             }
@@ -235,7 +256,10 @@ impl GemmI8 {
     #[inline(always)]
     fn walk(
         &self,
-        m: usize,
+        Walk {
+            rows: rows_of,
+            panels,
+        }: Walk,
         scratch: &mut [u8],
         mut fill: impl FnMut(usize, &mut [i16]),
         mut emit: impl FnMut(usize, usize, &[i32]),
@@ -250,7 +274,8 @@ impl GemmI8 {
         // The micro-kernels read `2 * pairs` values per row and `2 * pairs * NR` per panel.
         assert!(self.panels.len().is_multiple_of(panel_len) && nr <= 16);
         let mut acc = [[0i32; 16]; MR];
-        for i0 in (0..m).step_by(MR) {
+        let m = rows_of.end;
+        for i0 in rows_of.step_by(MR) {
             let rows = (m - i0).min(MR);
             // Widen the block's rows (the last valid one again for a partial block).
             for (r, dst) in wide.chunks_exact_mut(row_len).enumerate() {
@@ -260,7 +285,8 @@ impl GemmI8 {
                 }
             }
             let rows_a: [&[i16]; MR] = core::array::from_fn(|r| &wide[r * row_len..][..row_len]);
-            for (p, panel) in self.panels.chunks_exact(panel_len).enumerate() {
+            for p in panels.clone() {
+                let panel = &self.panels[p * panel_len..][..panel_len];
                 tile(rows_a, panel, &mut acc);
                 let j0 = p * nr;
                 let cols = (n - j0).min(nr);
@@ -270,6 +296,12 @@ impl GemmI8 {
             }
         }
     }
+}
+
+/// The rows and panels one walk covers.
+struct Walk {
+    rows: core::ops::Range<usize>,
+    panels: core::ops::Range<usize>,
 }
 
 /// LiteRT's per-channel int8 requantization, ready for 8 lanes at a time: bias, then

@@ -16,9 +16,11 @@
 //! Taken only with constant weights and offsets (negated zero points) in `-127..=128`; every
 //! other node (uint8, int16, hybrid, computed weights, groups) is `Ok(None)`.
 
-use crate::gemm_i8::{GemmI8, Requant, offset_fits, widen};
+use crate::gemm_i8::{GemmI8, MR, Requant, offset_fits, widen};
 use crate::isa::Isa;
+use crate::split;
 use tflrs_ir::Op;
+use tflrs_kernels::Parallel;
 use tflrs_kernels::prep::conv::{Bias, FcParams, Geom, Quant, conv2d, fully_connected};
 use tflrs_kernels::scalar::qmath;
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
@@ -75,6 +77,49 @@ fn at_least<T>(s: &[T], len: usize, what: &str) -> Result<(), KernelError> {
     crate::fully_connected::at_least(s, len, what)
 }
 
+/// Runs `gemm` over rows `0..m` (`fill` widens row `i`), `emit(i, j0, accs, out_row)`
+/// writing each run of outputs into `out` (row `i` of `n` values), split over `parallel` as
+/// [`crate::split`] says. A task takes the scratch of the thread that runs it (the kernels'
+/// scratch is [per thread](Kernel::scratch_per_thread)); each output is in one task and
+/// computed as the serial walk computes it, so `out` does not depend on the threads.
+#[allow(clippy::too_many_arguments)]
+fn run_split(
+    gemm: &GemmI8,
+    parallel: Option<&dyn Parallel>,
+    m: usize,
+    scratch: &mut [u8],
+    out: &mut [i8],
+    n: usize,
+    fill: impl Fn(usize, &mut [i16]) + Sync,
+    emit: impl Fn(usize, usize, &[i32], &mut [i8]) + Sync,
+) {
+    let sb = gemm.scratch_bytes();
+    let macs = m.saturating_mul(n).saturating_mul(gemm.k());
+    let p = split::threads_for(parallel, macs).filter(|p| scratch.len() >= sb * p.threads());
+    let Some(p) = p else {
+        return gemm.run_rows(m, scratch, fill, |i, j0, accs| {
+            emit(i, j0, accs, &mut out[i * n + j0..][..accs.len()])
+        });
+    };
+    assert!(m == 0 || out.len() >= m * n, "output is too short");
+    let grid = split::Grid::new(m.div_ceil(MR), gemm.panels(), p.threads());
+    let (out, scratch) = (split::Shared::new(out), split::Shared::new(scratch));
+    p.for_each(grid.tasks(), &|t, thread| {
+        let (tiles, panels) = grid.task(t);
+        let rows = tiles.start * MR..(tiles.end * MR).min(m);
+        if rows.is_empty() || panels.is_empty() {
+            return;
+        }
+        // SAFETY: a thread index runs one task at a time, and its scratch is its own.
+        let scratch = unsafe { scratch.slice(thread * sb, sb) };
+        gemm.run_part(rows, panels, scratch, &fill, |i, j0, accs| {
+            // SAFETY: the tasks' outputs are disjoint (one tile belongs to one task).
+            let row = unsafe { out.slice(i * n + j0, accs.len()) };
+            emit(i, j0, accs, row);
+        });
+    });
+}
+
 /// FULLY_CONNECTED int8 over packed weights.
 struct FullyConnectedI8 {
     name: String,
@@ -92,7 +137,12 @@ impl Kernel for FullyConnectedI8 {
         self.gemm.scratch_bytes()
     }
 
+    fn scratch_per_thread(&self) -> bool {
+        true
+    }
+
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let parallel = io.parallel();
         let (inputs, mut outputs, scratch, _) = io.split();
         let (m, k, n) = (self.batches, self.gemm.k(), self.gemm.n());
         let x = inputs.get(0)?.as_slice::<i8>()?;
@@ -102,8 +152,9 @@ impl Kernel for FullyConnectedI8 {
         at_least(x, m * k, "FULLY_CONNECTED input")?;
         at_least(out, m * n, "FULLY_CONNECTED output")?;
         let p = &self.p;
-        self.gemm.run(m, x, k, scratch, |i, j0, accs| {
-            let row = &mut out[i * n + j0..][..accs.len()];
+        let off = self.gemm.in_offset();
+        let fill = |i: usize, dst: &mut [i16]| widen(&x[i * k..][..k], off, dst);
+        let emit = |_: usize, j0: usize, accs: &[i32], row: &mut [i8]| {
             for (c, (o, &acc)) in row.iter_mut().zip(accs).enumerate() {
                 let j = j0 + c;
                 let acc = acc.wrapping_add(bias.int(j) as i32);
@@ -111,7 +162,8 @@ impl Kernel for FullyConnectedI8 {
                     .wrapping_add(p.out_zp);
                 *o = v.max(p.lo).min(p.hi) as i8;
             }
-        });
+        };
+        run_split(&self.gemm, parallel, m, scratch, out, n, fill, emit);
         Ok(())
     }
 }
@@ -199,7 +251,12 @@ impl Kernel for Conv2dI8 {
         self.gemm.scratch_bytes()
     }
 
+    fn scratch_per_thread(&self) -> bool {
+        true
+    }
+
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
+        let parallel = io.parallel();
         let (inputs, mut outputs, scratch, _) = io.split();
         let g = &self.g;
         let (m, k, n) = (g.n * g.out_h * g.out_w, self.gemm.k(), g.out_c);
@@ -216,8 +273,7 @@ impl Kernel for Conv2dI8 {
         let rq = &self.rq;
         #[cfg(target_arch = "x86_64")]
         let avx2 = self.gemm.avx2();
-        let emit = |i: usize, j0: usize, accs: &[i32]| {
-            let row = &mut out[i * n + j0..][..accs.len()];
+        let emit = |_: usize, j0: usize, accs: &[i32], row: &mut [i8]| {
             rq.row(
                 #[cfg(target_arch = "x86_64")]
                 avx2,
@@ -227,12 +283,13 @@ impl Kernel for Conv2dI8 {
                 row,
             );
         };
+        let off = self.gemm.in_offset();
         if self.direct {
-            self.gemm.run(m, x, k, scratch, emit);
+            let fill = |i: usize, dst: &mut [i16]| widen(&x[i * k..][..k], off, dst);
+            run_split(&self.gemm, parallel, m, scratch, out, n, fill, emit);
         } else {
-            let off = self.gemm.in_offset();
-            self.gemm
-                .run_rows(m, scratch, |q, dst| widen_window(g, x, off, q, dst), emit);
+            let fill = |q: usize, dst: &mut [i16]| widen_window(g, x, off, q, dst);
+            run_split(&self.gemm, parallel, m, scratch, out, n, fill, emit);
         }
         Ok(())
     }
@@ -554,6 +611,71 @@ mod tests {
                     Ok(())
                 })
                 .unwrap();
+            check_spread(spread.get());
+        });
+    }
+
+    #[test]
+    fn outputs_are_the_same_bytes_on_1_2_3_threads() {
+        for_each_backend(|backend, _| {
+            let spread = core::cell::Cell::new((0, 0));
+            let q = |channels: usize, depth: usize, seed: u64| {
+                let typical = (depth as f32).sqrt() * 128.0 * 74.0;
+                Q {
+                    in_zp: -3,
+                    out_zp: 7,
+                    w_zp: 0,
+                    in_scale: 0.5,
+                    out_scale: 0.5 * 0.25 * typical / 8.0,
+                    w_scales: (0..channels)
+                        .map(|j| 0.25 + (j % 5) as f32 * 0.05)
+                        .collect(),
+                    per_channel: true,
+                    bias: true,
+                    act: Activation::Relu6,
+                    seed,
+                }
+            };
+            // (side, C_in, C_out, kernel, stride, split): a row split, a 3x3 window, few
+            // rows and many filters (a column split), too small to split.
+            for (hw, c, oc, k, s, split) in [
+                (24, 32, 40, 1, 1, true),
+                (12, 16, 24, 3, 1, true),
+                (5, 64, 130, 3, 2, true),
+                (4, 8, 8, 3, 1, false),
+            ] {
+                let conv = Conv {
+                    batch: 1,
+                    extra: (hw - k, hw - k),
+                    in_c: c,
+                    out_c: oc,
+                    kernel: (k, k),
+                    stride: (s, s),
+                    dilation: (1, 1),
+                    padding: Padding::Same,
+                    q: q(oc, k * k * c, (hw * 100 + oc) as u64),
+                };
+                let (op, ins, outs, _) = conv_node(&conv);
+                crate::testutil::same_bytes_on_1_2_3_threads(backend, &op, &ins, &outs, split)
+                    .unwrap();
+                compare(backend, &op, &ins, &outs, &spread).unwrap();
+            }
+            for (batches, units, depth, split) in [(1, 300, 400, true), (64, 40, 50, true)] {
+                let fc = Fc {
+                    batches,
+                    units,
+                    depth,
+                    q: Q {
+                        per_channel: false,
+                        w_zp: 5,
+                        ..q(units, depth, units as u64)
+                    },
+                };
+                let (op, ins, outs) = fc_node(&fc);
+                crate::testutil::same_bytes_on_1_2_3_threads(backend, &op, &ins, &outs, split)
+                    .unwrap();
+                compare(backend, &op, &ins, &outs, &spread).unwrap();
+            }
             check_spread(spread.get());
         });
     }

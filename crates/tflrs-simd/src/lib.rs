@@ -32,6 +32,7 @@ mod int8;
 mod isa;
 mod level;
 mod pool;
+mod split;
 #[cfg(test)]
 mod testutil;
 mod transpose_conv;

@@ -193,3 +193,77 @@ impl Case {
         Ok(name)
     }
 }
+
+/// Threads made per call ([`ScopedThreads`](tflrs_kernels::parallel::ScopedThreads)) that
+/// count the calls, so that a test knows the kernel did split.
+pub(crate) struct Counted {
+    threads: tflrs_kernels::parallel::ScopedThreads,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Counted {
+    pub fn new(threads: usize) -> Self {
+        Self {
+            threads: tflrs_kernels::parallel::ScopedThreads(threads),
+            calls: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// `for_each` calls so far.
+    pub fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl tflrs_kernels::Parallel for Counted {
+    fn threads(&self) -> usize {
+        tflrs_kernels::Parallel::threads(&self.threads)
+    }
+
+    fn for_each(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.threads.for_each(tasks, f);
+    }
+}
+
+/// Runs the node's kernel on `backend` with 1, 2 and 3 threads (a fresh kernel each time) and
+/// fails unless every output is the same bytes; `split` says whether the kernel should have
+/// split its work (it is large enough) or run serially (too small).
+pub(crate) fn same_bytes_on_1_2_3_threads(
+    backend: &SimdBackend,
+    op: &Op<'_>,
+    inputs: &[Option<TestInput>],
+    outputs: &[TensorInfo],
+    split: bool,
+) -> Result<String, String> {
+    let run = |threads: usize| -> Result<(String, Vec<Vec<u8>>, usize), String> {
+        let counted = Counted::new(threads);
+        let mut h = Harness::new();
+        if threads > 1 {
+            h = h.parallel(&counted);
+        }
+        let mut kernel = h
+            .make(backend, op, inputs, outputs)
+            .map_err(|e| e.to_string())?;
+        let out = h
+            .run(kernel.as_mut(), &mut inputs.to_vec(), outputs)
+            .map_err(|e| e.to_string())?;
+        Ok((kernel.name().to_string(), out, counted.calls()))
+    };
+    let (name, one, _) = run(1)?;
+    for threads in [2, 3] {
+        let (_, many, calls) = run(threads)?;
+        if many != one {
+            return Err(format!(
+                "{name}: {threads} threads give other bytes than one"
+            ));
+        }
+        if (calls > 0) != split {
+            return Err(format!(
+                "{name}: {calls} parallel calls on {threads} threads, expected a split: {split}"
+            ));
+        }
+    }
+    Ok(name)
+}

@@ -307,6 +307,7 @@ pub(crate) fn request_scratch(
     nodes: &[NodePlan],
     place: &mut Placement,
     limits: &Limits,
+    threads: usize,
     total: &mut u64,
 ) -> Result<Vec<(usize, usize)>, Error> {
     let mut out = Vec::new();
@@ -314,7 +315,19 @@ pub(crate) fn request_scratch(
         let Exec::Kernel(kernel) = &np.exec else {
             continue;
         };
-        let scratch = kernel.scratch_bytes();
+        let copies = if kernel.scratch_per_thread() {
+            threads.max(1)
+        } else {
+            1
+        };
+        let scratch = kernel
+            .scratch_bytes()
+            .checked_mul(copies)
+            .ok_or(Error::LimitExceeded {
+                what: "memory for tensors",
+                value: u64::MAX,
+                limit: limits.max_arena_bytes,
+            })?;
         if scratch > 0 {
             charge(total, scratch, limits)?;
             out.push((n, place.requests.len()));

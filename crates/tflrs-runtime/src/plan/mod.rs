@@ -285,6 +285,7 @@ impl Interpreter<'_> {
                 device_of: &device_of,
                 limits: &limits,
                 preserve_inputs: preserve,
+                threads: self.threads,
             };
             let plan = plan_subgraph(graph, s, given, &known, settings, &mut devices, &mut total)?;
             for (node_index, node) in sg.nodes.iter().enumerate() {
@@ -366,6 +367,8 @@ pub(crate) struct PlanSettings<'a> {
     pub(crate) limits: &'a Limits,
     /// Keep the subgraph's inputs alive for the whole run.
     pub(crate) preserve_inputs: bool,
+    /// Threads kernels run on (per-thread scratch is this many times a kernel's).
+    pub(crate) threads: usize,
 }
 
 /// Plans subgraph `s`: concrete tensors, partitions and kernels, then memory.
@@ -406,7 +409,7 @@ pub(crate) fn plan_subgraph(
             np.exec = Exec::Alias;
         }
     }
-    let scratch = memory::request_scratch(&nodes, &mut place, limits, total)?;
+    let scratch = memory::request_scratch(&nodes, &mut place, limits, settings.threads, total)?;
     let buffers = memory::device_buffers(sg, s, &tensors, &claims, settings.device_of, devices)?;
     let partitions = select::partition_kernels(
         sg, s, &ctxs, settings, &claims, &crossing, &buffers, devices,
