@@ -27,7 +27,7 @@ pub struct Args {
     /// stale case folders are deleted.
     #[arg(long, value_name = "PATTERN")]
     only: Vec<String>,
-    /// Run only this builder module (`arch_models` or `op_models`); repeatable.
+    /// Run only this builder module (`arch_models`, `op_models` or `keras_models`); repeatable.
     #[arg(long, value_name = "NAME")]
     module: Vec<String>,
 }

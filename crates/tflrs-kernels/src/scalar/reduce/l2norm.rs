@@ -84,6 +84,9 @@ impl Kernel for L2Norm {
         let esize = if self.dtype == DType::Float32 { 4 } else { 1 };
         check_len(self.name, input.bytes.len(), n * esize)?;
         check_len(self.name, out.bytes.len(), n * esize)?;
+        if d == 0 {
+            return Ok(()); // empty rows: nothing to write
+        }
         match self.dtype {
             DType::Float32 => {
                 let (x, y) = (
