@@ -59,12 +59,18 @@ def _emit(ctx, name: str, model, rep_inputs: list[np.ndarray], samples: list[np.
     dataset for int8; `samples`: one array per model input, the held-out input of every case.
     """
     n = min(REP_SAMPLES, len(rep_inputs[0]))
-    rep = [[a[i : i + 1] for a in rep_inputs] for i in range(n)]
+    order = None
     float32_bytes = None
     for mode in modes:
         case = f"keras_{name}_{mode}"
         if not ctx.wants(case):
             continue
+        if order is None:
+            # The calibrator feeds the representative samples in the converted model's input
+            # order: learn it from a float32 conversion.
+            order = [0] if len(model.inputs) == 1 else _input_order(
+                model, common.convert(model, "float32"))
+        rep = [[rep_inputs[k][i : i + 1] for k in order] for i in range(n)]
         try:
             tflite = common.convert(model, mode, rep if mode in ("int8", "int16x8") else None)
         except common.ConversionError as e:
@@ -79,12 +85,27 @@ def _emit(ctx, name: str, model, rep_inputs: list[np.ndarray], samples: list[np.
             case_notes += ("; the converter keeps weights under 1024 elements in float, so this "
                            "model is the float32 one")
         try:
-            ctx.add_case(case, tflite, family="arch", mode=mode, inputs=list(samples),
+            ctx.add_case(case, tflite, family="arch", mode=mode,
+                         inputs=[samples[k] for k in order],
                          seed=seed, notes=case_notes)
         except ValueError as e:  # LiteRT refuses the converted model (an op version it lacks)
             first = str(e).strip().splitlines()[0][:300]
             ctx.skip(case, f"KERAS_{name.upper()}", mode,
                      f"LiteRT 2.21 cannot run what the converter wrote in {mode} mode: {first}")
+
+
+def _input_order(model, tflite: bytes) -> list[int]:
+    """For each input of the converted model, the index of the Keras model's input it is,
+    matched by name: the converter may order several inputs differently."""
+    names = [t.name for t in model.inputs]
+    interp = common.litert.Interpreter(model_content=tflite)
+    order = []
+    for d in interp.get_input_details():
+        k = max(range(len(names)), key=lambda i: (names[i] in d["name"], len(names[i])))
+        if names[k] not in d["name"]:
+            raise ValueError(f"no Keras input matches converted input {d['name']!r}")
+        order.append(k)
+    return order
 
 
 def _skip_int8(ctx, name: str, what: str) -> None:
@@ -190,13 +211,35 @@ def build_conv1d(ctx) -> None:
     inp = keras.Input((24, 4), name="signal")
     h = L.Conv1D(8, 3, activation="relu", name="conv_1")(inp)
     h = L.MaxPooling1D(2, name="max_pool")(h)
-    h = L.Conv1D(8, 3, padding="same", dilation_rate=2, activation="relu", name="conv_2")(h)
+    h = L.Conv1D(8, 3, padding="same", strides=2, activation="relu", name="conv_2")(h)
     h = L.AveragePooling1D(2, name="avg_pool")(h)
     h = L.GlobalAveragePooling1D(name="gap")(h)
     model = keras.Model(inp, _head(L, h, 3), name=name)
     _fit(model, x[:128], y[:128])
     _emit(ctx, name, model, [x[:128]], [x[128:129]], seed,
-          "Conv1D, MaxPooling1D, dilated Conv1D, AveragePooling1D, GlobalAveragePooling1D, "
+          "Conv1D, MaxPooling1D, Conv1D(stride 2, same), AveragePooling1D, "
+          "GlobalAveragePooling1D, dense softmax on 24x4 sequences; 2 epochs")
+
+
+def build_conv1d_dilated(ctx) -> None:
+    """A dilated Conv1D (WaveNet/TCN style): the converter wraps it in SPACE_TO_BATCH_ND and
+    BATCH_TO_SPACE_ND around a CONV_2D."""
+    name, seed = "conv1d_dilated", 227
+    if not ctx.wants_any(_names(name, ZOO_MODES)):
+        return
+    keras = _keras()
+    L = keras.layers
+    common.seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    x, y = _sequences(rng, 160, 24, 4, 3)
+    inp = keras.Input((24, 4), name="signal")
+    h = L.Conv1D(8, 3, padding="causal", dilation_rate=2, activation="relu", name="conv_1")(inp)
+    h = L.Conv1D(8, 3, padding="same", dilation_rate=4, activation="relu", name="conv_2")(h)
+    h = L.GlobalAveragePooling1D(name="gap")(h)
+    model = keras.Model(inp, _head(L, h, 3), name=name)
+    _fit(model, x[:128], y[:128])
+    _emit(ctx, name, model, [x[:128]], [x[128:129]], seed,
+          "causal Conv1D (dilation 2), Conv1D (same, dilation 4), GlobalAveragePooling1D, "
           "dense softmax on 24x4 sequences; 2 epochs")
 
 
@@ -614,12 +657,59 @@ def build_dynamic_batch(ctx) -> None:
               "2 heads, key_dim 4) over 6x8, flatten, dense softmax; 2 epochs")
 
 
+# --------------------------------------------------------------------------------------------
+# keras.ops arithmetic after a fitted dense layer
+
+# name -> (notes, function of (ops, h) giving the model's outputs).
+KERAS_OPS = {
+    "where": ("keras.ops.where(h > 0, h, 0.1 * h)",
+              lambda ops, h: ops.where(h > 0, h, h * 0.1)),
+    "cumsum": ("keras.ops.cumsum(h, axis=-1)", lambda ops, h: ops.cumsum(h, axis=-1)),
+    "top_k": ("keras.ops.top_k(h, k=3): values and indices",
+              lambda ops, h: list(ops.top_k(h, k=3))),
+    "argsort": ("keras.ops.argsort(h, axis=-1)", lambda ops, h: ops.argsort(h, axis=-1)),
+    "reverse": ("keras.ops.flip(h, axis=-1)", lambda ops, h: ops.flip(h, axis=-1)),
+    "one_hot": ("keras.ops.one_hot of h scaled to int32 classes 0..7",
+                lambda ops, h: ops.one_hot(ops.cast(ops.clip(h * 4.0 + 4.0, 0.0, 7.0), "int32"),
+                                           8)),
+    "gather": ("keras.ops.take(h, [5, 1, 1, 0], axis=-1)",
+               lambda ops, h: ops.take(h, np.array([5, 1, 1, 0], dtype=np.int32), axis=-1)),
+}
+
+
+def build_keras_ops(ctx) -> None:
+    """`keras.ops` arithmetic users write in functional models (where, cumsum, top-k, argsort,
+    reverse, one_hot, gather), each after a dense layer fitted as part of a classifier."""
+    seed = 226
+    names = [f"ops_{k}" for k in KERAS_OPS]
+    if not any(ctx.wants_any(_names(n, ZOO_MODES)) for n in names):
+        return
+    keras = _keras()
+    L = keras.layers
+    ops = keras.ops
+    common.seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    x, y = _blobs(rng, 320, 8, 4)
+    inp = keras.Input((8,), name="features")
+    dense = L.Dense(8, activation="tanh", name="dense")
+    classifier = keras.Model(inp, _head(L, dense(inp), 4), name="classifier")
+    _fit(classifier, x[:256], y[:256], epochs=3)
+    for k, (what, fn) in KERAS_OPS.items():
+        name = f"ops_{k}"
+        if not ctx.wants_any(_names(name, ZOO_MODES)):
+            continue
+        model = keras.Model(inp, fn(ops, dense(inp)), name=name)
+        _emit(ctx, name, model, [x[:256]], [x[256:257]], seed,
+              f"dense(8, tanh) fitted in a classifier on blobs (3 epochs), then {what}")
+
+
 BUILDERS = (
     build_upsampling_nearest,
     build_upsampling_bilinear,
     build_conv2d_transpose,
     build_separable_conv,
     build_conv1d,
+    build_conv1d_dilated,
     build_cropping2d,
     build_global_max_pool,
     build_unet,
@@ -635,6 +725,7 @@ BUILDERS = (
     build_efficientnet_block,
     build_two_in_two_out,
     build_dynamic_batch,
+    build_keras_ops,
 )
 
 
