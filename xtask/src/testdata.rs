@@ -27,7 +27,8 @@ pub struct Args {
     /// stale case folders are deleted.
     #[arg(long, value_name = "PATTERN")]
     only: Vec<String>,
-    /// Run only this builder module (`arch_models`, `op_models` or `op_models_math`); repeatable.
+    /// Run only this builder module (`arch_models`, `op_models`, `op_models_math`,
+    /// `op_models_index`, `keras_models` or `real_models`); repeatable.
     #[arg(long, value_name = "NAME")]
     module: Vec<String>,
 }

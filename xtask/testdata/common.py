@@ -603,12 +603,16 @@ class Ctx:
         skips = {n: s for n, s in self.skips.items() if s is not None}
         if self.partial:
             old = self._old_manifest()
+            # An old entry gives way to a new one of the same name of either kind (a skip
+            # that became a case, or the reverse).
             for c in old.get("cases", []):
-                if c["name"] not in cases and not (self.only and self.wants(c["name"])):
-                    cases[c["name"]] = c
+                name = c["name"]
+                if name not in cases and name not in skips and not (self.only and self.wants(name)):
+                    cases[name] = c
             for s in old.get("skips", []):
-                if s["name"] not in skips and not (self.only and self.wants(s["name"])):
-                    skips[s["name"]] = s
+                name = s["name"]
+                if name not in skips and name not in cases and not (self.only and self.wants(name)):
+                    skips[name] = s
         clash = sorted(set(cases) & set(skips))
         if clash:
             raise ValueError(f"names used both as case and as skip: {clash}")

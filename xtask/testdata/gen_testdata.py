@@ -1,7 +1,7 @@
 """Writes tflrs's golden test data: `python gen_testdata.py OUTDIR [--only PATTERN]...`.
 
 Run by `cargo xtask gen-testdata` with the interpreter of `.venv-testdata`. Builds every model of
-`arch_models` and `op_models` (each module's `build_all(ctx)`), runs LiteRT on it, and writes
+`arch_models`, `op_models` and `keras_models` (each module's `build_all(ctx)`), runs LiteRT on it, and writes
 `OUTDIR/models/<case>/` and `OUTDIR/manifest.json` (see common.py).
 """
 
@@ -29,7 +29,8 @@ import time  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-MODULES = ("arch_models", "op_models", "op_models_math", "op_models_index", "real_models")
+MODULES = ("arch_models", "op_models", "op_models_math", "op_models_index", "keras_models",
+           "real_models")
 
 
 def check_versions() -> None:

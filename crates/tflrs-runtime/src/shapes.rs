@@ -1,17 +1,22 @@
-//! Shape propagation after `resize_input`: recomputes the concrete shapes of the values
-//! downstream of resized inputs, node by node.
+//! Shape propagation, as LiteRT's `Prepare` computes shapes: from the subgraph's inputs (as
+//! stored, or resized with `resize_input`), node by node, so that every tensor has the shape
+//! LiteRT would give it. The stored shapes of a converted model are not always those: under a
+//! dynamic batch the converter stores placeholder sizes for tensors whose shape a
+//! shape-computing chain decides (`SHAPE -> STRIDED_SLICE -> CONCATENATION -> RESHAPE`).
 //!
 //! The per-operator rules are the IR's ([`tflrs_ir::infer_default_outputs`], run on a copy of
 //! the subgraph whose values hold the current concrete shapes); this module adds what the IR
 //! leaves to the runtime: control flow (a `WHILE` keeps its values' shapes, an `IF` returns its
 //! branches' shapes, inferred through the branch subgraphs) and variables (a `READ_VARIABLE`
-//! returns the shape the model stores). Only nodes with a changed input are recomputed.
+//! returns the shape the model stores).
 //!
 //! Shapes computed from values are followed too: small integer results of nodes whose inputs
 //! are known (constants, a `SHAPE` of a known shape, model inputs that decide shapes, see
-//! [`shape_inputs`]) are computed with the scalar kernels, so the `SHAPE -> STRIDED_SLICE ->
-//! PACK -> RESHAPE` chains of dynamic-batch models resize. A node whose shape still cannot be
-//! told at build time is refused with an error naming it.
+//! [`shape_inputs`]) are computed with the scalar kernels, as LiteRT evaluates such nodes in
+//! `Prepare`, so that a `RESHAPE`'s new shape is its shape tensor's computed value. A node
+//! whose shape inference cannot tell its outputs keeps the stored shapes while its inputs have
+//! their stored shapes; once an input's shape differs (a resize), it is refused with an error
+//! naming it.
 
 use crate::ScalarEval;
 use alloc::borrow::Cow;
@@ -21,10 +26,10 @@ use tflrs_ir::ConstEval;
 use tflrs_ir::{DType, Graph, Node, Op, Shape, Subgraph};
 use tflrs_kernels::{KernelError, TensorInfo};
 
-/// Recomputes the shapes of values downstream of inputs whose shape differs from the stored
-/// one, or whose values are `known` (value index and bytes: model inputs that decide shapes).
-/// `tensors` holds subgraph `s`'s values, inputs already resized. Control flow follows called
-/// subgraphs at most `max_depth` deep. Errors name the node.
+/// Computes the shapes of subgraph `s`'s values from its inputs, node by node, with the values
+/// `known` (value index and bytes: model inputs that decide shapes) given. `tensors` holds the
+/// subgraph's values with their stored shapes, inputs already resized. Control flow follows
+/// called subgraphs at most `max_depth` deep. Errors name the node.
 pub(crate) fn propagate(
     graph: &Graph<'_>,
     s: usize,
@@ -42,9 +47,6 @@ pub(crate) fn propagate(
     for &(t, _) in known {
         changed[t] = true;
     }
-    if !changed.iter().any(|&c| c) {
-        return Ok(());
-    }
     // The IR infers from the values' stored shapes and constant data: give them the current
     // concrete shapes, and the known values as data.
     let mut work = sg.clone();
@@ -56,25 +58,30 @@ pub(crate) fn propagate(
     }
     for (n, node) in sg.nodes.iter().enumerate() {
         let inputs_changed = node.inputs.iter().flatten().any(|i| changed[i.index()]);
-        if inputs_changed {
-            let shapes = infer(graph, &work, node, tensors, max_depth).map_err(|e| (n, e))?;
-            if shapes.len() != node.outputs.len() {
-                return Err((
-                    n,
-                    KernelError::invalid(format!(
-                        "{} outputs inferred, the node has {}",
-                        shapes.len(),
-                        node.outputs.len()
-                    )),
-                ));
+        let inferred = infer(graph, &work, node, tensors, max_depth).and_then(|shapes| {
+            if shapes.len() == node.outputs.len() {
+                Ok(shapes)
+            } else {
+                Err(KernelError::invalid(format!(
+                    "{} outputs inferred, the node has {}",
+                    shapes.len(),
+                    node.outputs.len()
+                )))
             }
-            for (o, shape) in node.outputs.iter().zip(shapes) {
-                let t = &mut tensors[o.index()];
-                if t.shape != shape {
-                    work.values[o.index()].shape = concrete(&shape).map_err(|e| (n, e))?;
-                    t.shape = shape;
-                    changed[o.index()] = true;
-                }
+        });
+        // What inference cannot tell keeps the stored shapes while the inputs are as stored
+        // (an operator the IR has no rule for, a shape decided only at run time); the kernels
+        // check them when they are made.
+        let inferred = match inferred {
+            Err(_) if !inputs_changed => None,
+            other => Some(other.map_err(|e| (n, e))?),
+        };
+        for (o, shape) in node.outputs.iter().zip(inferred.into_iter().flatten()) {
+            let t = &mut tensors[o.index()];
+            if t.shape != shape {
+                work.values[o.index()].shape = concrete(&shape).map_err(|e| (n, e))?;
+                t.shape = shape;
+                changed[o.index()] = true;
             }
         }
         // Small integer results computed from known values (the SHAPE -> STRIDED_SLICE ->

@@ -301,20 +301,35 @@ const COUNTING_ADDS: &[&str] = &[
 ];
 
 /// With `preserve_inputs(false)` the arena is never larger, and the whole-model cases still
-/// match LiteRT (inputs are written before the one invoke).
+/// match LiteRT (inputs are written before the one invoke; inputs of another batch than the
+/// stored one are resized first). Known gaps of the scalar suite are left out.
 #[test]
 fn reusing_input_memory_shrinks_the_arena_and_keeps_results() {
     let manifest = manifest().expect("testdata/manifest.json loads");
     let root = tflrs_testdata::testdata_dir();
-    for entry in manifest.cases.iter().filter(|c| !c.name.starts_with("op_")) {
+    let gaps = conformance::known_gaps("scalar").expect("known gaps load");
+    let whole_models = manifest
+        .cases
+        .iter()
+        .filter(|c| !c.name.starts_with("op_") && !gaps.contains(&c.name));
+    for entry in whole_models {
         let case = Case::from_entry(&root, entry).unwrap();
         let bytes = case.model_bytes().unwrap();
         let model = Model::from_bytes(&bytes).unwrap();
-        let preserved = Interpreter::builder(&model).build().unwrap().arena_bytes();
-        let mut interp = Interpreter::builder(&model)
-            .preserve_inputs(false)
-            .build()
-            .unwrap();
+        let build = |preserve: bool| {
+            let mut interp = Interpreter::builder(&model)
+                .preserve_inputs(preserve)
+                .build()
+                .unwrap();
+            for (i, input) in case.inputs.iter().enumerate() {
+                if interp.input_info(i).unwrap().shape != input.shape {
+                    interp.resize_input(i, &input.shape).unwrap();
+                }
+            }
+            interp
+        };
+        let preserved = build(true).arena_bytes();
+        let mut interp = build(false);
         assert!(interp.arena_bytes() <= preserved, "{}", entry.name);
         for (i, input) in case.inputs.iter().enumerate() {
             interp

@@ -166,3 +166,100 @@ fn resize_flows_into_loop_subgraphs() {
         .collect();
     assert_eq!(interp.output::<f32>(1).unwrap(), want.as_slice());
 }
+
+/// Keras 3's `UpSampling2D` under a dynamic batch, in one dimension: `y = RESHAPE(TILE(
+/// EXPAND_DIMS(x, 2), [1, 1, 2, 1]), CONCATENATION(batch, 2 * height, channels))` where batch
+/// and height come from `SHAPE(x)` through `STRIDED_SLICE` and `MUL`. As the converter does, the
+/// model stores a placeholder shape for `y` ([1, 1, 4]); LiteRT's `Prepare` computes [1, 6, 4]
+/// from the shape chain's values, and so must planning, at build and after `resize_input`.
+fn upsampling_graph() -> Model<'static> {
+    use tflrs_ir::{ConcatenationAttrs, ShapeAttrs, StridedSliceAttrs};
+    let dynamic = |dims: &[i32]| {
+        let mut sig = dims.to_vec();
+        sig[0] = -1;
+        Shape::with_signature(dims.to_vec(), sig)
+    };
+    let mut b = GraphBuilder::new();
+    let x = b.input("x", DType::Float32, dynamic(&[1, 3, 4]));
+    let axis = b.constant_i32("axis", Vec::<i32>::new(), &[2]);
+    let e = b.value(Value::new("e", DType::Float32, dynamic(&[1, 3, 1, 4])));
+    b.node(Op::ExpandDims, &[Some(x), Some(axis)], &[e]);
+    let reps = b.constant_i32("reps", [4], &[1, 1, 2, 1]);
+    let t = b.value(Value::new("t", DType::Float32, dynamic(&[1, 3, 2, 4])));
+    b.node(Op::Tile, &[Some(e), Some(reps)], &[t]);
+    let s = b.value(Value::new("s", DType::Int32, [3]));
+    b.node(
+        Op::Shape(ShapeAttrs {
+            out_type: DType::Int32,
+        }),
+        &[Some(x)],
+        &[s],
+    );
+    let slice = |b: &mut GraphBuilder<'static>, name: &str, at: i32| {
+        let begin = b.constant_i32(format!("{name}_begin"), [1], &[at]);
+        let end = b.constant_i32(format!("{name}_end"), [1], &[at + 1]);
+        let strides = b.constant_i32(format!("{name}_strides"), [1], &[1]);
+        let v = b.value(Value::new(name, DType::Int32, [1]));
+        b.node(
+            Op::StridedSlice(StridedSliceAttrs::default()),
+            &[Some(s), Some(begin), Some(end), Some(strides)],
+            &[v],
+        );
+        v
+    };
+    let batch = slice(&mut b, "batch", 0);
+    let height = slice(&mut b, "height", 1);
+    let two = b.constant_i32("two", [1], &[2]);
+    let height2 = b.value(Value::new("height2", DType::Int32, [1]));
+    b.node(
+        Op::Mul(MulAttrs::default()),
+        &[Some(height), Some(two)],
+        &[height2],
+    );
+    let channels = b.constant_i32("channels", [1], &[4]);
+    let target = b.value(Value::new("target", DType::Int32, [3]));
+    b.node(
+        Op::Concatenation(ConcatenationAttrs::default()),
+        &[Some(batch), Some(height2), Some(channels)],
+        &[target],
+    );
+    // The placeholder the converter stores: 4 elements where the data has 24.
+    let y = b.value(Value::new(
+        "y",
+        DType::Float32,
+        Shape::with_signature([1, 1, 4], [-1, -1, 4]),
+    ));
+    b.node(Op::Reshape(None), &[Some(t), Some(target)], &[y]);
+    b.output(y);
+    Model::from_graph(b.finish_unchecked())
+}
+
+#[test]
+fn planning_computes_reshape_targets_from_shape_chains_at_build_and_after_resize() {
+    let model = upsampling_graph();
+    let mut interp = Interpreter::new(&model).unwrap();
+    for batch in [1usize, 4, 2] {
+        if batch != 1 {
+            interp.resize_input(0, &[batch, 3, 4]).unwrap();
+        }
+        assert_eq!(interp.output_info(0).unwrap().shape, [batch, 6, 4]);
+        let x: Vec<f32> = (0..batch * 12).map(|k| k as f32 * 0.5 - 3.0).collect();
+        interp.input_mut::<f32>(0).unwrap().copy_from_slice(&x);
+        interp.invoke().unwrap();
+        // Every row of 4 channels twice, in order.
+        let want: Vec<f32> = x
+            .chunks_exact(4)
+            .flat_map(|row| row.iter().chain(row).copied())
+            .collect();
+        assert_eq!(interp.output::<f32>(0).unwrap(), want.as_slice());
+    }
+}
+
+#[test]
+fn resized_batch_matches_rows_run_alone_keras_zoo() {
+    check_batch("keras_upsampling2d_nearest_float32", 4);
+    check_batch("keras_time_distributed_int8", 4);
+    check_batch("keras_mobilenet_v3_block_int8", 4);
+    check_batch("keras_layer_norm_int8", 4);
+    check_batch("keras_unet_float32", 4);
+}

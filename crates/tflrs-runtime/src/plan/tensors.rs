@@ -1,5 +1,5 @@
 //! Concrete tensor descriptions of a subgraph: stored shapes with the caller's input shapes
-//! applied, checked against the limits, and propagated through the nodes.
+//! applied, propagated through the nodes as LiteRT prepares them, checked against the limits.
 
 use super::tensor_error;
 use crate::{Error, Limits};
@@ -9,8 +9,8 @@ use tflrs_ir::Graph;
 use tflrs_kernels::TensorInfo;
 
 /// The tensors of subgraph `s` with concrete shapes: the stored ones, `input_shapes` applied to
-/// its inputs, and shapes propagated through the nodes when an input was resized or a
-/// shape-deciding input's value is `known`.
+/// its inputs, then the shapes LiteRT's `Prepare` computes propagated through the nodes (with
+/// the shape-deciding inputs' values that are `known`).
 pub(crate) fn concrete(
     graph: &Graph<'_>,
     s: usize,
@@ -60,15 +60,32 @@ pub(crate) fn concrete(
         op: sg.nodes[node].op.name().into_owned(),
         source: e,
     })?;
-    if input_shapes.iter().any(Option::is_some) || !known.is_empty() {
-        crate::shapes::propagate(graph, s, &mut tensors, known, limits.max_call_depth).map_err(
-            |(node, e)| Error::Kernel {
-                subgraph: s,
-                node,
-                op: sg.nodes[node].op.name().into_owned(),
-                source: e,
-            },
-        )?;
+    // Every subgraph, resized or not: the stored shapes of a converted model are not always
+    // the shapes LiteRT's `Prepare` computes from the inputs.
+    crate::shapes::propagate(graph, s, &mut tensors, known, limits.max_call_depth).map_err(
+        |(node, e)| Error::Kernel {
+            subgraph: s,
+            node,
+            op: sg.nodes[node].op.name().into_owned(),
+            source: e,
+        },
+    )?;
+    // Computed shapes are checked as stored ones are.
+    for t in &tensors {
+        let n = t
+            .shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+        if n.is_none_or(|n| n > limits.max_tensor_elements) {
+            return Err(Error::LimitExceeded {
+                what: "elements of one tensor",
+                value: t
+                    .shape
+                    .iter()
+                    .fold(1u64, |n, &d| n.saturating_mul(d as u64)),
+                limit: limits.max_tensor_elements,
+            });
+        }
     }
     Ok(tensors)
 }

@@ -20,6 +20,9 @@ use tflrs_ir::DType;
 /// `dst[b][c][r] = src[b][r][c]` for `batches` matrices of `rows x cols`.
 fn transpose_last2<T: Copy>(src: &[T], batches: usize, rows: usize, cols: usize, dst: &mut [T]) {
     let size = rows * cols;
+    if size == 0 {
+        return; // nothing to move (and `chunks_exact` takes no empty chunks)
+    }
     for (s, d) in src
         .chunks_exact(size)
         .zip(dst.chunks_exact_mut(size))

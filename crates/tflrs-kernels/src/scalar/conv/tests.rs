@@ -613,6 +613,20 @@ fn batch_matmul_f32_broadcast_and_adjoints() {
     assert_eq!(cached, expect);
 }
 
+/// A transposed operand with no rows gives an empty product, not a panic.
+#[test]
+fn batch_matmul_f32_empty_adjoint_operand() {
+    let out = run1::<f32>(
+        &bmm(true, false),
+        &[
+            input::<f32>(f32t("a", &[2, 3, 0]), &[]),
+            input(f32t("b", &[2, 3, 4]), &[1.0f32; 24]),
+        ],
+        f32t("y", &[2, 0, 4]),
+    );
+    assert!(out.is_empty());
+}
+
 #[test]
 fn batch_matmul_i8_and_i32_output() {
     let a = qt("a", DType::Int8, &[1, 2], 0.5, 1);

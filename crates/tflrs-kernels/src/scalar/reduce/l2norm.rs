@@ -84,6 +84,9 @@ impl Kernel for L2Norm {
         let esize = if self.dtype == DType::Float32 { 4 } else { 1 };
         check_len(self.name, input.bytes.len(), n * esize)?;
         check_len(self.name, out.bytes.len(), n * esize)?;
+        if d == 0 {
+            return Ok(()); // empty rows: nothing to write
+        }
         match self.dtype {
             DType::Float32 => {
                 let (x, y) = (
@@ -252,5 +255,30 @@ mod tests {
         let out = [TensorInfo::new("y", DType::Int8, [2, 2]).with_quant(1.0 / 128.0, 0)];
         let got = run_node(&ScalarBackend, &op, &inputs, &out).unwrap();
         assert_eq!(bytemuck::cast_slice::<u8, i8>(&got[0]), &[77, 102, -128, 0]);
+    }
+
+    /// Rows of no elements (a zero-size last dimension) give an empty output, not a panic.
+    #[test]
+    fn empty_rows() {
+        let op = Op::L2Normalization(L2NormAttrs {
+            fused_activation_function: Activation::None,
+        });
+        for (dtype, quant) in [
+            (DType::Float32, None),
+            (DType::Int8, Some((0.1, 1.0 / 128.0))),
+        ] {
+            let info = |name: &str, scale: Option<f32>| {
+                let t = TensorInfo::new(name, dtype, [3, 0]);
+                match scale {
+                    Some(q) => t.with_quant(q, 0),
+                    None => t,
+                }
+            };
+            let x = info("x", quant.map(|q| q.0));
+            let inputs = [Some(TestInput::from_slice(x, &[] as &[u8]))];
+            let y = info("y", quant.map(|q| q.1));
+            let got = run_node(&ScalarBackend, &op, &inputs, &[y]).unwrap();
+            assert!(got[0].is_empty(), "{dtype:?}");
+        }
     }
 }
