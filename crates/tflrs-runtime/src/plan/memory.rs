@@ -409,11 +409,36 @@ pub(crate) fn finish(
             limit: limits.max_arena_buffers as u64,
         });
     }
-    let layout = arena::plan(&requests).ok_or(Error::LimitExceeded {
+    let mut layout = arena::plan(&requests).ok_or(Error::LimitExceeded {
         what: "arena bytes",
         value: u64::MAX,
         limit: limits.max_arena_bytes,
     })?;
+    // Inputs whose memory may be reused once read: the layout with them kept to the end is
+    // valid too, and the greedy placement can come out smaller that way; reuse must never cost
+    // memory, so the smaller layout wins.
+    let end = sg.nodes.len();
+    let mut kept = requests.clone();
+    let mut shortened = false;
+    for &i in &sg.inputs {
+        let root = alias_of
+            .get(i.index())
+            .copied()
+            .flatten()
+            .unwrap_or(i.index());
+        if let Some(&Some(r)) = request_of.get(root)
+            && kept[r].last < end
+        {
+            kept[r].last = end;
+            shortened = true;
+        }
+    }
+    if shortened
+        && let Some(alt) = arena::plan(&kept)
+        && alt.size < layout.size
+    {
+        layout = alt;
+    }
     for (t, r) in request_of.iter().enumerate() {
         if let Some(r) = *r {
             locs[t] = Loc::Arena {
