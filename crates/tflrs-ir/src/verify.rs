@@ -621,11 +621,18 @@ fn verify_subgraph(s: usize, sg: &Subgraph<'_>, n_subgraphs: usize) -> Result<()
                 continue;
             };
             let stated: Vec<Dim> = if default_dims.is_some() {
+                // A dimension the signature marks dynamic (-1) holds a placeholder under a
+                // dynamic batch (the converter stores 1 there): any size agrees with it.
+                let signature = value.shape.signature.as_deref().unwrap_or(&[]);
                 value
                     .shape
                     .dims
                     .iter()
-                    .map(|&d| Dim::Static(u32::try_from(d).unwrap_or(0)))
+                    .enumerate()
+                    .map(|(i, &d)| match signature.get(i) {
+                        Some(&-1) => Dim::Dynamic,
+                        _ => Dim::Static(u32::try_from(d).unwrap_or(0)),
+                    })
                     .collect()
             } else {
                 value.shape.dims_with_dynamic()
