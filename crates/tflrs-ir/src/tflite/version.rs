@@ -89,8 +89,10 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
                 1
             }
         }
-        Op::TransposeConv(_) => {
-            if node.input(3).is_some() {
+        Op::TransposeConv(a) => {
+            if a.fused_activation_function != crate::Activation::None {
+                4
+            } else if node.input(3).is_some() {
                 3
             } else if quantized(i1) {
                 2
@@ -193,6 +195,38 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
                 if a.asymmetric_quantize_inputs { 3 } else { 2 }
             } else {
                 1
+            }
+        }
+        // int8/uint8 MUL whose rescale `s_in0 * s_in1 / s_out` is at least 1.
+        Op::Mul(_)
+            if (is(i0, DType::Int8) || is(i0, DType::UInt8))
+                && {
+                    let scale = |v: Option<&crate::Value<'_>>| {
+                        v.and_then(|v| v.quant.as_ref())
+                            .and_then(|q| q.scales().first().copied())
+                    };
+                    let out = node.outputs.first().and_then(|&o| sg.value(o));
+                    matches!((scale(input(0)), scale(input(1)), scale(out)),
+                (Some(a), Some(b), Some(o)) if o > 0.0 && f64::from(a) * f64::from(b) / f64::from(o) >= 1.0)
+                } =>
+        {
+            3
+        }
+        Op::StridedSlice(a) => {
+            if a.offset {
+                8
+            } else if is(i0, DType::UInt32) {
+                7
+            } else if a.ellipsis_mask != 0 {
+                6
+            } else if is(i0, DType::String) {
+                5
+            } else if rank(0) > 4 {
+                4
+            } else if is(i0, DType::Bool) {
+                3
+            } else {
+                ladder(i0)
             }
         }
         Op::LeakyRelu(_) if is(i0, DType::Int16) => 2,
