@@ -67,6 +67,19 @@ pub fn powf(x: f32, y: f32) -> f32 {
     }
 }
 
+/// `pow` on `f64`.
+#[inline]
+pub fn pow(x: f64, y: f64) -> f64 {
+    #[cfg(feature = "std")]
+    {
+        x.powf(y)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::pow(x, y)
+    }
+}
+
 /// The error function on `f32` (no `std` equivalent; `libm` everywhere).
 #[inline]
 pub fn erff(x: f32) -> f32 {
