@@ -5,6 +5,8 @@ use crate::element::Element;
 use crate::{Error, Interpreter};
 use alloc::format;
 use alloc::string::ToString;
+use alloc::vec::Vec;
+use tflrs_ir::{DType, QuantScheme, Shape};
 use tflrs_kernels::TensorInfo;
 
 impl<'m> Interpreter<'m> {
@@ -34,7 +36,7 @@ impl<'m> Interpreter<'m> {
 
     /// The model's signatures (TFLite `SignatureDef`s): a key (`"serving_default"`), the
     /// subgraph it runs, and the names callers use for its inputs and outputs.
-    pub fn signatures(&self) -> &'m [tflrs_ir::Signature] {
+    pub fn signatures(&self) -> &[tflrs_ir::Signature] {
         &self.graph().signatures
     }
 
@@ -145,6 +147,100 @@ impl<'m> Interpreter<'m> {
         self.output(self.output_index(name)?)
     }
 
+    /// Copies `data` into input `i` (LiteRT's `set_tensor`). A wrong element type is
+    /// [`Error::DTypeMismatch`], a wrong number of elements [`Error::SizeMismatch`]; the
+    /// input is then left as it was. To feed another shape, [`resize_input`](Self::resize_input)
+    /// first.
+    pub fn set_input<T: Element>(&mut self, i: usize, data: &[T]) -> Result<(), Error> {
+        let info = self.input_info(i)?;
+        check_dtype::<T>(info)?;
+        check_len(info, data.len())?;
+        let dst = self.input_bytes_mut(i)?;
+        dst.copy_from_slice(bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    /// [`set_input`](Self::set_input) on the input named `name`.
+    pub fn set_input_by_name<T: Element>(&mut self, name: &str, data: &[T]) -> Result<(), Error> {
+        let i = self.input_index(name)?;
+        self.set_input(i, data)
+    }
+
+    /// Writes real values into input `i`, quantizing them when the input is quantized: a
+    /// float32 input takes them as they are, a float16 one rounded to half precision, an
+    /// int8, uint8 or int16 input with per-tensor quantization `q = clamp(round(x / scale) +
+    /// zero_point)` (round half away from zero, as LiteRT's `QUANTIZE`). Other inputs are
+    /// [`Error::DTypeMismatch`]; a wrong number of values [`Error::SizeMismatch`].
+    pub fn set_input_f32(&mut self, i: usize, data: &[f32]) -> Result<(), Error> {
+        let info = self.input_info(i)?;
+        check_len(info, data.len())?;
+        let dtype = info.dtype;
+        let quant = info.per_tensor_quant();
+        let refuse = Error::DTypeMismatch {
+            name: info.name.clone(),
+            actual: dtype,
+            requested: DType::Float32,
+        };
+        let dst = self.input_bytes_mut(i)?;
+        match (dtype, quant) {
+            (DType::Float32, _) => dst.copy_from_slice(bytemuck::cast_slice(data)),
+            (DType::Float16, _) => {
+                for (d, x) in dst.chunks_exact_mut(2).zip(data) {
+                    d.copy_from_slice(&half::f16::from_f32(*x).to_le_bytes());
+                }
+            }
+            (DType::Int8, Some((scale, zp))) => {
+                for (d, x) in dst.iter_mut().zip(data) {
+                    *d = quantize(*x, scale, zp, -128, 127) as i8 as u8;
+                }
+            }
+            (DType::UInt8, Some((scale, zp))) => {
+                for (d, x) in dst.iter_mut().zip(data) {
+                    *d = quantize(*x, scale, zp, 0, 255) as u8;
+                }
+            }
+            (DType::Int16, Some((scale, zp))) => {
+                for (d, x) in dst.chunks_exact_mut(2).zip(data) {
+                    let q = quantize(*x, scale, zp, -32768, 32767) as i16;
+                    d.copy_from_slice(&q.to_le_bytes());
+                }
+            }
+            _ => return Err(refuse),
+        }
+        Ok(())
+    }
+
+    /// Output `i` as real values: dequantized (`(q - zero_point) * scale`, per tensor or per
+    /// axis) when the output is quantized, converted to `f32` otherwise (float16, float64 and
+    /// integer outputs). Boolean, string and other non-numeric outputs are
+    /// [`Error::DTypeMismatch`].
+    pub fn output_f32(&self, i: usize) -> Result<Vec<f32>, Error> {
+        let info = self.output_info(i)?;
+        to_f32(info, self.output_bytes(i)?)
+    }
+
+    /// [`output_f32`](Self::output_f32) of the output named `name`.
+    pub fn output_f32_by_name(&self, name: &str) -> Result<Vec<f32>, Error> {
+        self.output_f32(self.output_index(name)?)
+    }
+
+    /// Input `i`'s shape signature (LiteRT's `shape_signature`): `None` for a dimension the
+    /// model leaves dynamic (`-1`), which [`resize_input`](Self::resize_input) may set; the
+    /// other dimensions are fixed. Without a signature in the file, every dimension of the
+    /// stored shape.
+    pub fn input_shape_signature(&self, i: usize) -> Result<Vec<Option<usize>>, Error> {
+        let sg = self.graph().main().ok_or_else(|| no_such("input", i))?;
+        let v = *sg.inputs.get(i).ok_or_else(|| no_such("input", i))?;
+        Ok(shape_signature(&sg.values[v.index()].shape))
+    }
+
+    /// Output `i`'s shape signature (see [`input_shape_signature`](Self::input_shape_signature)).
+    pub fn output_shape_signature(&self, i: usize) -> Result<Vec<Option<usize>>, Error> {
+        let sg = self.graph().main().ok_or_else(|| no_such("output", i))?;
+        let v = *sg.outputs.get(i).ok_or_else(|| no_such("output", i))?;
+        Ok(shape_signature(&sg.values[v.index()].shape))
+    }
+
     /// Gives input `i` a new shape (dynamic dimensions, batch size) and plans again. Inputs'
     /// contents are lost.
     pub fn resize_input(&mut self, i: usize, shape: &[usize]) -> Result<(), Error> {
@@ -200,4 +296,111 @@ pub(crate) fn check_dtype<T: Element>(info: &TensorInfo) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+pub(crate) fn check_len(info: &TensorInfo, given: usize) -> Result<(), Error> {
+    let expected = info.num_elements();
+    if given != expected {
+        return Err(Error::SizeMismatch {
+            name: info.name.clone(),
+            expected,
+            given,
+        });
+    }
+    Ok(())
+}
+
+fn shape_signature(shape: &Shape) -> Vec<Option<usize>> {
+    let dims = shape.signature.as_ref().unwrap_or(&shape.dims);
+    dims.iter().map(|&d| usize::try_from(d).ok()).collect()
+}
+
+/// `round(x / scale) + zero_point` (half away from zero), clamped to `[lo, hi]`.
+fn quantize(x: f32, scale: f32, zero_point: i32, lo: i64, hi: i64) -> i64 {
+    let v = x / scale;
+    // `as` saturates (and maps NaN to 0); `v - t` is exact, so the halfway test is too.
+    let t = v as i64;
+    let frac = v - t as f32;
+    let r = if frac >= 0.5 {
+        t.saturating_add(1)
+    } else if frac <= -0.5 {
+        t.saturating_sub(1)
+    } else {
+        t
+    };
+    r.saturating_add(i64::from(zero_point)).clamp(lo, hi)
+}
+
+/// A tensor's elements as real values (see [`Interpreter::output_f32`]).
+pub(crate) fn to_f32(info: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>, Error> {
+    fn ints<const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> i64) -> Vec<i64> {
+        bytes
+            .chunks_exact(N)
+            .map(|c| f(c.try_into().unwrap_or([0; N])))
+            .collect()
+    }
+    let q: Vec<i64> = match info.dtype {
+        DType::Float32 => {
+            return Ok(bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect());
+        }
+        DType::Float16 => {
+            return Ok(bytes
+                .chunks_exact(2)
+                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect());
+        }
+        DType::Float64 => {
+            return Ok(ints::<8>(bytes, i64::from_le_bytes)
+                .into_iter()
+                .map(|b| f64::from_bits(b as u64) as f32)
+                .collect());
+        }
+        DType::Int8 => bytes.iter().map(|&b| i64::from(b as i8)).collect(),
+        DType::UInt8 => bytes.iter().map(|&b| i64::from(b)).collect(),
+        DType::Int16 => ints::<2>(bytes, |b| i64::from(i16::from_le_bytes(b))),
+        DType::UInt16 => ints::<2>(bytes, |b| i64::from(u16::from_le_bytes(b))),
+        DType::Int32 => ints::<4>(bytes, |b| i64::from(i32::from_le_bytes(b))),
+        DType::UInt32 => ints::<4>(bytes, |b| i64::from(u32::from_le_bytes(b))),
+        DType::Int64 => ints::<8>(bytes, i64::from_le_bytes),
+        _ => {
+            return Err(Error::DTypeMismatch {
+                name: info.name.clone(),
+                actual: info.dtype,
+                requested: DType::Float32,
+            });
+        }
+    };
+    let scheme = info.quant.as_ref().and_then(|p| p.scheme.as_ref());
+    Ok(match scheme {
+        None => q.into_iter().map(|v| v as f32).collect(),
+        Some(QuantScheme::PerTensor { scale, zero_point }) => q
+            .into_iter()
+            .map(|v| v.saturating_sub(*zero_point) as f32 * scale)
+            .collect(),
+        Some(QuantScheme::PerAxis {
+            axis,
+            scales,
+            zero_points,
+        }) => {
+            let axis = usize::try_from(*axis).unwrap_or(0);
+            let channels = info.shape.get(axis).copied().unwrap_or(1).max(1);
+            let inner: usize = info.shape.iter().skip(axis + 1).product::<usize>().max(1);
+            q.into_iter()
+                .enumerate()
+                .map(|(k, v)| {
+                    let c = if scales.len() == 1 {
+                        0
+                    } else {
+                        (k / inner) % channels
+                    };
+                    let scale = scales.get(c).copied().unwrap_or(1.0);
+                    let zp = zero_points.get(c).copied().unwrap_or(0);
+                    v.saturating_sub(zp) as f32 * scale
+                })
+                .collect()
+        }
+    })
 }

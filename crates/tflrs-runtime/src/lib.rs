@@ -57,16 +57,21 @@ mod plan;
 #[cfg(feature = "std")]
 mod pool;
 mod shapes;
+mod signature;
 mod variables;
 
 pub use element::Element;
 pub use error::Error;
 pub use eval::ScalarEval;
 pub use exec::StepObserver;
+/// The `f16` element type of float16 tensors (`interp.output::<f16>(0)`).
+pub use half::f16;
 pub use interpreter::{
-    Interpreter, InterpreterBuilder, Limits, PartitionEntry, PlanEntry, TransferEntry,
+    Interpreter, InterpreterBuilder, Limits, ModelSource, PartitionEntry, PlanEntry, TransferEntry,
 };
 pub use model::Model;
 pub use plan::Direction;
+pub use signature::SignatureRunner;
+pub use tflrs_ir::{DType, QuantParams, QuantScheme, Signature, SignatureTensor};
 pub use tflrs_kernels::{Backend, CustomOps, Kernel, KernelError, ScalarBackend, TensorInfo};
 pub use tflrs_schema::{LoadError, LoadLimits};
