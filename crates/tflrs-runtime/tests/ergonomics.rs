@@ -63,7 +63,7 @@ fn owned_interpreter_lives_in_a_struct_returned_from_a_function() {
     drop(scribble);
 
     // It moves like any value: into a Vec, to another thread.
-    let mut many = vec![from_file, from_vec];
+    let mut many = [from_file, from_vec];
     let handle = std::thread::spawn(move || {
         many.iter_mut()
             .map(|c| c.classify(&input).unwrap())
