@@ -291,8 +291,6 @@ pub struct TransferEntry {
 /// `invoke` allocates nothing: every tensor lives in an arena planned by
 /// [`InterpreterBuilder::build`], constants are read in place from the model.
 pub struct Interpreter<'m> {
-    /// The model (the plans point into its constants: it outlives them).
-    pub(crate) model: ModelSource<'m>,
     pub(crate) backends: Vec<Box<dyn Backend>>,
     pub(crate) limits: Limits,
     pub(crate) preserve_inputs: bool,
@@ -313,6 +311,9 @@ pub struct Interpreter<'m> {
     pub(crate) pool: Option<crate::pool::Pool>,
     /// Threads kernels run on (the pool's, or 1).
     pub(crate) threads: usize,
+    /// The model. The plans, kernels and devices point into its constants: declared last,
+    /// it is dropped after them.
+    pub(crate) model: ModelSource<'m>,
 }
 
 impl core::fmt::Debug for Interpreter<'_> {

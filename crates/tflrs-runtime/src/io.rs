@@ -216,7 +216,15 @@ impl<'m> Interpreter<'m> {
     /// [`Error::DTypeMismatch`].
     pub fn output_f32(&self, i: usize) -> Result<Vec<f32>, Error> {
         let info = self.output_info(i)?;
-        to_f32(info, self.output_bytes(i)?)
+        let mut out = alloc::vec![0.0; info.num_elements()];
+        self.output_f32_into(i, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`output_f32`](Self::output_f32) into `out`, which must have the output's number of
+    /// elements ([`Error::SizeMismatch`] otherwise); allocates nothing, for a loop of invokes.
+    pub fn output_f32_into(&self, i: usize, out: &mut [f32]) -> Result<(), Error> {
+        to_f32_into(self.output_info(i)?, self.output_bytes(i)?, out)
     }
 
     /// [`output_f32`](Self::output_f32) of the output named `name`.
@@ -331,40 +339,18 @@ fn quantize(x: f32, scale: f32, zero_point: i32, lo: i64, hi: i64) -> i64 {
     r.saturating_add(i64::from(zero_point)).clamp(lo, hi)
 }
 
-/// A tensor's elements as real values (see [`Interpreter::output_f32`]).
-pub(crate) fn to_f32(info: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>, Error> {
-    fn ints<const N: usize>(bytes: &[u8], f: impl Fn([u8; N]) -> i64) -> Vec<i64> {
-        bytes
-            .chunks_exact(N)
-            .map(|c| f(c.try_into().unwrap_or([0; N])))
-            .collect()
+/// A tensor's elements as real values, written to `out` (see [`Interpreter::output_f32`]).
+pub(crate) fn to_f32_into(info: &TensorInfo, bytes: &[u8], out: &mut [f32]) -> Result<(), Error> {
+    fn each<const N: usize>(bytes: &[u8], out: &mut [f32], f: impl Fn([u8; N]) -> f32) {
+        for (o, c) in out.iter_mut().zip(bytes.chunks_exact(N)) {
+            *o = f(c.try_into().unwrap_or([0; N]));
+        }
     }
-    let q: Vec<i64> = match info.dtype {
-        DType::Float32 => {
-            return Ok(bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect());
-        }
-        DType::Float16 => {
-            return Ok(bytes
-                .chunks_exact(2)
-                .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                .collect());
-        }
-        DType::Float64 => {
-            return Ok(ints::<8>(bytes, i64::from_le_bytes)
-                .into_iter()
-                .map(|b| f64::from_bits(b as u64) as f32)
-                .collect());
-        }
-        DType::Int8 => bytes.iter().map(|&b| i64::from(b as i8)).collect(),
-        DType::UInt8 => bytes.iter().map(|&b| i64::from(b)).collect(),
-        DType::Int16 => ints::<2>(bytes, |b| i64::from(i16::from_le_bytes(b))),
-        DType::UInt16 => ints::<2>(bytes, |b| i64::from(u16::from_le_bytes(b))),
-        DType::Int32 => ints::<4>(bytes, |b| i64::from(i32::from_le_bytes(b))),
-        DType::UInt32 => ints::<4>(bytes, |b| i64::from(u32::from_le_bytes(b))),
-        DType::Int64 => ints::<8>(bytes, i64::from_le_bytes),
+    let width = match info.dtype {
+        DType::Int8 | DType::UInt8 => 1,
+        DType::Float16 | DType::Int16 | DType::UInt16 => 2,
+        DType::Float32 | DType::Int32 | DType::UInt32 => 4,
+        DType::Float64 | DType::Int64 => 8,
         _ => {
             return Err(Error::DTypeMismatch {
                 name: info.name.clone(),
@@ -373,34 +359,149 @@ pub(crate) fn to_f32(info: &TensorInfo, bytes: &[u8]) -> Result<Vec<f32>, Error>
             });
         }
     };
+    let count = bytes.len() / width;
+    if count != out.len() {
+        return Err(Error::SizeMismatch {
+            name: info.name.clone(),
+            expected: count,
+            given: out.len(),
+        });
+    }
     let scheme = info.quant.as_ref().and_then(|p| p.scheme.as_ref());
-    Ok(match scheme {
-        None => q.into_iter().map(|v| v as f32).collect(),
-        Some(QuantScheme::PerTensor { scale, zero_point }) => q
-            .into_iter()
-            .map(|v| v.saturating_sub(*zero_point) as f32 * scale)
-            .collect(),
+    let (scales, zero_points, axis): (&[f32], &[i64], usize) = match scheme {
+        None => (&[1.0], &[0], 0),
+        Some(QuantScheme::PerTensor { scale, zero_point }) => (
+            core::slice::from_ref(scale),
+            core::slice::from_ref(zero_point),
+            0,
+        ),
         Some(QuantScheme::PerAxis {
             axis,
             scales,
             zero_points,
-        }) => {
-            let axis = usize::try_from(*axis).unwrap_or(0);
-            let channels = info.shape.get(axis).copied().unwrap_or(1).max(1);
-            let inner: usize = info.shape.iter().skip(axis + 1).product::<usize>().max(1);
-            q.into_iter()
-                .enumerate()
-                .map(|(k, v)| {
-                    let c = if scales.len() == 1 {
-                        0
-                    } else {
-                        (k / inner) % channels
-                    };
-                    let scale = scales.get(c).copied().unwrap_or(1.0);
-                    let zp = zero_points.get(c).copied().unwrap_or(0);
-                    v.saturating_sub(zp) as f32 * scale
-                })
-                .collect()
+        }) => (scales, zero_points, usize::try_from(*axis).unwrap_or(0)),
+    };
+    // Element k's scale and zero point: slice `(k / inner) % channels` along the axis.
+    let channels = info.shape.get(axis).copied().unwrap_or(1).max(1);
+    let inner = info.shape.iter().skip(axis + 1).product::<usize>().max(1);
+    let real = |k: usize, q: i64| {
+        let c = if scales.len() == 1 {
+            0
+        } else {
+            (k / inner) % channels
+        };
+        let scale = scales.get(c).copied().unwrap_or(1.0);
+        let zp = zero_points.get(c).copied().unwrap_or(0);
+        q.saturating_sub(zp) as f32 * scale
+    };
+    let ints = |out: &mut [f32], q: &dyn Fn(usize) -> i64| {
+        for (k, o) in out.iter_mut().enumerate() {
+            *o = real(k, q(k));
         }
-    })
+    };
+    let le = |k: usize, n: usize| -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[..n].copy_from_slice(&bytes[k * n..k * n + n]);
+        b
+    };
+    match info.dtype {
+        DType::Float32 => each::<4>(bytes, out, f32::from_le_bytes),
+        DType::Float16 => each::<2>(bytes, out, |b| half::f16::from_le_bytes(b).to_f32()),
+        DType::Float64 => each::<8>(bytes, out, |b| f64::from_le_bytes(b) as f32),
+        DType::Int8 => ints(out, &|k| i64::from(bytes[k] as i8)),
+        DType::UInt8 => ints(out, &|k| i64::from(bytes[k])),
+        DType::Int16 => ints(out, &|k| {
+            let b = le(k, 2);
+            i64::from(i16::from_le_bytes([b[0], b[1]]))
+        }),
+        DType::UInt16 => ints(out, &|k| {
+            let b = le(k, 2);
+            i64::from(u16::from_le_bytes([b[0], b[1]]))
+        }),
+        DType::Int32 => ints(out, &|k| {
+            let b = le(k, 4);
+            i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }),
+        DType::UInt32 => ints(out, &|k| {
+            let b = le(k, 4);
+            i64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        }),
+        _ => ints(out, &|k| i64::from_le_bytes(le(k, 8))), // Int64, by `width` above
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tflrs_ir::QuantParams;
+
+    #[test]
+    fn per_axis_outputs_dequantize_by_slice() {
+        let mut info = TensorInfo::new("t", DType::Int8, [2, 2]);
+        info.quant = Some(QuantParams::per_axis(
+            1,
+            alloc::vec![0.5, 2.0],
+            alloc::vec![0, 1],
+        ));
+        let mut out = [0.0; 4];
+        to_f32_into(&info, &[1, 2, 3, (-4i8) as u8], &mut out).unwrap();
+        assert_eq!(out, [0.5, 2.0, 1.5, -10.0]);
+        // Along axis 0 instead: rows share a scale.
+        info.quant = Some(QuantParams::per_axis(
+            0,
+            alloc::vec![0.5, 2.0],
+            alloc::vec![0, 1],
+        ));
+        to_f32_into(&info, &[1, 2, 3, (-4i8) as u8], &mut out).unwrap();
+        assert_eq!(out, [0.5, 1.0, 4.0, -10.0]);
+    }
+
+    #[test]
+    fn wider_integers_and_unquantized_tensors_convert() {
+        let info = TensorInfo::new("t", DType::Int16, [2]).with_quant(0.25, -2);
+        let bytes: Vec<u8> = [-30000i16, 7]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let mut out = [0.0; 2];
+        to_f32_into(&info, &bytes, &mut out).unwrap();
+        assert_eq!(out, [-29998.0 * 0.25, 9.0 * 0.25]);
+        let info = TensorInfo::new("t", DType::Int32, [2]);
+        let bytes: Vec<u8> = [-5i32, 1 << 20]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        to_f32_into(&info, &bytes, &mut out).unwrap();
+        assert_eq!(out, [-5.0, (1 << 20) as f32]);
+    }
+
+    #[test]
+    fn non_numeric_and_wrong_sized_reads_are_errors() {
+        let info = TensorInfo::new("flags", DType::Bool, [2]);
+        assert!(matches!(
+            to_f32_into(&info, &[0, 1], &mut [0.0; 2]),
+            Err(Error::DTypeMismatch { .. })
+        ));
+        let info = TensorInfo::new("x", DType::Float32, [2]);
+        assert!(matches!(
+            to_f32_into(&info, &[0; 8], &mut [0.0; 3]),
+            Err(Error::SizeMismatch {
+                expected: 2,
+                given: 3,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn quantize_rounds_half_away_from_zero_and_clamps() {
+        assert_eq!(quantize(2.5, 1.0, 0, -128, 127), 3);
+        assert_eq!(quantize(-2.5, 1.0, 0, -128, 127), -3);
+        assert_eq!(quantize(0.499_999_97, 1.0, 0, -128, 127), 0);
+        assert_eq!(quantize(1.0, 0.5, -10, -128, 127), -8);
+        assert_eq!(quantize(1e30, 1e-30, 0, -128, 127), 127);
+        assert_eq!(quantize(f32::NEG_INFINITY, 1.0, 0, 0, 255), 0);
+        assert_eq!(quantize(f32::NAN, 1.0, 5, -128, 127), 5);
+    }
 }

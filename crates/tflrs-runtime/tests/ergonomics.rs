@@ -338,3 +338,19 @@ fn signature_runner_sets_invokes_and_reads_by_signature_names() {
         Err(Error::NoSuchTensor { .. })
     ));
 }
+
+#[test]
+fn output_f32_into_fills_a_buffer_of_the_right_length_only() {
+    let case = case("mlp_int8");
+    let mut interp = Interpreter::new(Model::from_file(&case.model_path).unwrap()).unwrap();
+    interp.set_input(0, &i8s(&case.inputs[0].data)).unwrap();
+    interp.invoke().unwrap();
+    let n = interp.output_info(0).unwrap().num_elements();
+    let mut buf = vec![f32::NAN; n];
+    interp.output_f32_into(0, &mut buf).unwrap();
+    assert_eq!(buf, interp.output_f32(0).unwrap());
+    assert!(matches!(
+        interp.output_f32_into(0, &mut vec![0.0; n + 1]),
+        Err(Error::SizeMismatch { .. })
+    ));
+}
