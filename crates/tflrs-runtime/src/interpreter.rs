@@ -290,6 +290,16 @@ pub struct TransferEntry {
 ///
 /// `invoke` allocates nothing: every tensor lives in an arena planned by
 /// [`InterpreterBuilder::build`], constants are read in place from the model.
+///
+/// `'m` is the model's borrow: `Interpreter::new(&model)` lives no longer than `model`, while
+/// `Interpreter::new(model)` (an owned [`Model`], from [`Model::from_file`] or
+/// [`Model::from_vec`]) or `Interpreter::new(arc_model)` gives an `Interpreter<'static>`,
+/// which owns what it runs: keep it in a struct, return it, send it to another thread.
+///
+/// Inputs: [`set_input`](Self::set_input) (checked type and length),
+/// [`set_input_f32`](Self::set_input_f32) (quantizes), [`input_mut`](Self::input_mut) (a typed
+/// view). Outputs: [`output`](Self::output), [`output_f32`](Self::output_f32) (dequantizes).
+/// By name: [`input_index`](Self::input_index), [`signature`](Self::signature).
 pub struct Interpreter<'m> {
     pub(crate) backends: Vec<Box<dyn Backend>>,
     pub(crate) limits: Limits,
@@ -499,7 +509,8 @@ impl<'m> Interpreter<'m> {
     /// more): variable tensors (an LSTM's state) to zero (int8 ones to their zero point),
     /// resource variables (`VAR_HANDLE`) back to unassigned, and `CALL_ONCE` initializers
     /// to run again at the next [`invoke`](Self::invoke). Inputs and outputs keep their
-    /// contents. Allocates nothing.
+    /// contents. Allocates nothing. A variable tensor that a device backend keeps inside one
+    /// of its partitions (never on the host) is the device's to reset, and is not reset here.
     pub fn reset_variables(&mut self) {
         for plan in self.plans.iter_mut().flatten() {
             let plan = &mut **plan;

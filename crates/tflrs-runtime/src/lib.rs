@@ -109,6 +109,6 @@ pub use interpreter::{
 pub use model::Model;
 pub use plan::Direction;
 pub use signature::SignatureRunner;
-pub use tflrs_ir::{DType, QuantParams, QuantScheme, Signature, SignatureTensor};
+pub use tflrs_ir::{DType, Graph, QuantParams, QuantScheme, Signature, SignatureTensor};
 pub use tflrs_kernels::{Backend, CustomOps, Kernel, KernelError, ScalarBackend, TensorInfo};
 pub use tflrs_schema::{LoadError, LoadLimits};
