@@ -27,8 +27,8 @@ pub const MODELS: &[&str] = &[
 /// default: `tflrs_simd::SimdBackend` at the host's level, then the scalar backend).
 pub const BACKENDS: &[&str] = &["scalar", "simd"];
 
-/// A loaded case: its model bytes (leaked, so the interpreter can borrow them for `'static`)
-/// and an interpreter with the case's inputs filled in, on the scalar backend.
+/// A loaded case: an interpreter that owns the case's model (`Model::from_vec`), with the
+/// case's inputs filled in, on the scalar backend.
 pub fn interpreter_for(case: &Case) -> Result<Interpreter<'static>, String> {
     interpreter_with(case, "scalar")
 }
@@ -45,14 +45,8 @@ pub fn interpreter_threads(
     backend: &str,
     threads: usize,
 ) -> Result<Interpreter<'static>, String> {
-    let bytes: &'static [u8] = Box::leak(
-        case.model_bytes()
-            .map_err(|e| e.to_string())?
-            .into_boxed_slice(),
-    );
-    let model: &'static Model<'static> = Box::leak(Box::new(
-        Model::from_bytes(bytes).map_err(|e| e.to_string())?,
-    ));
+    let bytes = case.model_bytes().map_err(|e| e.to_string())?;
+    let model = Model::from_vec(bytes).map_err(|e| e.to_string())?;
     let builder = Interpreter::builder(model).threads(threads);
     let builder = match backend {
         "scalar" => builder.reference_kernels(true),

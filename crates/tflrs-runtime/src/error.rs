@@ -113,4 +113,23 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A setter was given a number of elements other than the tensor holds.
+    #[error("tensor '{name}' holds {expected} elements, {given} given")]
+    SizeMismatch {
+        /// The tensor's name.
+        name: String,
+        /// Its number of elements.
+        expected: usize,
+        /// The number given.
+        given: usize,
+    },
+    /// A model file could not be read.
+    #[cfg(feature = "std")]
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }

@@ -49,9 +49,60 @@ impl Default for Limits {
     }
 }
 
+/// The model an interpreter runs: borrowed (`&model`, the interpreter lives no longer than it)
+/// or owned (`model`, `Arc<Model>`: an `Interpreter<'static>`, free to be kept in a struct,
+/// returned from a function or sent to another thread). [`Interpreter::builder`] and
+/// [`Interpreter::new`] take anything that converts into it.
+#[derive(Debug, Clone)]
+pub struct ModelSource<'m>(Source<'m>);
+
+#[derive(Debug, Clone)]
+enum Source<'m> {
+    Borrowed(&'m Model<'m>),
+    #[cfg(target_has_atomic = "ptr")]
+    Shared(alloc::sync::Arc<Model<'static>>),
+    #[cfg(not(target_has_atomic = "ptr"))]
+    Owned(alloc::rc::Rc<Model<'static>>),
+}
+
+impl ModelSource<'_> {
+    pub(crate) fn model(&self) -> &Model<'_> {
+        match &self.0 {
+            Source::Borrowed(m) => m,
+            #[cfg(target_has_atomic = "ptr")]
+            Source::Shared(m) => m,
+            #[cfg(not(target_has_atomic = "ptr"))]
+            Source::Owned(m) => m,
+        }
+    }
+}
+
+impl<'m, 'a: 'm> From<&'m Model<'a>> for ModelSource<'m> {
+    fn from(model: &'m Model<'a>) -> Self {
+        Self(Source::Borrowed(model))
+    }
+}
+
+#[cfg(target_has_atomic = "ptr")]
+impl From<alloc::sync::Arc<Model<'static>>> for ModelSource<'_> {
+    fn from(model: alloc::sync::Arc<Model<'static>>) -> Self {
+        Self(Source::Shared(model))
+    }
+}
+
+impl From<Model<'static>> for ModelSource<'_> {
+    fn from(model: Model<'static>) -> Self {
+        #[cfg(target_has_atomic = "ptr")]
+        let source = Source::Shared(alloc::sync::Arc::new(model));
+        #[cfg(not(target_has_atomic = "ptr"))]
+        let source = Source::Owned(alloc::rc::Rc::new(model));
+        Self(source)
+    }
+}
+
 /// Configures and builds an [`Interpreter`].
 pub struct InterpreterBuilder<'m> {
-    model: &'m Model<'m>,
+    model: ModelSource<'m>,
     backends: Vec<Box<dyn Backend>>,
     custom: CustomOps,
     limits: Limits,
@@ -152,6 +203,16 @@ impl<'m> InterpreterBuilder<'m> {
         let threads = pool.as_ref().map_or(1, Parallel::threads);
         #[cfg(not(feature = "std"))]
         let threads = 1;
+        let shape_inputs = self
+            .model
+            .model()
+            .graph()
+            .main()
+            .map(crate::shapes::shape_inputs)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (i, None))
+            .collect();
         let mut interp = Interpreter {
             #[cfg(feature = "std")]
             pool,
@@ -161,15 +222,7 @@ impl<'m> InterpreterBuilder<'m> {
             limits: self.limits,
             preserve_inputs: self.preserve_inputs,
             input_shapes: Vec::new(),
-            shape_inputs: self
-                .model
-                .graph()
-                .main()
-                .map(crate::shapes::shape_inputs)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|i| (i, None))
-                .collect(),
+            shape_inputs,
             plans: Vec::new(),
             shared_arenas: Vec::new(),
             state: State::default(),
@@ -237,8 +290,17 @@ pub struct TransferEntry {
 ///
 /// `invoke` allocates nothing: every tensor lives in an arena planned by
 /// [`InterpreterBuilder::build`], constants are read in place from the model.
+///
+/// `'m` is the model's borrow: `Interpreter::new(&model)` lives no longer than `model`, while
+/// `Interpreter::new(model)` (an owned [`Model`], from [`Model::from_file`] or
+/// [`Model::from_vec`]) or `Interpreter::new(arc_model)` gives an `Interpreter<'static>`,
+/// which owns what it runs: keep it in a struct, return it, send it to another thread.
+///
+/// Inputs: [`set_input`](Self::set_input) (checked type and length),
+/// [`set_input_f32`](Self::set_input_f32) (quantizes), [`input_mut`](Self::input_mut) (a typed
+/// view). Outputs: [`output`](Self::output), [`output_f32`](Self::output_f32) (dequantizes).
+/// By name: [`input_index`](Self::input_index), [`signature`](Self::signature).
 pub struct Interpreter<'m> {
-    pub(crate) model: &'m Model<'m>,
     pub(crate) backends: Vec<Box<dyn Backend>>,
     pub(crate) limits: Limits,
     pub(crate) preserve_inputs: bool,
@@ -259,6 +321,9 @@ pub struct Interpreter<'m> {
     pub(crate) pool: Option<crate::pool::Pool>,
     /// Threads kernels run on (the pool's, or 1).
     pub(crate) threads: usize,
+    /// The model. The plans, kernels and devices point into its constants: declared last,
+    /// it is dropped after them.
+    pub(crate) model: ModelSource<'m>,
 }
 
 impl core::fmt::Debug for Interpreter<'_> {
@@ -271,10 +336,11 @@ impl core::fmt::Debug for Interpreter<'_> {
 }
 
 impl<'m> Interpreter<'m> {
-    /// Starts configuring an interpreter for `model`.
-    pub fn builder(model: &'m Model<'m>) -> InterpreterBuilder<'m> {
+    /// Starts configuring an interpreter for `model`: `&model` to borrow it, `model` or an
+    /// `Arc<Model<'static>>` for an interpreter that owns (or shares) it.
+    pub fn builder(model: impl Into<ModelSource<'m>>) -> InterpreterBuilder<'m> {
         InterpreterBuilder {
-            model,
+            model: model.into(),
             backends: Vec::new(),
             custom: CustomOps::new(),
             limits: Limits::default(),
@@ -286,12 +352,17 @@ impl<'m> Interpreter<'m> {
 
     /// Builds an interpreter with the default backends (the SIMD backend with feature `simd`,
     /// then the scalar one).
-    pub fn new(model: &'m Model<'m>) -> Result<Self, Error> {
+    pub fn new(model: impl Into<ModelSource<'m>>) -> Result<Self, Error> {
         Self::builder(model).build()
     }
 
-    pub(crate) fn graph(&self) -> &'m Graph<'m> {
-        self.model.graph()
+    /// The model this interpreter runs.
+    pub fn model(&self) -> &Model<'_> {
+        self.model.model()
+    }
+
+    pub(crate) fn graph(&self) -> &Graph<'_> {
+        self.model.model().graph()
     }
 
     /// Bytes of arena (all subgraphs, scratch included) plus variables' buffers (variable
@@ -432,6 +503,28 @@ impl<'m> Interpreter<'m> {
             parallel,
             observer,
         )
+    }
+
+    /// Puts the model's state back as `build()` left it (LiteRT's `reset_all_variables`, and
+    /// more): variable tensors (an LSTM's state) to zero (int8 ones to their zero point),
+    /// resource variables (`VAR_HANDLE`) back to unassigned, and `CALL_ONCE` initializers
+    /// to run again at the next [`invoke`](Self::invoke). Inputs and outputs keep their
+    /// contents. Allocates nothing. A variable tensor that a device backend keeps inside one
+    /// of its partitions (never on the host) is the device's to reset, and is not reset here.
+    pub fn reset_variables(&mut self) {
+        for plan in self.plans.iter_mut().flatten() {
+            let plan = &mut **plan;
+            for (t, loc) in plan.locs.iter().enumerate() {
+                if let crate::plan::Loc::Persistent { index, .. } = *loc
+                    && let (Some(buf), Some(info)) =
+                        (plan.persistent.get_mut(index), plan.tensors.get(t))
+                {
+                    buf.fill(crate::plan::variable_reset_value(info));
+                }
+            }
+        }
+        self.state.vars.clear();
+        self.state.initialized.fill(false);
     }
 
     /// The main inputs whose values decide tensor shapes (a `FILL`'s dims or a `RESHAPE`'s

@@ -1,16 +1,53 @@
 //! The tflrs runtime: load a `.tflite` model, plan it once, invoke it many times.
 //!
-//! ```no_run
+//! A model compiled into the program (zero-copy: constants are read in place from the
+//! bytes), run on checked inputs, its quantized output read as real values:
+//!
+//! ```
+//! use tflrs_runtime::{DType, Interpreter, Model};
+//!
 //! # fn main() -> Result<(), tflrs_runtime::Error> {
-//! let bytes = std::fs::read("model.tflite").unwrap();
-//! let model = tflrs_runtime::Model::from_bytes(&bytes)?;
-//! let mut interp = tflrs_runtime::Interpreter::builder(&model).build()?;
-//! interp.input_mut::<f32>(0)?.fill(0.5);
-//! interp.invoke()?;
-//! println!("{:?}", interp.output::<f32>(0)?);
+//! static MODEL: &[u8] = include_bytes!("../../../testdata/models/mlp_int8/model.tflite");
+//! let model = Model::from_bytes(MODEL)?; // verified and imported; borrows MODEL
+//! let mut interp = Interpreter::new(&model)?; // plans once: a kernel per node, an arena
+//! let input = interp.input_info(0)?;
+//! assert_eq!(input.dtype, DType::Int8);
+//! let n = input.num_elements();
+//! // Setters check the type and the length: a mistake is an `Err`, not a panic.
+//! assert!(interp.set_input(0, &[0.5f32; 3]).is_err());
+//! interp.set_input_f32(0, &vec![0.5; n])?; // quantized with the input's scale and zero point
+//! interp.invoke()?; // allocates nothing
+//! let scores: Vec<f32> = interp.output_f32(0)?; // dequantized
+//! let raw: &[i8] = interp.output::<i8>(0)?; // or the raw int8 values
+//! assert_eq!(scores.len(), raw.len());
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Owned forms, for an interpreter kept in a struct or returned from a function:
+//! [`Model::from_file`], [`Model::from_vec`] and [`Model::from_arc`] give a `Model<'static>`
+//! that owns its bytes (still read in place), and [`Interpreter::new`] (or
+//! [`Interpreter::builder`]) given the model itself, or an `Arc<Model<'static>>` shared by
+//! several interpreters, gives an `Interpreter<'static>`:
+//!
+//! ```no_run
+//! use tflrs_runtime::{Error, Interpreter, Model};
+//!
+//! struct Classifier {
+//!     interp: Interpreter<'static>,
+//! }
+//!
+//! fn load(path: &str) -> Result<Classifier, Error> {
+//!     let interp = Interpreter::builder(Model::from_file(path)?).threads(2).build()?;
+//!     Ok(Classifier { interp })
+//! }
+//! ```
+//!
+//! By signature names (LiteRT's `get_signature_runner`), see [`SignatureRunner`]:
+//! `interp.signature("serving_default")?.set("x", &x)?.invoke()?.output_f32("y")?`.
+//! [`Interpreter::input_shape_signature`] tells which dimensions
+//! [`Interpreter::resize_input`] may change; [`Interpreter::reset_variables`] restarts a
+//! stateful model.
 //!
 //! [`Interpreter::builder`] takes backends in preference order, then asks the SIMD backend
 //! (feature `simd`, on by default; [`InterpreterBuilder::reference_kernels`] leaves it out for
@@ -57,16 +94,21 @@ mod plan;
 #[cfg(feature = "std")]
 mod pool;
 mod shapes;
+mod signature;
 mod variables;
 
 pub use element::Element;
 pub use error::Error;
 pub use eval::ScalarEval;
 pub use exec::StepObserver;
+/// The `f16` element type of float16 tensors (`interp.output::<f16>(0)`).
+pub use half::f16;
 pub use interpreter::{
-    Interpreter, InterpreterBuilder, Limits, PartitionEntry, PlanEntry, TransferEntry,
+    Interpreter, InterpreterBuilder, Limits, ModelSource, PartitionEntry, PlanEntry, TransferEntry,
 };
 pub use model::Model;
 pub use plan::Direction;
+pub use signature::SignatureRunner;
+pub use tflrs_ir::{DType, Graph, QuantParams, QuantScheme, Signature, SignatureTensor};
 pub use tflrs_kernels::{Backend, CustomOps, Kernel, KernelError, ScalarBackend, TensorInfo};
 pub use tflrs_schema::{LoadError, LoadLimits};

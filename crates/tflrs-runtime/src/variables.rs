@@ -230,6 +230,14 @@ impl Variables {
         all
     }
 
+    /// Forgets every value: each variable reads as unassigned until assigned again.
+    pub(crate) fn clear(&mut self) {
+        for (data, assigned) in self.data.iter_mut().zip(&mut self.assigned) {
+            data.fill(0);
+            *assigned = false;
+        }
+    }
+
     /// Bytes of storage.
     pub(crate) fn bytes(&self) -> usize {
         self.data.iter().map(|d| d.len() * 16).sum()

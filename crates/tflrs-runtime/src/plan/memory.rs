@@ -281,14 +281,8 @@ pub(crate) fn place(
                 index: p.persistent.len(),
                 len,
             };
-            // LiteRT resets variable tensors to zero, which for int8 is the zero point byte.
-            let mut buf = vec![0u128; len.div_ceil(16)];
-            if tensors[t].dtype == DType::Int8
-                && let Some((_, zp)) = tensors[t].per_tensor_quant()
-            {
-                buf.fill(u128::from_ne_bytes([zp as u8; 16]));
-            }
-            p.persistent.push(buf);
+            p.persistent
+                .push(vec![variable_reset_value(&tensors[t]); len.div_ceil(16)]);
             continue;
         }
         p.request_of[t] = Some(p.requests.len());
@@ -553,4 +547,15 @@ fn raw_views(
         plan.nodes.push(np);
     }
     Ok(())
+}
+
+/// What a variable tensor's buffer is filled with at build time and by `reset_variables`:
+/// LiteRT resets variable tensors to zero, which for int8 is the zero point byte.
+pub(crate) fn variable_reset_value(info: &TensorInfo) -> u128 {
+    if info.dtype == DType::Int8
+        && let Some((_, zp)) = info.per_tensor_quant()
+    {
+        return u128::from_ne_bytes([zp as u8; 16]);
+    }
+    0
 }

@@ -210,7 +210,10 @@ impl SubgraphPlan {
 
 impl Interpreter<'_> {
     pub(crate) fn plan(&mut self) -> Result<(), Error> {
-        let graph = self.graph();
+        // A handle of our own (a reference or an `Arc`), so that the graph stays borrowed
+        // while the plans are replaced.
+        let model = self.model.clone();
+        let graph = model.model().graph();
         let limits = self.limits;
         if graph.subgraphs.len() > limits.max_subgraphs {
             return Err(Error::LimitExceeded {
@@ -428,7 +431,7 @@ pub(crate) fn plan_subgraph(
     )
 }
 
-pub(crate) use memory::planned_len;
+pub(crate) use memory::{planned_len, variable_reset_value};
 
 /// Checks that the graph has a main subgraph and that every value a subgraph or node names
 /// exists. A file's graph always passes (the loader checked its indices); a graph built in
