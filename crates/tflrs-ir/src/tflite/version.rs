@@ -255,7 +255,6 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
         | Op::L2Normalization(_)
         | Op::Maximum
         | Op::Minimum
-        | Op::StridedSlice(_)
         | Op::Slice
         | Op::SplitV(_)
         | Op::Pack(_)
