@@ -22,6 +22,7 @@ const FAMILIES: &[Factory] = &[
     crate::hybrid::depthwise_kernel_for,
     crate::batch_matmul::kernel_for,
     crate::transpose_conv::kernel_for,
+    crate::activations::kernel_for,
 ];
 
 /// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and

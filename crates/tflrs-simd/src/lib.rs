@@ -17,6 +17,7 @@
 //! assert!(backend.isa() <= Isa::detected());
 //! ```
 
+mod activations;
 mod backend;
 mod batch_matmul;
 mod conv;
