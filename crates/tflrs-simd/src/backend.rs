@@ -23,6 +23,8 @@ const FAMILIES: &[Factory] = &[
     crate::batch_matmul::kernel_for,
     crate::transpose_conv::kernel_for,
     crate::activations::kernel_for,
+    crate::softmax::kernel_for,
+    crate::mean::kernel_for,
 ];
 
 /// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and

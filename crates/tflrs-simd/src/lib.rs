@@ -32,7 +32,9 @@ mod hybrid;
 mod int8;
 mod isa;
 mod level;
+mod mean;
 mod pool;
+mod softmax;
 mod split;
 #[cfg(test)]
 mod testutil;

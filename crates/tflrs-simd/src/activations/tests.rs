@@ -222,3 +222,78 @@ proptest! {
         }
     }
 }
+
+/// [`super::exp`] on every element of a slice, as a job.
+struct ExpAll<'a>(&'a mut [f32]);
+
+impl crate::level::Job for ExpAll<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<L: crate::level::Level>(self, l: L) {
+        for c in self.0.chunks_exact_mut(L::LANES) {
+            // SAFETY: `c` has `LANES` elements.
+            unsafe { l.store(super::exp(l, l.load(c.as_ptr())), c.as_mut_ptr()) };
+        }
+    }
+}
+
+#[test]
+fn exp_is_within_4_epsilon_of_the_exact_value() {
+    use crate::level::{Level, Portable};
+    // Every 4096th float of [-110, 89] and the edges (e^x in f64, rounded once, is the
+    // reference; subnormal results within 2^-149 more).
+    let mut x: Vec<f32> = Vec::new();
+    for sign in [1.0f32, -1.0] {
+        let mut b = 0u32;
+        while f32::from_bits(b) <= 110.0 {
+            let v = sign * f32::from_bits(b);
+            if (-110.0..=89.0).contains(&v) {
+                x.push(v);
+            }
+            b += 4096;
+        }
+    }
+    x.extend([88.72283, 88.722_84, -87.33654, -103.97, -110.0, 89.0]);
+    while x.len() % 8 != 0 {
+        x.push(0.0);
+    }
+    let mut levels: Vec<(&str, Vec<f32>)> = Vec::new();
+    let mut run = |name: &'static str, f: &dyn Fn(&mut [f32])| {
+        let mut y = x.clone();
+        f(&mut y);
+        levels.push((name, y));
+    };
+    run("portable", &|y| Portable.dispatch(ExpAll(y)));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(t) = crate::x86::Sse41::new() {
+            run("sse41", &|y| t.dispatch(ExpAll(y)));
+        }
+        if let Some(t) = crate::x86::Avx2Fma::new() {
+            run("avx2", &|y| t.dispatch(ExpAll(y)));
+        }
+    }
+    for (name, y) in &levels {
+        let mut worst = 0.0f64;
+        for (&v, &e) in x.iter().zip(y) {
+            let exact = f64::from(v).exp();
+            let d = (f64::from(e) - exact).abs();
+            if exact > f64::from(f32::MAX) {
+                assert!(
+                    e == f32::INFINITY || d <= 4.0 * f64::from(f32::EPSILON) * exact,
+                    "{name}: exp({v:e}) = {e:e}"
+                );
+                continue;
+            }
+            let tol = 4.0 * f64::from(f32::EPSILON) * exact + f64::from(f32::from_bits(1));
+            assert!(d <= tol, "{name}: exp({v:e}) = {e:e}, exactly {exact:e}");
+            if exact >= f64::from(f32::MIN_POSITIVE) {
+                worst = worst.max(d / (exact * f64::from(f32::EPSILON)));
+            }
+        }
+        println!(
+            "{name}: exp's largest relative error {worst:.2} EPSILON over {} values",
+            x.len()
+        );
+    }
+}
