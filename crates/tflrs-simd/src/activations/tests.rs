@@ -1,12 +1,21 @@
 //! The activations against the scalar kernels on every level the host has, within the bounds
 //! the module docs state (HARD_SWISH bit for bit).
 
-use super::{GELU_ERFC_ABS, GELU_REL, GELU_TANH_ABS, LOGISTIC_TANH_ULPS};
 use crate::{Isa, SimdBackend};
 use proptest::prelude::*;
 use tflrs_ir::{DType, GeluAttrs, Op};
 use tflrs_kernels::testing::{Harness, TestInput};
 use tflrs_kernels::{ScalarBackend, TensorInfo};
+
+/// LOGISTIC's and TANH's bound, in `EPSILON` relative to the larger of the two results.
+const LOGISTIC_TANH_ULPS: f32 = 8.0;
+/// GELU's relative part of the bound.
+const GELU_REL: f32 = 16.0 * f32::EPSILON;
+/// GELU `approximate`: the absolute error allowed in `1 + tanh(..)`.
+const GELU_TANH_ABS: f32 = 8.0 * f32::EPSILON;
+/// GELU exact: the absolute error allowed in `erfc(..)` (A&S 7.1.26's `1.5e-7` and f32
+/// rounding).
+const GELU_ERFC_ABS: f32 = 4.0e-7;
 
 /// The four operators and GELU's two modes.
 fn ops() -> [Op<'static>; 5] {
