@@ -263,7 +263,7 @@ fn exp_is_within_4_epsilon_of_the_exact_value() {
         }
     }
     x.extend([88.72283, 88.722_84, -87.33654, -103.97, -110.0, 89.0]);
-    while x.len() % 8 != 0 {
+    while !x.len().is_multiple_of(8) {
         x.push(0.0);
     }
     let mut levels: Vec<(&str, Vec<f32>)> = Vec::new();
