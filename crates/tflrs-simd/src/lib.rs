@@ -21,6 +21,7 @@ mod activations;
 mod backend;
 mod batch_matmul;
 mod conv;
+mod conv_small;
 mod depthwise;
 mod depthwise_i8;
 pub mod elementwise;
