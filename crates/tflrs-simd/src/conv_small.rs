@@ -261,6 +261,7 @@ unsafe fn block<L: Level, const P: usize, const V: usize>(
 ///
 /// # Safety
 /// As [`block`], for the whole of `0..C_out`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn pixels<L: Level, const P: usize>(
     l: L,
@@ -303,7 +304,7 @@ impl Job for Rows<'_> {
                 && a.bias.len() == c
                 && a.rows.end <= g.n * g.out_h
                 && a.out.len() == a.rows.len() * g.out_w * c
-                && c % L::LANES == 0
+                && c.is_multiple_of(L::LANES)
         );
         let (lo, hi) = (l.splat(a.range.0), l.splat(a.range.1));
         for r in a.rows.clone() {
