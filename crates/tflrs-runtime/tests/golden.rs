@@ -232,7 +232,8 @@ fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
 
 /// Operators whose float32 nodes the SIMD backend must plan: the GEMM family's (CONV_2D,
 /// FULLY_CONNECTED, BATCH_MATMUL, TRANSPOSE_CONV), DEPTHWISE_CONV_2D, the elementwise family's
-/// (`tflrs_simd::elementwise`) and the pools.
+/// (`tflrs_simd::elementwise`), the pools, the activations LOGISTIC, TANH, HARD_SWISH and
+/// GELU, and SOFTMAX.
 const SIMD_MUST_CLAIM: &[&str] = &[
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
