@@ -232,7 +232,8 @@ fn simd_backend_matches_litert_reference_and_claims_its_kernels() {
 
 /// Operators whose float32 nodes the SIMD backend must plan: the GEMM family's (CONV_2D,
 /// FULLY_CONNECTED, BATCH_MATMUL, TRANSPOSE_CONV), DEPTHWISE_CONV_2D, the elementwise family's
-/// (`tflrs_simd::elementwise`) and the pools.
+/// (`tflrs_simd::elementwise`), the pools, the activations LOGISTIC, TANH, HARD_SWISH and
+/// GELU, and SOFTMAX.
 const SIMD_MUST_CLAIM: &[&str] = &[
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
@@ -251,7 +252,16 @@ const SIMD_MUST_CLAIM: &[&str] = &[
     "AVERAGE_POOL_2D",
     "BATCH_MATMUL",
     "TRANSPOSE_CONV",
+    "LOGISTIC",
+    "TANH",
+    "HARD_SWISH",
+    "GELU",
+    "SOFTMAX",
 ];
+
+/// Cases whose float32 MEAN nodes average over the spatial axes (`[1, 2]` of NHWC), which the
+/// SIMD backend's MEAN kernel takes (it declines other axes).
+const SIMD_SPATIAL_MEAN: &[&str] = &["op_mean_f32_axis12_keep"];
 
 /// Cases whose int8 weights are computed (a DENSIFY of sparse weights): the int8 GEMM packs
 /// only constant weights, so the scalar kernel runs them.
@@ -284,7 +294,8 @@ fn simd_must_claim(case: &str, node: &PlannedNode) -> bool {
         node.op.as_str(),
         "FULLY_CONNECTED" | "CONV_2D" | "DEPTHWISE_CONV_2D" | "BATCH_MATMUL" | "TRANSPOSE_CONV"
     );
-    SIMD_MUST_CLAIM.contains(&node.op.as_str())
+    let spatial_mean = node.op == "MEAN" && SIMD_SPATIAL_MEAN.contains(&case);
+    (SIMD_MUST_CLAIM.contains(&node.op.as_str()) || spatial_mean)
         && (node.kernel.starts_with(&format!("{op}_f32__"))
             || (int8 && node.kernel.starts_with(&format!("{op}_i8__")))
             || (hybrid && node.kernel.starts_with(&format!("{op}_hybrid_i8__"))))

@@ -10,6 +10,8 @@ pub(crate) type Factory = fn(Isa, &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>
 const FAMILIES: &[Factory] = &[
     crate::fully_connected::kernel_for,
     crate::int8::fully_connected_kernel_for,
+    // Before the IGEMM: CONV_2D with few input channels (the first layer of image models).
+    crate::conv_small::kernel_for,
     crate::conv::kernel_for,
     crate::int8::conv_2d_kernel_for,
     crate::depthwise::kernel_for,
@@ -22,6 +24,9 @@ const FAMILIES: &[Factory] = &[
     crate::hybrid::depthwise_kernel_for,
     crate::batch_matmul::kernel_for,
     crate::transpose_conv::kernel_for,
+    crate::activations::kernel_for,
+    crate::softmax::kernel_for,
+    crate::mean::kernel_for,
 ];
 
 /// The best level the crate has kernels for. A host above it (AVX-512) runs these kernels, and

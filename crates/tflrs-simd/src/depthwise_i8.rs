@@ -38,6 +38,8 @@
 use crate::fully_connected::at_least;
 use crate::gemm_i8::{Requant, offset_fits};
 use crate::isa::Isa;
+use crate::split;
+use core::ops::Range;
 use tflrs_ir::Op;
 use tflrs_kernels::prep::conv::{Bias, BiasKind, Geom, Quant, depthwise};
 use tflrs_kernels::{Kernel, KernelError, KernelIo, NodeCtx};
@@ -310,8 +312,18 @@ impl Kernel for DepthwiseI8 {
         &self.name
     }
 
+    fn scratch_bytes(&self) -> usize {
+        // One pixel's accumulators, and room to align them in a byte buffer.
+        (self.acc.len() + 1) * 4
+    }
+
+    fn scratch_per_thread(&self) -> bool {
+        true
+    }
+
     fn run(&mut self, io: &mut KernelIo<'_>) -> Result<(), KernelError> {
-        let (inputs, mut outputs, _, _) = io.split();
+        let parallel = io.parallel();
+        let (inputs, mut outputs, scratch, _) = io.split();
         let g = self.g;
         let x = inputs.get(0)?.as_slice::<i8>()?;
         let bias = match Bias::view(inputs.optional(2), g.out_c)? {
@@ -322,14 +334,50 @@ impl Kernel for DepthwiseI8 {
         let out = out_t.as_slice_mut::<i8>()?;
         at_least(x, g.in_len(), "DEPTHWISE_CONV_2D input")?;
         at_least(out, g.out_len(), "DEPTHWISE_CONV_2D output")?;
-        self.image(&x[..g.in_len()], bias, &mut out[..g.out_len()]);
+        let (x, out) = (&x[..g.in_len()], &mut out[..g.out_len()]);
+        // Output rows (over batches) split over the threads, each written by one task with the
+        // accumulators in its thread's scratch; every row is computed as the serial walk
+        // computes it.
+        let rows = g.n * g.out_h;
+        let macs = g.out_len().saturating_mul(g.k_h * g.k_w);
+        let sb = self.scratch_bytes();
+        let p = split::threads_for(parallel, macs).filter(|p| scratch.len() >= sb * p.threads());
+        let Some(p) = p else {
+            let mut acc = core::mem::take(&mut self.acc);
+            self.image(x, bias, 0..rows, out, &mut acc);
+            self.acc = acc;
+            return Ok(());
+        };
+        let tasks = rows.min(split::TASKS_PER_THREAD * p.threads());
+        let row_len = g.out_w * g.out_c;
+        let acc_len = self.acc.len();
+        let (out, scratch) = (split::Shared::new(out), split::Shared::new(scratch));
+        let this = &*self;
+        p.for_each(tasks, &|t, thread| {
+            let part = rows * t / tasks..rows * (t + 1) / tasks;
+            // SAFETY: the tasks' row ranges are disjoint.
+            let out = unsafe { out.slice(part.start * row_len, part.len() * row_len) };
+            // SAFETY: a thread index runs one task at a time, and its scratch is its own.
+            let bytes = unsafe { scratch.slice(thread * sb, sb) };
+            let (_, acc, _) = bytemuck::pod_align_to_mut::<u8, i32>(bytes);
+            this.image(x, bias, part, out, &mut acc[..acc_len]);
+        });
         Ok(())
     }
 }
 
 impl DepthwiseI8 {
     /// The whole convolution: `x` and `out` are exactly the input and output.
-    fn image(&mut self, x: &[i8], bias: Option<&[i32]>, out: &mut [i8]) {
+    /// Output rows `rows` (over batches: `b * out_h + oy`) of the convolution: `x` is exactly
+    /// the input, `out` exactly those rows, `acc` one pixel's accumulators (`blocks * BLOCK`).
+    fn image(
+        &self,
+        x: &[i8],
+        bias: Option<&[i32]>,
+        rows: Range<usize>,
+        out: &mut [i8],
+        acc: &mut [i32],
+    ) {
         let g = self.g;
         let (c, ic) = (g.out_c, g.in_c);
         let m = c / ic;
@@ -338,9 +386,10 @@ impl DepthwiseI8 {
         let direct = if m == 1 { c / BLOCK } else { 0 };
         assert!(
             x.len() == g.in_len()
-                && out.len() == g.out_len()
+                && rows.end <= g.n * g.out_h
+                && out.len() == rows.len() * g.out_w * c
                 && self.zp_row.len() >= c + BLOCK
-                && self.acc.len() == blocks * BLOCK
+                && acc.len() == blocks * BLOCK
                 && bias.is_none_or(|b| b.len() >= c)
         );
         #[cfg(target_arch = "x86_64")]
@@ -369,8 +418,11 @@ impl DepthwiseI8 {
         let (xp, zp) = (x.as_ptr(), self.zp_row.as_ptr());
         let off = self.in_offset;
         let zp_val = self.zp_row[0];
-        for b in 0..g.n {
-            for oy in 0..g.out_h {
+        // The output index of the first output row.
+        let o0 = rows.start * g.out_w * c;
+        for r in rows {
+            let (b, oy) = (r / g.out_h, r % g.out_h);
+            {
                 let iy0 = (oy * g.stride_h) as i64 - g.pad_h;
                 let (fy0, fy1) = taps(iy0, g.dil_h, g.k_h, g.in_h);
                 for ox in 0..g.out_w {
@@ -384,7 +436,7 @@ impl DepthwiseI8 {
                             let ix0 = (ox * g.stride_w) as i64 - g.pad_w;
                             let first = ((b * g.in_h) as i64 + iy0) * (g.in_w * ic) as i64
                                 + ix0 * ic as i64;
-                            let o = ((b * g.out_h + oy) * g.out_w + ox_lo) * c;
+                            let o = ((b * g.out_h + oy) * g.out_w + ox_lo) * c - o0;
                             let pass = self.passes[0];
                             x86_kernels::avx2_row(
                                 t,
@@ -396,7 +448,7 @@ impl DepthwiseI8 {
                                     pairs: pass.pairs,
                                     blocks,
                                     w: &self.w[pass.w_at..],
-                                    acc: &mut self.acc,
+                                    acc: &mut *acc,
                                     off,
                                     rq: &self.rq,
                                     bias,
@@ -450,7 +502,7 @@ impl DepthwiseI8 {
                                     pairs: pass.pairs,
                                     blocks: direct,
                                     w: pw,
-                                    acc: &mut self.acc[..direct * BLOCK],
+                                    acc: &mut acc[..direct * BLOCK],
                                     first,
                                     off,
                                 })
@@ -478,30 +530,24 @@ impl DepthwiseI8 {
                                     pairs,
                                     blocks: 1,
                                     w: &pw[blk * pairs * PAIR_LEN..][..pairs * PAIR_LEN],
-                                    acc: &mut self.acc[ch0..][..BLOCK],
+                                    acc: &mut acc[ch0..][..BLOCK],
                                     first,
                                     off,
                                 })
                             };
                         }
                     }
-                    let o = ((b * g.out_h + oy) * g.out_w + ox) * c;
+                    let o = ((b * g.out_h + oy) * g.out_w + ox) * c - o0;
                     #[cfg(target_arch = "x86_64")]
                     if let Some(t) = fused {
-                        x86_kernels::requant_pixel(
-                            t,
-                            &self.rq,
-                            &self.acc,
-                            bias,
-                            &mut out[o..o + c],
-                        );
+                        x86_kernels::requant_pixel(t, &self.rq, acc, bias, &mut out[o..o + c]);
                         continue;
                     }
                     self.rq.row(
                         #[cfg(target_arch = "x86_64")]
                         avx2,
                         0,
-                        &self.acc[..c],
+                        &acc[..c],
                         bias,
                         &mut out[o..o + c],
                     );
@@ -995,6 +1041,50 @@ mod tests {
                 }
             }
             check_spread(spread.get());
+        });
+    }
+
+    #[test]
+    fn outputs_are_the_same_bytes_on_1_2_3_threads() {
+        for_each_backend(|backend, _| {
+            let spread = core::cell::Cell::new((0, 0));
+            // (extra, C, stride, multiplier, batch, kernel, split): MobileNet-like layers large
+            // enough to split (the AVX2 row path, a partial block, a multiplier, two passes of
+            // taps, a batch of two), and one too small.
+            for (i, (extra, c, s, mult, batch, k, split)) in [
+                (22, 48, 1, 1, 1, 3, true),
+                (30, 16, 2, 1, 2, 3, true),
+                (20, 24, 1, 2, 1, 3, true),
+                (16, 40, 1, 1, 1, 5, true),
+                (3, 8, 1, 1, 1, 3, false),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let p = Dw {
+                    batch,
+                    extra: (extra, extra + 1),
+                    in_c: c,
+                    mult,
+                    kernel: (k, k),
+                    stride: (s, s),
+                    dilation: (1, 1),
+                    padding: Padding::Same,
+                    in_zp: [-128, 3, 127, 0, -7][i],
+                    out_zp: [5, -128, 0, 127, 1][i],
+                    in_scale: 0.02,
+                    w_scales: (0..c * mult).map(|o| 0.01 + 0.001 * o as f32).collect(),
+                    per_channel: i % 2 == 0,
+                    t: 4,
+                    bias: i != 1,
+                    act: ACTIVATIONS[i % 4],
+                    seed: (c * 10 + extra) as u64,
+                };
+                let (op, ins, outs) = node(&p);
+                crate::testutil::same_bytes_on_1_2_3_threads(backend, &op, &ins, &outs, split)
+                    .unwrap_or_else(|e| panic!("{p:?}: {e}"));
+                check(backend, &p, &spread).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+            }
         });
     }
 

@@ -22,7 +22,7 @@
 //! FMA, and MAXIMUM, MINIMUM and the clamps use `MAXPS`/`MINPS` with the operand order that
 //! gives the scalar code's comparisons (see `level`). Nothing is declined for its values.
 
-mod micro;
+pub(crate) mod micro;
 #[cfg(test)]
 mod tests;
 
@@ -53,7 +53,7 @@ pub(crate) fn kernel_for(
 }
 
 /// `{op}_f32__{isa}`: the builtin name in lower case and the backend's.
-fn kernel_name(node: &NodeCtx<'_>, isa: Isa) -> String {
+pub(crate) fn kernel_name(node: &NodeCtx<'_>, isa: Isa) -> String {
     format!(
         "{}_f32__{}",
         node.op.name().to_ascii_lowercase(),
@@ -62,13 +62,13 @@ fn kernel_name(node: &NodeCtx<'_>, isa: Isa) -> String {
 }
 
 /// Makes a kernel at a level chosen at run time.
-trait Build {
+pub(crate) trait Build {
     /// The kernel at `l`.
     fn build<L: Level>(self, l: L) -> Box<dyn Kernel>;
 }
 
 /// `b`'s kernel at the best level this family implements that is not above `isa`.
-fn at_level(isa: Isa, b: impl Build) -> Box<dyn Kernel> {
+pub(crate) fn at_level(isa: Isa, b: impl Build) -> Box<dyn Kernel> {
     #[cfg(target_arch = "x86_64")]
     {
         use crate::x86;
@@ -274,10 +274,10 @@ fn unary(isa: Isa, node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, Kernel
 }
 
 /// What a unary kernel is made of.
-struct MakeUnary<F> {
-    name: String,
-    len: usize,
-    f: F,
+pub(crate) struct MakeUnary<F> {
+    pub(crate) name: String,
+    pub(crate) len: usize,
+    pub(crate) f: F,
 }
 
 impl<F: UnaryFn> Build for MakeUnary<F> {

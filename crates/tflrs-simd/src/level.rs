@@ -49,6 +49,13 @@ pub(crate) trait Level: Copy + Send + Sync + core::fmt::Debug + 'static {
     fn select_gt(self, a: Self::V, b: Self::V, t: Self::V, f: Self::V) -> Self::V;
     /// Runs `job` in a function compiled with this level's target features.
     fn dispatch<J: Job>(self, job: J) -> J::Output;
+    /// `a / b` (exactly rounded).
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a` rounded to the nearest integer, ties to even (`ROUNDPS` mode 0); NaN stays NaN.
+    fn round(self, a: Self::V) -> Self::V;
+    /// `2^n` for lanes `n` that hold integers in `-126..=127` (other lanes: unspecified bits,
+    /// but no undefined behaviour).
+    fn pow2i(self, n: Self::V) -> Self::V;
 }
 
 /// Work that [`Level::dispatch`] runs at a level. Implementations mark
@@ -125,6 +132,18 @@ impl Level for Portable {
     fn dispatch<J: Job>(self, job: J) -> J::Output {
         job.run(self)
     }
+    #[inline(always)]
+    fn div(self, a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+        lanes2(a, b, |x, y| x / y)
+    }
+    #[inline(always)]
+    fn round(self, a: [f32; 4]) -> [f32; 4] {
+        a.map(f32::round_ties_even)
+    }
+    #[inline(always)]
+    fn pow2i(self, n: [f32; 4]) -> [f32; 4] {
+        n.map(|n| f32::from_bits(((n as i32).wrapping_add(127) as u32) << 23))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -199,6 +218,24 @@ mod x86_levels {
             // SAFETY: the token `self` exists only on a CPU with SSE4.1.
             unsafe { entry(self, job) }
         }
+        #[inline(always)]
+        fn div(self, a: __m128, b: __m128) -> __m128 {
+            // SAFETY: SSE is part of x86-64 (and the token proves SSE4.1).
+            unsafe { _mm_div_ps(a, b) }
+        }
+        #[inline(always)]
+        fn round(self, a: __m128) -> __m128 {
+            // SAFETY: the token proves SSE4.1 (ROUNDPS).
+            unsafe { _mm_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a) }
+        }
+        #[inline(always)]
+        fn pow2i(self, n: __m128) -> __m128 {
+            // SAFETY: SSE2 is part of x86-64.
+            unsafe {
+                let e = _mm_add_epi32(_mm_cvtps_epi32(n), _mm_set1_epi32(127));
+                _mm_castsi128_ps(_mm_slli_epi32::<23>(e))
+            }
+        }
     }
 
     impl Level for Avx2Fma {
@@ -267,6 +304,24 @@ mod x86_levels {
             }
             // SAFETY: the token `self` exists only on a CPU with AVX2 and FMA.
             unsafe { entry(self, job) }
+        }
+        #[inline(always)]
+        fn div(self, a: __m256, b: __m256) -> __m256 {
+            // SAFETY: the token proves AVX.
+            unsafe { _mm256_div_ps(a, b) }
+        }
+        #[inline(always)]
+        fn round(self, a: __m256) -> __m256 {
+            // SAFETY: the token proves AVX (VROUNDPS).
+            unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a) }
+        }
+        #[inline(always)]
+        fn pow2i(self, n: __m256) -> __m256 {
+            // SAFETY: the token proves AVX2.
+            unsafe {
+                let e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+                _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
+            }
         }
     }
 }

@@ -17,9 +17,11 @@
 //! assert!(backend.isa() <= Isa::detected());
 //! ```
 
+mod activations;
 mod backend;
 mod batch_matmul;
 mod conv;
+mod conv_small;
 mod depthwise;
 mod depthwise_i8;
 pub mod elementwise;
@@ -31,7 +33,9 @@ mod hybrid;
 mod int8;
 mod isa;
 mod level;
+mod mean;
 mod pool;
+mod softmax;
 mod split;
 #[cfg(test)]
 mod testutil;
