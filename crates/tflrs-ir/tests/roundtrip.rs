@@ -100,7 +100,10 @@ fn testdata_models_round_trip() {
 fn imported_versions_match_the_minimal_version_rule() {
     use std::collections::BTreeMap;
     let mut mismatches = Vec::new();
-    for (name, path) in cases().into_iter().filter(|(n, _)| !n.starts_with("mediapipe_")) {
+    for (name, path) in cases()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("mediapipe_"))
+    {
         let bytes = std::fs::read(&path).unwrap();
         let graph = Graph::from_tflite(&bytes).unwrap();
         // op name -> (largest file version, largest computed version)
