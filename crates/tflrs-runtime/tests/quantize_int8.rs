@@ -237,3 +237,67 @@ fn int8_and_uint8_io() {
         }
     }
 }
+
+/// A graph with EXP (no int8 rule here): refused with its name, or kept float between
+/// DEQUANTIZE and QUANTIZE with the fallback, and then close to the float graph.
+#[test]
+fn unsupported_ops_fail_or_stay_float() {
+    use tflrs_ir::{AddAttrs, GraphBuilder, Op};
+    let build = || {
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", DType::Float32, [1, 16]);
+        let r = b.op(Op::Relu, &[x]).unwrap();
+        let c = b.constant_f32(
+            "c",
+            [16],
+            &(0..16).map(|i| i as f32 / 8.0).collect::<Vec<_>>(),
+        );
+        let e = b.op(Op::Exp, &[r]).unwrap();
+        let y = b.op(Op::Add(AddAttrs::default()), &[e, c]).unwrap();
+        b.output(y);
+        b.finish().unwrap()
+    };
+    let x: Vec<f32> = (0..16).map(|i| (i as f32 - 6.0) / 5.0).collect();
+    let g = build();
+    let ranges = calibrate_with(&g, &samples(&x, 8, 3), Method::MinMax).unwrap();
+    let strict = FullInteger {
+        ranges: ranges.clone(),
+        io: IoType::Float,
+        float_fallback: false,
+    };
+    let err = strict.run(&mut build(), &PassCtx::new()).unwrap_err();
+    assert!(err.to_string().contains("EXP"), "{err}");
+
+    let mut q = build();
+    let pass = FullInteger {
+        ranges,
+        io: IoType::Float,
+        float_fallback: true,
+    };
+    pass.run(&mut q, &PassCtx::new()).unwrap();
+    q.verify().unwrap();
+    let ops: Vec<String> = q.subgraphs[0]
+        .nodes
+        .iter()
+        .map(|n| n.op.name().into_owned())
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "QUANTIZE",
+            "RELU",
+            "DEQUANTIZE",
+            "EXP",
+            "QUANTIZE",
+            "ADD",
+            "DEQUANTIZE"
+        ],
+        "{ops:?}"
+    );
+    let input: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let (fo, _, _) = run(&g.to_tflite().unwrap(), &input);
+    let (qo, t, _) = run(&q.to_tflite().unwrap(), &input);
+    assert_eq!(t, DType::Float32);
+    let db = sqnr(&f32s(&fo), &f32s(&qo));
+    assert!(db > 30.0, "SQNR {db:.1} dB");
+}
