@@ -64,8 +64,8 @@ pub struct Args {
     io: String,
     /// With `--quantize int8`: how ranges are taken from the calibration samples: `minmax` (the
     /// converter's), `moving-average` (the AI Edge Quantizer's, smoothing 0.95) or
-    /// `percentile` (99.99%).
-    #[arg(long, value_name = "METHOD", default_value = "minmax", value_parser = ["minmax", "moving-average", "percentile"])]
+    /// `percentile` (99.99%) or `mse` (the range of least expected quantization error).
+    #[arg(long, value_name = "METHOD", default_value = "minmax", value_parser = ["minmax", "moving-average", "percentile", "mse"])]
     calibration_method: String,
     /// With `--quantize int8`: keep operators without an int8 rule in float (between
     /// DEQUANTIZE and QUANTIZE) instead of failing.
@@ -118,6 +118,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             let method = match args.calibration_method.as_str() {
                 "moving-average" => Method::MovingAverage(0.95),
                 "percentile" => Method::Percentile(0.9999),
+                "mse" => Method::Mse,
                 _ => Method::MinMax,
             };
             let ranges = calibrate_with(&graph, &samples, method).context("calibrating")?;

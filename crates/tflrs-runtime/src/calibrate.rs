@@ -20,6 +20,11 @@ pub enum Method {
     /// 0.01% most extreme values at each end), from a 2048-bin histogram over the min/max range:
     /// the samples run twice.
     Percentile(f64),
+    /// The range that minimizes the expected int8 quantization error of each tensor's values
+    /// (rounding error `scale^2 / 12` inside the range, the clipping error outside it), searched
+    /// over the min/max range narrowed by factors 1.0, 0.98, ..., 0.5, from the same histogram
+    /// as [`Percentile`](Self::Percentile): the samples run twice.
+    Mse,
 }
 
 /// Why calibration failed.
@@ -178,13 +183,16 @@ pub fn calibrate_with(
         Ok::<(), CalibrateError>(())
     };
     run(&mut stats, &mut |st, x| st.update(x, smoothing))?;
-    if let Method::Percentile(p) = method {
+    if matches!(method, Method::Percentile(_) | Method::Mse) {
         for st in &mut stats {
             st.hist = vec![0; BINS];
         }
         run(&mut stats, &mut |st, x| st.histogram(x))?;
         for st in &mut stats {
-            st.clip(p);
+            match method {
+                Method::Percentile(p) => st.clip(p),
+                _ => st.min_mse(),
+            }
         }
     }
     let mut ranges = Ranges::new(sg.values.len());
@@ -259,6 +267,47 @@ impl Stat {
         for &v in x.iter().filter(|v| !v.is_nan()) {
             let b = self.bin(v);
             self.hist[b] += 1;
+        }
+    }
+
+    /// Narrows `[lo, hi]` (widened to include 0) by the factor that minimizes the expected
+    /// quantization error of the histogram's values.
+    fn min_mse(&mut self) {
+        let total: u64 = self.hist.iter().sum();
+        if total == 0 || self.lo >= self.hi {
+            return;
+        }
+        let (lo0, hi0) = (f64::from(self.lo.min(0.0)), f64::from(self.hi.max(0.0)));
+        let w = (f64::from(self.hi) - f64::from(self.lo)) / BINS as f64;
+        let centers: Vec<f64> = (0..BINS)
+            .map(|b| f64::from(self.lo) + w * (b as f64 + 0.5))
+            .collect();
+        let mut best = (f64::INFINITY, 1.0);
+        for k in 0..=25 {
+            let a = 1.0 - 0.02 * f64::from(k);
+            let (lo, hi) = (lo0 * a, hi0 * a);
+            let scale = (hi - lo) / 255.0;
+            let mut err = 0.0;
+            for (&c, &n) in centers.iter().zip(&self.hist) {
+                if n == 0 {
+                    continue;
+                }
+                let e = if c < lo {
+                    (lo - c).powi(2)
+                } else if c > hi {
+                    (c - hi).powi(2)
+                } else {
+                    scale * scale / 12.0
+                };
+                err += e * n as f64;
+            }
+            if err < best.0 {
+                best = (err, a);
+            }
+        }
+        if best.1 < 1.0 {
+            self.lo = (lo0 * best.1) as f32;
+            self.hi = (hi0 * best.1) as f32;
         }
     }
 

@@ -469,6 +469,7 @@ impl Pass for FullInteger {
             }
             for slot in 0..node.inputs.len() {
                 let Some(x) = node.inputs[slot] else { continue };
+                let wanted = want[n].get(slot).copied().flatten();
                 if !was_float.get(x.index()).copied().unwrap_or(false) {
                     continue;
                 }
@@ -482,7 +483,7 @@ impl Pass for FullInteger {
                     let data = v
                         .constant_as::<f32>()
                         .ok_or_else(|| fail(format!("constant '{}' unreadable", v.name)))?;
-                    let (s, z) = match want[n][slot] {
+                    let (s, z) = match wanted {
                         Some(p) => p,
                         None => {
                             let lo = data.iter().copied().filter(|x| x.is_finite());
@@ -507,7 +508,7 @@ impl Pass for FullInteger {
                     Some(Domain::Int8(s, z)) => Some((s, z)),
                     _ => None,
                 };
-                let need = match want[n][slot] {
+                let need = match wanted {
                     Some(p) => p,
                     None => match have {
                         Some(p) => p,
