@@ -693,3 +693,91 @@ impl FullInteger {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_params_keep_zero_exact() {
+        // [-1, 1]: scale 2/255, zero point round(-128 + 127.5) = round(-0.5) = -1 (half away
+        // from zero).
+        assert_eq!(activation_params(-1.0, 1.0), (2.0 / 255.0, -1));
+        // A positive range widens to include 0: 0.0 maps to -128.
+        assert_eq!(activation_params(0.5, 2.0), (2.0 / 255.0, -128));
+        // A negative range: 0.0 maps to 127.
+        assert_eq!(activation_params(-3.0, -1.0), (3.0 / 255.0, 127));
+        // Zero width (an all-zero tensor) gets the guard, not a denormal scale.
+        assert_eq!(activation_params(0.0, 0.0), (1.0, -128));
+        assert_eq!(activation_params(f32::NAN, f32::NAN), (1.0, -128));
+        for (lo, hi) in [(-0.3f32, 5.1f32), (-7.0, 0.01), (-1e-3, 1e-3)] {
+            let (s, z) = activation_params(lo, hi);
+            // 0.0 is on the grid, and the range is covered to within one step.
+            assert!((-128..=127).contains(&z));
+            assert!(s * (-128 - z) as f32 <= lo + s && s * (127 - z) as f32 >= hi - s);
+        }
+    }
+
+    #[test]
+    fn weights_are_symmetric_per_channel() {
+        // Two output channels of 3 values (axis 0), one all zero.
+        let w = [0.5, -1.27, 0.1, 0.0, 0.0, 0.0];
+        let s = weight_scales(&w, &[2, 3], 0);
+        assert_eq!(s[0], 1.27f32 / 127.0);
+        // The all-zero channel: the converter's +-5e-7 range, a tiny nonzero scale.
+        assert_eq!(s[1], 1e-6f32 / 254.0);
+        let q = quantize_weights(&w, &[2, 3], 0, &s);
+        assert_eq!(q, [50, -127, 10, 0, 0, 0]);
+        // Depthwise: axis 3 of [1, 1, 2, 2].
+        let w = [1.0, -4.0, -2.0, 2.0];
+        let s = weight_scales(&w, &[1, 1, 2, 2], 3);
+        assert_eq!(s, [2.0 / 127.0, 4.0 / 127.0]);
+        assert_eq!(
+            quantize_weights(&w, &[1, 1, 2, 2], 3, &s),
+            [64, -127, -127, 64]
+        );
+    }
+
+    #[test]
+    fn bias_overflow_moves_the_weight_scale() {
+        use tflrs_ir::{FullyConnectedAttrs, GraphBuilder};
+        let mut b = GraphBuilder::new();
+        let x = b.input("x", DType::Float32, [1, 2]);
+        let w = b.constant_f32("w", [1, 2], &[1e-3, -1e-3]);
+        let bias = b.constant_f32("b", [1], &[1e6]);
+        let y = b
+            .op(
+                Op::FullyConnected(FullyConnectedAttrs::default()),
+                &[x, w, bias],
+            )
+            .unwrap();
+        b.output(y);
+        let mut g = b.finish().unwrap();
+        let mut ranges = Ranges::default();
+        ranges.set(x, -1.0, 1.0);
+        ranges.set(y, -1e6, 1e6);
+        let pass = FullInteger {
+            ranges,
+            io: IoType::Int8,
+            float_fallback: false,
+        };
+        pass.run(&mut g, &PassCtx::new()).unwrap();
+        g.verify().unwrap();
+        let sg = &g.subgraphs[0];
+        let fc = sg
+            .nodes
+            .iter()
+            .find(|n| matches!(n.op, Op::FullyConnected(_)))
+            .unwrap();
+        let wv = sg.value(fc.input(1).unwrap()).unwrap();
+        let bv = sg.value(fc.input(2).unwrap()).unwrap();
+        assert_eq!((wv.dtype, bv.dtype), (DType::Int8, DType::Int32));
+        let bs = bv.quant.as_ref().unwrap().scales()[0];
+        let ws = wv.quant.as_ref().unwrap().scales()[0];
+        let input_scale = 2.0f32 / 255.0;
+        assert_eq!(bs, (1e6 / BIAS_MAX) as f32);
+        assert_eq!(ws, bs / input_scale);
+        let q = i32::from_le_bytes(bv.data.as_deref().unwrap()[..4].try_into().unwrap());
+        assert!((f64::from(q) - BIAS_MAX).abs() <= 64.0, "{q}");
+    }
+}
