@@ -395,7 +395,7 @@ fn read_calibration(
         }
         let per: usize = dims.iter().product::<usize>().max(1);
         let n = values.len() / per;
-        if n == 0 || values.len() % per != 0 {
+        if n == 0 || !values.len().is_multiple_of(per) {
             bail!(
                 "--calibration {}: holds {} values, not a positive multiple of the {} of one \
                  sample of input {i} '{name}' {:?}",
@@ -422,85 +422,145 @@ fn read_calibration(
         .collect())
 }
 
+/// A copy of `graph` whose main-subgraph outputs are its own outputs followed by every other
+/// float32 or int8 value a node computes; returns it and those values' names.
+fn traced<'a>(graph: &tflrs_ir::Graph<'a>) -> (tflrs_ir::Graph<'a>, Vec<String>) {
+    let mut g = graph.clone();
+    g.signatures.clear();
+    let sg = &mut g.subgraphs[0];
+    let mut outs = sg.outputs.clone();
+    for node in &sg.nodes {
+        for &o in &node.outputs {
+            let keep = sg.value(o).is_some_and(|v| {
+                matches!(v.dtype, tflrs_ir::DType::Float32 | tflrs_ir::DType::Int8)
+                    && !v.is_constant()
+            });
+            if keep && !outs.contains(&o) && !sg.inputs.contains(&o) {
+                outs.push(o);
+            }
+        }
+    }
+    let names = outs
+        .iter()
+        .map(|&o| sg.value(o).map_or_else(String::new, |v| v.name.clone()))
+        .collect();
+    sg.outputs = outs;
+    (g, names)
+}
+
+/// Feeds float `x` to input `i`, quantized when the input is int8 or uint8.
+fn feed(it: &mut tflrs_runtime::Interpreter<'_>, i: usize, x: &[f32]) -> anyhow::Result<()> {
+    let info = it.input_info(i)?.clone();
+    let (scale, zp) = info
+        .quant
+        .as_ref()
+        .map(|q| (q.scales()[0], q.zero_points()[0]))
+        .unwrap_or((1.0, 0));
+    let dst = it.input_bytes_mut(i)?;
+    match info.dtype {
+        tflrs_ir::DType::Float32 => {
+            for (d, v) in dst.chunks_exact_mut(4).zip(x) {
+                d.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        tflrs_ir::DType::Int8 | tflrs_ir::DType::UInt8 => {
+            let lo = if info.dtype == tflrs_ir::DType::Int8 {
+                -128.0
+            } else {
+                0.0
+            };
+            for (d, &v) in dst.iter_mut().zip(x) {
+                let t = (f64::from(v) / f64::from(scale) + zp as f64)
+                    .round()
+                    .clamp(lo, lo + 255.0) as i32;
+                *d = t as u8;
+            }
+        }
+        other => bail!("model input {i} is {other}"),
+    }
+    Ok(())
+}
+
+/// Output `k` of `it` as real values (dequantized when int8 or uint8), or `None` for other
+/// types.
+fn real_output(it: &tflrs_runtime::Interpreter<'_>, k: usize) -> anyhow::Result<Option<Vec<f32>>> {
+    let info = it.output_info(k)?;
+    let bytes = it.output_bytes(k)?;
+    let (scale, zp) = info
+        .quant
+        .as_ref()
+        .map(|q| (q.scales()[0], q.zero_points()[0]))
+        .unwrap_or((1.0, 0));
+    Ok(match info.dtype {
+        tflrs_ir::DType::Float32 => Some(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        tflrs_ir::DType::Int8 => Some(
+            bytes
+                .iter()
+                .map(|&v| (i64::from(v as i8) - zp) as f32 * scale)
+                .collect(),
+        ),
+        tflrs_ir::DType::UInt8 => Some(
+            bytes
+                .iter()
+                .map(|&v| (i64::from(v) - zp) as f32 * scale)
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+fn db(sig: f64, err: f64) -> f64 {
+    10.0 * (sig / err.max(1e-30)).log10()
+}
+
 /// Runs the float model and its int8 quantization on every calibration sample and prints, per
-/// output, the SQNR of the quantized output against the float one over all samples.
+/// model output and then per layer (each int8 tensor against the float tensor of the same name,
+/// worst first), the SQNR of the quantized values against the float ones over all samples.
 fn print_int8_error(
     original: &[u8],
     quantized: &[u8],
     samples: &[Vec<Vec<f32>>],
 ) -> anyhow::Result<()> {
-    let a = tflrs_runtime::Model::from_bytes(original).context("loading the original model")?;
-    let b = tflrs_runtime::Model::from_bytes(quantized).context("loading the quantized model")?;
+    let ga = tflrs_ir::Graph::from_tflite(original).context("loading the original model")?;
+    let gb = tflrs_ir::Graph::from_tflite(quantized).context("loading the quantized model")?;
+    let outputs = ga.subgraphs[0].outputs.len();
+    let (ta, names_a) = traced(&ga);
+    let (tb, names_b) = traced(&gb);
+    let a = tflrs_runtime::Model::from_graph(ta);
+    let b = tflrs_runtime::Model::from_graph(tb);
     let mut ia = tflrs_runtime::Interpreter::builder(&a).build()?;
     let mut ib = tflrs_runtime::Interpreter::builder(&b).build()?;
-    let outputs = ia.num_outputs();
-    let mut sig = vec![0.0f64; outputs];
-    let mut err = vec![0.0f64; outputs];
-    let f32s = |b: &[u8]| -> Vec<f32> {
-        b.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    };
+    // Pairs (float output, quantized output): the model outputs, then int8 tensors by name.
+    let mut pairs: Vec<(usize, usize)> = (0..outputs).map(|k| (k, k)).collect();
+    for (kb, name) in names_b.iter().enumerate().skip(outputs) {
+        if ib.output_info(kb)?.dtype != tflrs_ir::DType::Int8 {
+            continue;
+        }
+        if let Some(ka) = names_a.iter().position(|n| n == name) {
+            pairs.push((ka, kb));
+        }
+    }
+    let mut sig = vec![0.0f64; pairs.len()];
+    let mut err = vec![0.0f64; pairs.len()];
     for sample in samples {
         for (i, x) in sample.iter().enumerate() {
-            for (d, v) in ia.input_bytes_mut(i)?.chunks_exact_mut(4).zip(x) {
-                d.copy_from_slice(&v.to_le_bytes());
-            }
-            let info = ib.input_info(i)?.clone();
-            let q = info
-                .quant
-                .as_ref()
-                .map(|q| (q.scales()[0], q.zero_points()[0]))
-                .unwrap_or((1.0, 0));
-            let dst = ib.input_bytes_mut(i)?;
-            match info.dtype {
-                tflrs_ir::DType::Float32 => {
-                    for (d, v) in dst.chunks_exact_mut(4).zip(x) {
-                        d.copy_from_slice(&v.to_le_bytes());
-                    }
-                }
-                tflrs_ir::DType::Int8 | tflrs_ir::DType::UInt8 => {
-                    let lo = if info.dtype == tflrs_ir::DType::Int8 {
-                        -128.0
-                    } else {
-                        0.0
-                    };
-                    for (d, &v) in dst.iter_mut().zip(x) {
-                        let t = (f64::from(v) / f64::from(q.0) + q.1 as f64)
-                            .round()
-                            .clamp(lo, lo + 255.0) as i32;
-                        *d = t as u8;
-                    }
-                }
-                other => bail!("quantized model input {i} is {other}"),
-            }
+            feed(&mut ia, i, x)?;
+            feed(&mut ib, i, x)?;
         }
         ia.invoke()?;
         ib.invoke()?;
-        for k in 0..outputs {
-            let x = f32s(ia.output_bytes(k)?);
-            let info = ib.output_info(k)?.clone();
-            let bytes = ib.output_bytes(k)?;
-            let q = info
-                .quant
-                .as_ref()
-                .map(|q| (q.scales()[0], q.zero_points()[0]))
-                .unwrap_or((1.0, 0));
-            let y: Vec<f32> = match info.dtype {
-                tflrs_ir::DType::Float32 => f32s(bytes),
-                tflrs_ir::DType::Int8 => bytes
-                    .iter()
-                    .map(|&v| (i64::from(v as i8) - q.1) as f32 * q.0)
-                    .collect(),
-                tflrs_ir::DType::UInt8 => bytes
-                    .iter()
-                    .map(|&v| (i64::from(v) - q.1) as f32 * q.0)
-                    .collect(),
-                _ => continue,
+        for (p, &(ka, kb)) in pairs.iter().enumerate() {
+            let (Some(x), Some(y)) = (real_output(&ia, ka)?, real_output(&ib, kb)?) else {
+                continue;
             };
-            for (p, r) in x.iter().zip(&y) {
-                sig[k] += f64::from(*p).powi(2);
-                err[k] += (f64::from(*p) - f64::from(*r)).powi(2);
+            for (u, v) in x.iter().zip(&y) {
+                sig[p] += f64::from(*u).powi(2);
+                err[p] += (f64::from(*u) - f64::from(*v)).powi(2);
             }
         }
     }
@@ -509,9 +569,28 @@ fn print_int8_error(
         samples.len()
     );
     for k in 0..outputs {
-        let name = &ia.output_info(k)?.name;
-        let db = 10.0 * (sig[k] / err[k].max(1e-30)).log10();
-        println!("  output {k} '{name}': SQNR {db:.1} dB");
+        let name = &names_a[k];
+        println!("  output {k} '{name}': SQNR {:.1} dB", db(sig[k], err[k]));
+    }
+    let mut layers: Vec<(f64, &str)> = (outputs..pairs.len())
+        .map(|p| (db(sig[p], err[p]), names_b[pairs[p].1].as_str()))
+        .collect();
+    layers.sort_by(|x, y| x.0.total_cmp(&y.0));
+    if !layers.is_empty() {
+        println!("per layer (int8 tensors against the float model's), worst first:");
+        for (d, name) in layers.iter().take(10) {
+            let n = name.chars().count();
+            let name: String = if n > 70 {
+                let tail: String = name.chars().skip(n - 67).collect();
+                format!("...{tail}")
+            } else {
+                name.to_string()
+            };
+            println!("  {d:>7.1} dB  {name}");
+        }
+        if layers.len() > 10 {
+            println!("  ({} more)", layers.len() - 10);
+        }
     }
     Ok(())
 }

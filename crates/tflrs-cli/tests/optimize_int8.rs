@@ -55,6 +55,7 @@ fn quantizes_the_mlp_and_reports() {
         );
         assert!(stdout.contains("SQNR"), "{stdout}");
         assert!(stdout.contains("10 calibration samples"), "{stdout}");
+        assert!(stdout.contains("per layer"), "{stdout}");
         let bytes = std::fs::read(&out).unwrap();
         let g = tflrs_ir::Graph::from_tflite(&bytes).unwrap();
         let sg = &g.subgraphs[0];
