@@ -8,8 +8,10 @@
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
+use tflrs_passes::quantize::{FullInteger, IoType};
 use tflrs_passes::{LayerReport, PassCtx, PassManager, PassReport, Prune, PruneFormat};
 use tflrs_runtime::ScalarEval;
+use tflrs_runtime::calibrate::{Method, calibrate_with};
 
 /// Arguments of `tflrs optimize`.
 #[derive(Debug, clap::Args)]
@@ -53,8 +55,22 @@ pub struct Args {
     prune_format: PruneFormat,
     /// Inputs (`.npy`, one per model input, in order) on which the pruned model's outputs are
     /// compared with the original's; seeded random inputs without it.
+    /// With `--quantize int8`: the representative dataset, one float32 `.npy` per model input
+    /// (in input order) holding N samples stacked along the batch dimension.
     #[arg(long, value_name = "NPY")]
     calibration: Vec<PathBuf>,
+    /// With `--quantize int8`: the type of the model's inputs and outputs.
+    #[arg(long, value_name = "TYPE", default_value = "float", value_parser = ["float", "int8", "uint8"])]
+    io: String,
+    /// With `--quantize int8`: how ranges are taken from the calibration samples: `minmax` (the
+    /// converter's), `moving-average` (the AI Edge Quantizer's, smoothing 0.95) or
+    /// `percentile` (99.99%) or `mse` (the range of least expected quantization error).
+    #[arg(long, value_name = "METHOD", default_value = "minmax", value_parser = ["minmax", "moving-average", "percentile", "mse"])]
+    calibration_method: String,
+    /// With `--quantize int8`: keep operators without an int8 rule in float (between
+    /// DEQUANTIZE and QUANTIZE) instead of failing.
+    #[arg(long)]
+    float_fallback: bool,
 }
 
 fn parse_block(s: &str) -> Result<(usize, usize), String> {
@@ -94,13 +110,42 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut graph = tflrs_ir::Graph::from_tflite(&bytes)
         .with_context(|| format!("loading {}", input.display()))?;
 
+    let mut int8_samples = None;
     let quantized = match args.quantize.as_deref() {
         None => false,
+        Some("int8") => {
+            let samples = read_calibration(&graph, &args.calibration)?;
+            let method = match args.calibration_method.as_str() {
+                "moving-average" => Method::MovingAverage(0.95),
+                "percentile" => Method::Percentile(0.9999),
+                "mse" => Method::Mse,
+                _ => Method::MinMax,
+            };
+            let ranges = calibrate_with(&graph, &samples, method).context("calibrating")?;
+            let io = match args.io.as_str() {
+                "int8" => IoType::Int8,
+                "uint8" => IoType::UInt8,
+                _ => IoType::Float,
+            };
+            let pass = FullInteger {
+                ranges,
+                io,
+                float_fallback: args.float_fallback,
+            };
+            PassManager::new()
+                .with(pass)
+                .run(&mut graph, &PassCtx::new())
+                .context("quantizing (int8)")?;
+            int8_samples = Some(samples);
+            true
+        }
         Some(mode) => {
             let pass: Box<dyn tflrs_passes::Pass> = match mode {
                 "float16" => Box::new(tflrs_passes::quantize::Float16),
                 "dynamic" => Box::new(tflrs_passes::quantize::DynamicRange::default()),
-                other => bail!("--quantize {other}: not implemented yet (float16 and dynamic are)"),
+                other => {
+                    bail!("--quantize {other}: not implemented yet (float16, dynamic and int8 are)")
+                }
             };
             PassManager::new()
                 .with_boxed(pass)
@@ -147,7 +192,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         print_prune_report(layers);
     }
     print_summary(&reports, bytes.len(), out.len(), output);
-    if pruned.is_some() || quantized {
+    if let Some(samples) = &int8_samples {
+        print_int8_error(&bytes, &out, samples)?;
+    } else if pruned.is_some() || quantized {
         print_output_error(&bytes, &out, &args.calibration)?;
     }
     Ok(())
@@ -276,4 +323,274 @@ fn print_summary(
         "wrote {} ({in_bytes} -> {out_bytes} bytes)",
         output.display()
     );
+}
+
+/// Reads the representative dataset of `--quantize int8`: one float32 `.npy` per input of
+/// `graph`, N samples along the batch dimension; returns `samples[s][input]`.
+fn read_calibration(
+    graph: &tflrs_ir::Graph<'_>,
+    files: &[PathBuf],
+) -> anyhow::Result<Vec<Vec<Vec<f32>>>> {
+    let sg = graph
+        .subgraphs
+        .first()
+        .context("the model has no subgraph")?;
+    if files.is_empty() {
+        bail!(
+            "--quantize int8 needs a representative dataset: --calibration FILE.npy for each of \
+             the model's {} inputs",
+            sg.inputs.len()
+        );
+    }
+    if files.len() != sg.inputs.len() {
+        bail!(
+            "--calibration: {} files for {} model inputs (one .npy per input, in input order)",
+            files.len(),
+            sg.inputs.len()
+        );
+    }
+    let mut per_input: Vec<Vec<Vec<f32>>> = Vec::new();
+    let mut count = None;
+    for (i, (f, &v)) in files.iter().zip(&sg.inputs).enumerate() {
+        let value = sg.value(v).context("bad input")?;
+        let name = &value.name;
+        let array = tflrs_npy::Npy::read(f)
+            .with_context(|| format!("--calibration {} (input {i} '{name}')", f.display()))?;
+        if array.dtype.name() != "float32" {
+            bail!(
+                "--calibration {}: input {i} '{name}' is float32, the file holds {}",
+                f.display(),
+                array.dtype.name()
+            );
+        }
+        let dims: Vec<usize> = value
+            .shape
+            .dims
+            .iter()
+            .map(|&d| d.max(0) as usize)
+            .collect();
+        let want = &dims[1.min(dims.len())..];
+        if array.shape.len() != dims.len() || array.shape[1.min(dims.len())..] != *want {
+            bail!(
+                "--calibration {}: input {i} '{name}' has shape {:?}; the file's shape {:?} is \
+                 not N samples of it stacked along the batch dimension [N, {}]",
+                f.display(),
+                dims,
+                array.shape,
+                want.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let values: Vec<f32> = array
+            .to_vec::<f32>()
+            .with_context(|| format!("--calibration {}", f.display()))?;
+        if let Some(k) = values.iter().position(|x| !x.is_finite()) {
+            bail!(
+                "--calibration {}: element {k} is {} (NaN or infinite values are refused)",
+                f.display(),
+                values[k]
+            );
+        }
+        let per: usize = dims.iter().product::<usize>().max(1);
+        let n = values.len() / per;
+        if n == 0 || !values.len().is_multiple_of(per) {
+            bail!(
+                "--calibration {}: holds {} values, not a positive multiple of the {} of one \
+                 sample of input {i} '{name}' {:?}",
+                f.display(),
+                values.len(),
+                per,
+                dims
+            );
+        }
+        if let Some(c) = count
+            && c != n
+        {
+            bail!(
+                "--calibration {}: {n} samples, the first file holds {c}",
+                f.display()
+            );
+        }
+        count = Some(n);
+        per_input.push(values.chunks_exact(per).map(<[f32]>::to_vec).collect());
+    }
+    let n = count.unwrap_or(0);
+    Ok((0..n)
+        .map(|s| per_input.iter().map(|inp| inp[s].clone()).collect())
+        .collect())
+}
+
+/// A copy of `graph` whose main-subgraph outputs are its own outputs followed by every other
+/// float32 or int8 value a node computes; returns it and those values' names.
+fn traced<'a>(graph: &tflrs_ir::Graph<'a>) -> (tflrs_ir::Graph<'a>, Vec<String>) {
+    let mut g = graph.clone();
+    g.signatures.clear();
+    let sg = &mut g.subgraphs[0];
+    let mut outs = sg.outputs.clone();
+    for node in &sg.nodes {
+        for &o in &node.outputs {
+            let keep = sg.value(o).is_some_and(|v| {
+                matches!(v.dtype, tflrs_ir::DType::Float32 | tflrs_ir::DType::Int8)
+                    && !v.is_constant()
+            });
+            if keep && !outs.contains(&o) && !sg.inputs.contains(&o) {
+                outs.push(o);
+            }
+        }
+    }
+    let names = outs
+        .iter()
+        .map(|&o| sg.value(o).map_or_else(String::new, |v| v.name.clone()))
+        .collect();
+    sg.outputs = outs;
+    (g, names)
+}
+
+/// Feeds float `x` to input `i`, quantized when the input is int8 or uint8.
+fn feed(it: &mut tflrs_runtime::Interpreter<'_>, i: usize, x: &[f32]) -> anyhow::Result<()> {
+    let info = it.input_info(i)?.clone();
+    let (scale, zp) = info
+        .quant
+        .as_ref()
+        .map(|q| (q.scales()[0], q.zero_points()[0]))
+        .unwrap_or((1.0, 0));
+    let dst = it.input_bytes_mut(i)?;
+    match info.dtype {
+        tflrs_ir::DType::Float32 => {
+            for (d, v) in dst.chunks_exact_mut(4).zip(x) {
+                d.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        tflrs_ir::DType::Int8 | tflrs_ir::DType::UInt8 => {
+            let lo = if info.dtype == tflrs_ir::DType::Int8 {
+                -128.0
+            } else {
+                0.0
+            };
+            for (d, &v) in dst.iter_mut().zip(x) {
+                let t = (f64::from(v) / f64::from(scale) + zp as f64)
+                    .round()
+                    .clamp(lo, lo + 255.0) as i32;
+                *d = t as u8;
+            }
+        }
+        other => bail!("model input {i} is {other}"),
+    }
+    Ok(())
+}
+
+/// Output `k` of `it` as real values (dequantized when int8 or uint8), or `None` for other
+/// types.
+fn real_output(it: &tflrs_runtime::Interpreter<'_>, k: usize) -> anyhow::Result<Option<Vec<f32>>> {
+    let info = it.output_info(k)?;
+    let bytes = it.output_bytes(k)?;
+    let (scale, zp) = info
+        .quant
+        .as_ref()
+        .map(|q| (q.scales()[0], q.zero_points()[0]))
+        .unwrap_or((1.0, 0));
+    Ok(match info.dtype {
+        tflrs_ir::DType::Float32 => Some(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        tflrs_ir::DType::Int8 => Some(
+            bytes
+                .iter()
+                .map(|&v| (i64::from(v as i8) - zp) as f32 * scale)
+                .collect(),
+        ),
+        tflrs_ir::DType::UInt8 => Some(
+            bytes
+                .iter()
+                .map(|&v| (i64::from(v) - zp) as f32 * scale)
+                .collect(),
+        ),
+        _ => None,
+    })
+}
+
+fn db(sig: f64, err: f64) -> f64 {
+    10.0 * (sig / err.max(1e-30)).log10()
+}
+
+/// Runs the float model and its int8 quantization on every calibration sample and prints, per
+/// model output and then per layer (each int8 tensor against the float tensor of the same name,
+/// worst first), the SQNR of the quantized values against the float ones over all samples.
+fn print_int8_error(
+    original: &[u8],
+    quantized: &[u8],
+    samples: &[Vec<Vec<f32>>],
+) -> anyhow::Result<()> {
+    let ga = tflrs_ir::Graph::from_tflite(original).context("loading the original model")?;
+    let gb = tflrs_ir::Graph::from_tflite(quantized).context("loading the quantized model")?;
+    let outputs = ga.subgraphs[0].outputs.len();
+    let (ta, names_a) = traced(&ga);
+    let (tb, names_b) = traced(&gb);
+    let a = tflrs_runtime::Model::from_graph(ta);
+    let b = tflrs_runtime::Model::from_graph(tb);
+    let mut ia = tflrs_runtime::Interpreter::builder(&a).build()?;
+    let mut ib = tflrs_runtime::Interpreter::builder(&b).build()?;
+    // Pairs (float output, quantized output): the model outputs, then int8 tensors by name.
+    let mut pairs: Vec<(usize, usize)> = (0..outputs).map(|k| (k, k)).collect();
+    for (kb, name) in names_b.iter().enumerate().skip(outputs) {
+        if ib.output_info(kb)?.dtype != tflrs_ir::DType::Int8 {
+            continue;
+        }
+        if let Some(ka) = names_a.iter().position(|n| n == name) {
+            pairs.push((ka, kb));
+        }
+    }
+    let mut sig = vec![0.0f64; pairs.len()];
+    let mut err = vec![0.0f64; pairs.len()];
+    for sample in samples {
+        for (i, x) in sample.iter().enumerate() {
+            feed(&mut ia, i, x)?;
+            feed(&mut ib, i, x)?;
+        }
+        ia.invoke()?;
+        ib.invoke()?;
+        for (p, &(ka, kb)) in pairs.iter().enumerate() {
+            let (Some(x), Some(y)) = (real_output(&ia, ka)?, real_output(&ib, kb)?) else {
+                continue;
+            };
+            for (u, v) in x.iter().zip(&y) {
+                sig[p] += f64::from(*u).powi(2);
+                err[p] += (f64::from(*u) - f64::from(*v)).powi(2);
+            }
+        }
+    }
+    println!(
+        "output error against the float model ({} calibration samples):",
+        samples.len()
+    );
+    for k in 0..outputs {
+        let name = &names_a[k];
+        println!("  output {k} '{name}': SQNR {:.1} dB", db(sig[k], err[k]));
+    }
+    let mut layers: Vec<(f64, &str)> = (outputs..pairs.len())
+        .map(|p| (db(sig[p], err[p]), names_b[pairs[p].1].as_str()))
+        .collect();
+    layers.sort_by(|x, y| x.0.total_cmp(&y.0));
+    if !layers.is_empty() {
+        println!("per layer (int8 tensors against the float model's), worst first:");
+        for (d, name) in layers.iter().take(10) {
+            let n = name.chars().count();
+            let name: String = if n > 70 {
+                let tail: String = name.chars().skip(n - 67).collect();
+                format!("...{tail}")
+            } else {
+                name.to_string()
+            };
+            println!("  {d:>7.1} dB  {name}");
+        }
+        if layers.len() > 10 {
+            println!("  ({} more)", layers.len() - 10);
+        }
+    }
+    Ok(())
 }

@@ -81,6 +81,8 @@
 extern crate alloc;
 
 mod arena;
+#[cfg(feature = "std")]
+pub mod calibrate;
 mod element;
 mod error;
 mod eval;

@@ -9,13 +9,16 @@
 //!   input at run time; TRANSPOSE_CONV, GATHER and EMBEDDING_LOOKUP weights become int8 behind a
 //!   DEQUANTIZE (`Optimize.DEFAULT` without a representative dataset).
 //!
-//! Full-integer int8 with calibration is not here yet.
+//! - [`FullInteger`]: full-integer int8 from calibrated [`Ranges`] (a representative dataset
+//!   run through the float model: `tflrs_runtime::calibrate`), with the converter's formulas.
 
 mod dynamic;
 mod float16;
+mod int8;
 
 pub use dynamic::DynamicRange;
 pub use float16::Float16;
+pub use int8::{FullInteger, IoType, Ranges, activation_params, quantize_weights, weight_scales};
 
 use tflrs_ir::{Node, Op, Subgraph, ValueId};
 
