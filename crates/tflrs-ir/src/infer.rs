@@ -1249,11 +1249,13 @@ fn range(cx: &Ctx<'_, '_>) -> R<OutputType> {
         if (l > s && d < 0.0) || (l < s && d > 0.0) {
             return Err("RANGE delta points away from the limit".into());
         }
-        let n = ((l - s) / d).abs().ceil();
-        if !(n.is_finite() && n < u32::MAX as f32) {
-            return Err(format!("RANGE has {n} elements"));
+        let q = ((l - s) / d).abs();
+        if !(q.is_finite() && q < u32::MAX as f32) {
+            return Err(format!("RANGE has {q} elements"));
         }
-        Some(n as u64)
+        // The ceiling without std's `f32::ceil` (no_std builds): q is finite and in range.
+        let t = q as u64;
+        Some(if (t as f32) < q { t + 1 } else { t })
     } else {
         None
     };

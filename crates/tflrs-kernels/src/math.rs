@@ -78,3 +78,16 @@ pub fn erff(x: f32) -> f32 {
 pub fn erf(x: f64) -> f64 {
     libm::erf(x)
 }
+
+/// `pow` on `f64`.
+#[inline]
+pub fn pow(x: f64, y: f64) -> f64 {
+    #[cfg(feature = "std")]
+    {
+        x.powf(y)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::pow(x, y)
+    }
+}

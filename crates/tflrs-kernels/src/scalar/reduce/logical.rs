@@ -104,7 +104,7 @@ pub(super) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         if n_in > 0 && n_out > 0 {
             // LiteRT's GetQuantProdScaling.
             let per_output = (n_in / n_out) as f64;
-            let scaling = f64::from(si) / f64::from(so).powf(1.0 / per_output);
+            let scaling = f64::from(si) / crate::math::pow(f64::from(so), 1.0 / per_output);
             (multiplier, shift) = quantize_multiplier(scaling)?;
             ensure!(
                 (-31..=7).contains(&shift),

@@ -205,7 +205,7 @@ impl Kernel for Nms {
                         break;
                     }
                     if sigma > 0.0 {
-                        c.score *= (scale * v * v).exp();
+                        c.score *= crate::math::expf(scale * v * v);
                     }
                     if c.score <= score_threshold {
                         break;
