@@ -237,7 +237,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let failed = HEAP.failed.load(Relaxed);
     if failed != 0 {
         hprintln!(
-            "TFLRS error: the model does not fit: the heap ({} bytes, TFLRS_FW_HEAP) could not give {} bytes with {} in use",
+            "TFLRS error: the model does not fit: the heap ({} bytes: --heap, TFLRS_FW_HEAP) could not give {} bytes with {} in use",
             data::HEAP_BYTES,
             failed,
             HEAP.heap.used()
