@@ -10,7 +10,8 @@
 //! - `arena_bytes`: the planner's arena (`Interpreter::arena_bytes`); it lives on the heap;
 //! - `heap_bytes`: the heap's high-water mark (bytes in use at once, the arena included),
 //!   `heap_extent_bytes` the highest address reached (the smallest heap that would do),
-//!   `heap_invoke_growth` what the inference loop added to the peak (0: invoke allocates
+//!   `heap_after_load` what the graph takes (`Model::from_bytes`), `heap_after_build` what
+//!   stays in use after planning (the arena included), `heap_invoke_growth` what the inference loop added to the peak (0: invoke allocates
 //!   nothing);
 //! - `stack_bytes`: the stack's high-water mark (painted stack);
 //! - `static_bytes`: `.data` + `.bss` other than the heap's buffer;
@@ -197,6 +198,7 @@ pub fn qemu(args: Args) -> Result<()> {
         "arena_bytes": get("arena_bytes")?,
         "heap_bytes": heap,
         "heap_extent_bytes": get("heap_extent_bytes")?,
+        "heap_after_load": get("heap_after_load")?,
         "heap_after_build": get("heap_after_build")?,
         "heap_invoke_growth": get("heap_invoke_growth")?,
         "heap_capacity": args.heap,
@@ -359,4 +361,54 @@ fn elf_sizes(path: &Path) -> Result<Sizes> {
         }
     }
     Ok(sizes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOG: &str = "\
+TFLRS model_bytes=3472 arena_bytes=32 heap_capacity=262144
+TFLRS input 0 dtype=int8 shape=1,8
+TFLRS output 0 dtype=int8 shape=1,4
+TFLRS hex 0 0 80827d81
+TFLRS output 1 dtype=float32 shape=
+TFLRS hex 1 0 0000803f
+TFLRS reference 0 equal
+TFLRS heap_bytes=12488 stack_bytes=7676
+TFLRS ok
+";
+
+    #[test]
+    fn reads_the_firmware_lines() {
+        let (inputs, outputs) = tensors(LOG).unwrap();
+        assert_eq!(inputs.len(), 1);
+        assert_eq!(
+            (inputs[0].dtype.as_str(), &inputs[0].shape[..]),
+            ("int8", &[1, 8][..])
+        );
+        assert_eq!(outputs.len(), 2);
+        assert_eq!(outputs[0].shape, [1, 4]);
+        assert_eq!(outputs[0].data, [0x80, 0x82, 0x7d, 0x81]);
+        assert_eq!(outputs[1].dtype, "float32");
+        assert!(outputs[1].shape.is_empty());
+        assert_eq!(outputs[1].data, 1.0f32.to_le_bytes());
+        let f = fields(LOG);
+        assert!(f.contains(&("arena_bytes".to_string(), 32)));
+        assert!(f.contains(&("heap_bytes".to_string(), 12488)));
+        assert!(f.contains(&("stack_bytes".to_string(), 7676)));
+    }
+
+    #[test]
+    fn bad_hex_and_non_elf_files_are_errors() {
+        assert!(
+            tensors("TFLRS hex 0 0 00").is_err(),
+            "hex before its output"
+        );
+        assert!(tensors("TFLRS output 0 dtype=int8 shape=1\nTFLRS hex 0 0 zz").is_err());
+        let file = std::env::temp_dir().join(format!("xtask-qemu-{}.bin", std::process::id()));
+        std::fs::write(&file, b"not an elf file at all").unwrap();
+        assert!(elf_sizes(&file).is_err());
+        let _ = std::fs::remove_file(&file);
+    }
 }

@@ -102,6 +102,8 @@ fn run() -> bool {
             return false;
         }
     };
+    // What the graph (tensors, operators, shapes) takes, before planning.
+    let heap_load = HEAP.heap.used();
     let mut interp = match Interpreter::builder(&model).preserve_inputs(false).build() {
         Ok(i) => i,
         Err(e) => {
@@ -177,9 +179,10 @@ fn run() -> bool {
         }
     }
     hprintln!(
-        "TFLRS heap_bytes={} heap_extent_bytes={} heap_after_build={} heap_peak_build={} heap_invoke_growth={} stack_bytes={}",
+        "TFLRS heap_bytes={} heap_extent_bytes={} heap_after_load={} heap_after_build={} heap_peak_build={} heap_invoke_growth={} stack_bytes={}",
         HEAP.peak.load(Relaxed),
         HEAP.extent.load(Relaxed),
+        heap_load,
         heap_build,
         peak_build,
         HEAP.peak.load(Relaxed) - peak_build,
