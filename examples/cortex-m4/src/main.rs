@@ -15,7 +15,8 @@ extern crate alloc;
 use core::alloc::{GlobalAlloc, Layout};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use cortex_m_rt::entry;
+use cortex_m::peripheral::{SYST, syst::SystClkSource};
+use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::{debug, hprint, hprintln};
 use embedded_alloc::LlffHeap;
 use tflrs_runtime::{Interpreter, Model, TensorInfo};
@@ -77,10 +78,40 @@ static HEAP: CountingHeap = CountingHeap {
     failed: AtomicUsize::new(0),
 };
 
+/// SysTick wraps (it counts down 24 bits of the core clock).
+static SYSTICK_WRAPS: AtomicUsize = AtomicUsize::new(0);
+const SYSTICK_RELOAD: u32 = 0x00ff_ffff;
+
+#[exception]
+fn SysTick() {
+    SYSTICK_WRAPS.fetch_add(1, Relaxed);
+}
+
+/// Core-clock ticks since SysTick started. Under `qemu-system-arm -icount shift=0` the clock
+/// follows executed instructions (AN386: 25 MHz, one instruction per ns: 40 per tick), so it
+/// is an instruction count, not cycles (QEMU models no pipeline or wait states).
+fn ticks() -> u64 {
+    loop {
+        let wraps = SYSTICK_WRAPS.load(Relaxed);
+        let current = SYST::get_current();
+        if SYSTICK_WRAPS.load(Relaxed) == wraps {
+            return wraps as u64 * (u64::from(SYSTICK_RELOAD) + 1)
+                + u64::from(SYSTICK_RELOAD - current);
+        }
+    }
+}
+
 #[entry]
 fn main() -> ! {
     // SAFETY: done once, before anything allocates; HEAP_MEM is used by the heap only.
     unsafe { HEAP.heap.init(&raw mut HEAP_MEM as usize, data::HEAP_BYTES) }
+    if let Some(mut p) = cortex_m::Peripherals::take() {
+        p.SYST.set_clock_source(SystClkSource::Core);
+        p.SYST.set_reload(SYSTICK_RELOAD);
+        p.SYST.clear_current();
+        p.SYST.enable_interrupt();
+        p.SYST.enable_counter();
+    }
     let ok = run();
     hprintln!("TFLRS {}", if ok { "ok" } else { "failed" });
     debug::exit(if ok {
@@ -107,7 +138,7 @@ fn run() -> bool {
     let mut interp = match Interpreter::builder(&model).preserve_inputs(false).build() {
         Ok(i) => i,
         Err(e) => {
-            hprintln!("TFLRS error: the firmware cannot plan the model: {}", e);
+            hprintln!("TFLRS error: cannot plan the model: {}", e);
             return false;
         }
     };
@@ -134,6 +165,7 @@ fn run() -> bool {
     }
 
     let mut ok = true;
+    let mut invoke_ticks = 0;
     for iteration in 0..ITERATIONS {
         // The inference loop: read input (here: from flash), copy it in, invoke, read out.
         for (k, input) in data::INPUTS.iter().enumerate() {
@@ -151,10 +183,12 @@ fn run() -> bool {
             }
             dst.copy_from_slice(input);
         }
+        let start = ticks();
         if let Err(e) = interp.invoke() {
             hprintln!("TFLRS error: invoke failed: {}", e);
             return false;
         }
+        invoke_ticks = ticks() - start;
         for k in 0..interp.num_outputs() {
             let Ok(out) = interp.output_bytes(k) else {
                 return false;
@@ -178,6 +212,7 @@ fn run() -> bool {
             }
         }
     }
+    hprintln!("TFLRS invoke_ticks={}", invoke_ticks);
     hprintln!(
         "TFLRS heap_bytes={} heap_extent_bytes={} heap_after_load={} heap_after_build={} heap_peak_build={} heap_invoke_growth={} stack_bytes={}",
         HEAP.peak.load(Relaxed),
