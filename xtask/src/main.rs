@@ -4,9 +4,11 @@
 //! - `cargo xtask gen-testdata`: rebuild `testdata/` with TensorFlow and LiteRT.
 //! - `cargo xtask bench [--runs N]`: tflrs beside LiteRT (reference, XNNPACK) on testdata models.
 //! - `cargo xtask fuzz [--seconds N]`: run the cargo-fuzz targets, saving crashes as regressions.
+//! - `cargo xtask qemu MODEL -i IN.npy -o OUTDIR`: run a model on a Cortex-M4F firmware in QEMU.
 
 mod bench;
 mod fuzz;
+mod qemu;
 mod schema;
 mod testdata;
 mod venv;
@@ -36,6 +38,9 @@ enum Cmd {
     Bench(bench::Args),
     /// Run each fuzz target for a time budget; crashes land in testdata/fuzz-regressions/.
     Fuzz(fuzz::Args),
+    /// Run a model in the Cortex-M4F firmware (examples/cortex-m4) under QEMU; outputs as .npy,
+    /// RAM and flash figures as JSON.
+    Qemu(qemu::Args),
 }
 
 fn main() -> Result<()> {
@@ -44,6 +49,7 @@ fn main() -> Result<()> {
         Cmd::GenTestdata(args) => testdata::gen_testdata(args),
         Cmd::Bench(args) => bench::bench(args),
         Cmd::Fuzz(args) => fuzz::fuzz(args),
+        Cmd::Qemu(args) => qemu::qemu(args),
     }
 }
 

@@ -5,6 +5,7 @@
 //! module and a new variant of [`Command`].
 
 mod bench;
+mod embed;
 mod inspect;
 mod optimize;
 mod run;
@@ -33,6 +34,9 @@ enum Command {
     /// Read a model through the graph IR, run optimization passes, write it back (no pass
     /// runs without flags).
     Optimize(optimize::Args),
+    /// Write a model as a C or Rust source array (16-byte aligned) for firmware, headed by
+    /// its operators, inputs, outputs and arena size.
+    Embed(embed::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Optimize(args) => optimize::run(&args),
+        Command::Embed(args) => embed::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
