@@ -38,6 +38,7 @@
 use crate::fully_connected::at_least;
 use crate::gemm_i8::{Requant, offset_fits};
 use crate::isa::Isa;
+use crate::isa::Tier as Level;
 use crate::split;
 use core::ops::Range;
 use tflrs_ir::Op;
@@ -146,46 +147,7 @@ pub(crate) fn kernel_for(
     })))
 }
 
-/// The level a kernel runs at: the best this family implements that is not above the
-/// backend's, with its token.
-#[derive(Debug, Clone, Copy)]
-enum Level {
-    Portable,
-    #[cfg(target_arch = "x86_64")]
-    Sse41(crate::x86::Sse41),
-    #[cfg(target_arch = "x86_64")]
-    Avx2(crate::x86::Avx2Fma),
-}
-
 impl Level {
-    fn at(isa: Isa) -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if isa >= Isa::Avx2Fma
-                && let Some(t) = crate::x86::Avx2Fma::new()
-            {
-                return Level::Avx2(t);
-            }
-            if isa >= Isa::Sse41
-                && let Some(t) = crate::x86::Sse41::new()
-            {
-                return Level::Sse41(t);
-            }
-        }
-        let _ = isa;
-        Level::Portable
-    }
-
-    fn isa(self) -> Isa {
-        match self {
-            Level::Portable => Isa::Portable,
-            #[cfg(target_arch = "x86_64")]
-            Level::Sse41(_) => Isa::Sse41,
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2(_) => Isa::Avx2Fma,
-        }
-    }
-
     /// The micro-kernel of the level on `a`.
     ///
     /// # Safety

@@ -25,6 +25,7 @@
 //! constants is declined.
 
 use crate::isa::Isa;
+use crate::isa::Tier as Level;
 use tflrs_ir::{DType, Op};
 use tflrs_kernels::prep::binary::{
     BinaryOp, BinaryParams, Broadcast, InputScale, MulDivParams, RescaleParams,
@@ -106,35 +107,7 @@ impl Arith {
     }
 }
 
-/// The level a kernel runs at, with its token.
-#[derive(Debug, Clone, Copy)]
-enum Level {
-    Portable,
-    #[cfg(target_arch = "x86_64")]
-    Sse41(crate::x86::Sse41),
-    #[cfg(target_arch = "x86_64")]
-    Avx2(crate::x86::Avx2Fma),
-}
-
 impl Level {
-    fn at(isa: Isa) -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if isa >= Isa::Avx2Fma
-                && let Some(t) = crate::x86::Avx2Fma::new()
-            {
-                return Level::Avx2(t);
-            }
-            if isa >= Isa::Sse41
-                && let Some(t) = crate::x86::Sse41::new()
-            {
-                return Level::Sse41(t);
-            }
-        }
-        let _ = isa;
-        Level::Portable
-    }
-
     fn dispatch<J: IntJob>(self, job: J) -> J::Output {
         match self {
             Level::Portable => PortableI32.dispatch(job),

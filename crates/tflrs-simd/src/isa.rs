@@ -181,3 +181,46 @@ mod tests {
         );
     }
 }
+
+/// The level a kernel runs at: the best a family implements that is not above the backend's,
+/// with its token (families match on it to enter their micro-kernels).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Tier {
+    Portable,
+    #[cfg(target_arch = "x86_64")]
+    Sse41(x86::Sse41),
+    #[cfg(target_arch = "x86_64")]
+    Avx2(x86::Avx2Fma),
+}
+
+impl Tier {
+    /// The best tier at or below `isa` that the host has.
+    pub(crate) fn at(isa: Isa) -> Tier {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if isa >= Isa::Avx2Fma
+                && let Some(t) = x86::Avx2Fma::new()
+            {
+                return Tier::Avx2(t);
+            }
+            if isa >= Isa::Sse41
+                && let Some(t) = x86::Sse41::new()
+            {
+                return Tier::Sse41(t);
+            }
+        }
+        let _ = isa;
+        Tier::Portable
+    }
+
+    /// Its instruction-set level.
+    pub(crate) fn isa(self) -> Isa {
+        match self {
+            Tier::Portable => Isa::Portable,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Sse41(_) => Isa::Sse41,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx2(_) => Isa::Avx2Fma,
+        }
+    }
+}

@@ -21,6 +21,7 @@
 
 use crate::elementwise_i8::{IntJob, IntLevel, PortableI32};
 use crate::isa::Isa;
+use crate::isa::Tier as Level;
 use crate::level::{Job, Level as Lanes, Portable};
 use tflrs_ir::{DType, Op};
 use tflrs_kernels::prep::pool::{PoolKind, PoolPlan, pool2d};
@@ -58,46 +59,6 @@ pub(crate) fn kernel_for(
         max: plan.kind == PoolKind::Max,
         plan,
     })))
-}
-
-/// The level a kernel runs at, with its token.
-#[derive(Debug, Clone, Copy)]
-enum Level {
-    Portable,
-    #[cfg(target_arch = "x86_64")]
-    Sse41(crate::x86::Sse41),
-    #[cfg(target_arch = "x86_64")]
-    Avx2(crate::x86::Avx2Fma),
-}
-
-impl Level {
-    fn at(isa: Isa) -> Level {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if isa >= Isa::Avx2Fma
-                && let Some(t) = crate::x86::Avx2Fma::new()
-            {
-                return Level::Avx2(t);
-            }
-            if isa >= Isa::Sse41
-                && let Some(t) = crate::x86::Sse41::new()
-            {
-                return Level::Sse41(t);
-            }
-        }
-        let _ = isa;
-        Level::Portable
-    }
-
-    fn isa(self) -> Isa {
-        match self {
-            Level::Portable => Isa::Portable,
-            #[cfg(target_arch = "x86_64")]
-            Level::Sse41(_) => Isa::Sse41,
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2(_) => Isa::Avx2Fma,
-        }
-    }
 }
 
 /// A pool over a plan.
