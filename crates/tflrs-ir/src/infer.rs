@@ -158,6 +158,7 @@ pub(crate) fn input_arity(op: &Op<'_>) -> Option<(usize, usize)> {
         Op::StridedSlice(_) => (4, 4),
         Op::Concatenation(_) | Op::Pack(_) => (1, usize::MAX),
         Op::UnidirectionalSequenceLstm(_) => (20, 24),
+        Op::Rnn(_) | Op::UnidirectionalSequenceRnn(_) => (5, 5),
         Op::While(_) | Op::CallOnce(_) | Op::VarHandle(_) => (0, usize::MAX),
         Op::If(_) => (1, usize::MAX),
         Op::Floor
@@ -1085,6 +1086,20 @@ fn infer_with(
             // [time, batch, units] or [batch, time, units], as the input is laid out.
             let _ = a.time_major;
             one(OutputType::new(d0(), vec![x[0], x[1], units]))
+        }
+        Op::Rnn(_) | Op::UnidirectionalSequenceRnn(_) => {
+            let x = cx.dims(0)?;
+            let rank = if matches!(node.op, Op::Rnn(_)) { 2 } else { 3 };
+            rank_is(&x, rank, "input")?;
+            // input_weights: [num_units, input_size].
+            let units = cx
+                .dims(1)
+                .ok()
+                .and_then(|w| w.first().copied())
+                .unwrap_or(Dim::Dynamic);
+            let mut out = x;
+            out[rank - 1] = units;
+            one(OutputType::new(d0(), out))
         }
         Op::Floor
         | Op::Ceil

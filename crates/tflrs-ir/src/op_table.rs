@@ -353,6 +353,22 @@ macro_rules! op_table {
                     /// Axis of the new dimension (-1: last).
                     axis: i32,
                 }
+                /// Options of `RNN`.
+                RnnAttrs: RNNOptions, RNNOptionsArgs, builtin_options_as_rnnoptions {
+                    /// Activation of the new hidden state.
+                    fused_activation_function: Activation,
+                    /// Hybrid kernels quantize inputs asymmetrically.
+                    asymmetric_quantize_inputs: bool,
+                }
+                /// Options of `UNIDIRECTIONAL_SEQUENCE_RNN`.
+                SequenceRnnAttrs: SequenceRNNOptions, SequenceRNNOptionsArgs, builtin_options_as_sequence_rnnoptions {
+                    /// Inputs are `[time, batch, ...]` rather than `[batch, time, ...]`.
+                    time_major: bool,
+                    /// Activation of the new hidden state.
+                    fused_activation_function: Activation,
+                    /// Hybrid kernels quantize inputs asymmetrically.
+                    asymmetric_quantize_inputs: bool,
+                }
             }
             with_attrs {
                 /// 2-D convolution.
@@ -449,6 +465,10 @@ macro_rules! op_table {
                 LocalResponseNormalization = LOCAL_RESPONSE_NORMALIZATION = 13 (LocalResponseNormalizationAttrs);
                 /// One-hot encoding of indices.
                 OneHot = ONE_HOT = 85 (OneHotAttrs);
+                /// Basic RNN cell, one step.
+                Rnn = RNN = 24 (RnnAttrs);
+                /// Basic RNN over a sequence.
+                UnidirectionalSequenceRnn = UNIDIRECTIONAL_SEQUENCE_RNN = 35 (SequenceRnnAttrs);
             }
             optional_attrs {
                 /// Reshape; `None` when the file has no options table (the converter omits it

@@ -17,6 +17,7 @@ mod mediapipe;
 mod pool;
 mod reduce;
 mod resize;
+mod rnn;
 pub(crate) mod shape_ops;
 mod softmax;
 mod unary;
@@ -40,6 +41,7 @@ const FAMILIES: &[Factory] = &[
     lstm::kernel_for,
     control::kernel_for,
     mediapipe::kernel_for,
+    rnn::kernel_for,
 ];
 
 /// The scalar reference backend.
