@@ -1,5 +1,5 @@
 """Per-operator cases for the recurrent operators of issue 10 the converter does not emit from a
-`tf.function`: RNN and UNIDIRECTIONAL_SEQUENCE_RNN (float32 and hybrid).
+`tf.function`: RNN, UNIDIRECTIONAL_SEQUENCE_RNN and SVDF (float32 and hybrid).
 
 Keras' SimpleRNN lowers to WHILE and the converter has no path to the fused basic-RNN builtins,
 so every model here is a raw flatbuffer written with the schema module of `ai_edge_litert`
@@ -9,7 +9,9 @@ writes), float input, output and state.
 
 The hidden state is a variable tensor (LiteRT requires one; zero-initialized). An RNN model
 holds two RNN nodes that share it (inputs x1 and x2, outputs o1 and o2), so that one invoke
-exercises the recurrent weights; UNIDIRECTIONAL_SEQUENCE_RNN's steps exercise them.
+exercises the recurrent weights; UNIDIRECTIONAL_SEQUENCE_RNN's steps exercise them. SVDF
+models chain three SVDF nodes on one state (inputs x1..x3, outputs o1..o3), so that the memory
+shifts and the time weights see more than the newest slot.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 
 import op_models as om
 
-OP_LIST = "RNN UNIDIRECTIONAL_SEQUENCE_RNN".split()
+OP_LIST = "RNN UNIDIRECTIONAL_SEQUENCE_RNN SVDF".split()
 
 
 def _rng(name):
@@ -140,6 +142,42 @@ def _rnn_case(ctx, name, *, seq, batch, time, input_size, units, act, hybrid=Fal
     ctx.add_case(name, tflite, family="op", mode=mode, inputs=inputs, notes=notes)
 
 
+def _svdf_case(ctx, name, *, batch, input_size, filters, rank, memory, act, bias=True,
+               hybrid=False, asym=False, notes=""):
+    s = om._schema()
+    rng = _rng(name)
+    units = filters // rank
+    fw, fs = _weights(rng, [filters, input_size], hybrid)
+    tw, ts = _weights(rng, [filters, memory], hybrid)
+    wt = "INT8" if hybrid else "FLOAT32"
+    b = rng.uniform(-0.3, 0.3, size=[units]).astype(np.float32)
+    opts = s.SVDFOptionsT()
+    opts.rank = rank
+    opts.fusedActivationFunction = getattr(s.ActivationFunctionType, ACT[act])
+    opts.asymmetricQuantizeInputs = asym
+    tensors = [
+        ("weights_feature", [filters, input_size], wt, fw, fs, False),
+        ("weights_time", [filters, memory], wt, tw, ts, False),
+        ("bias", [units], "FLOAT32", b, None, False),
+        ("state", [batch, filters * memory], "FLOAT32", None, None, True),
+    ]
+    nodes, graph_inputs, graph_outputs = [], [], []
+    for k in range(3):
+        tensors.append((f"input_{k}", [batch, input_size], "FLOAT32", None, None, False))
+        tensors.append((f"output_{k}", [batch, units], "FLOAT32", None, None, False))
+        xi, oi = len(tensors) - 2, len(tensors) - 1
+        nodes.append(([xi, 0, 1, 2 if bias else -1, 3], [oi]))
+        graph_inputs.append(xi)
+        graph_outputs.append(oi)
+    version = (4 if asym else 2) if hybrid else 1
+    tflite = _model("SVDF", "SVDFOptions", opts, tensors, graph_inputs, graph_outputs, nodes,
+                    version)
+    inputs = [rng.uniform(-1.5, 1.5, size=[batch, input_size]).astype(np.float32)
+              for _ in graph_inputs]
+    mode = "dynamic_range" if hybrid else "float32"
+    ctx.add_case(name, tflite, family="op", mode=mode, inputs=inputs, notes=notes)
+
+
 _RAW = ("a raw flatbuffer (the converter has no path to {op} from a tf.function: Keras' "
         "SimpleRNN lowers to WHILE)")
 
@@ -171,7 +209,22 @@ def build_all(ctx) -> None:
     _rnn_case(ctx, "op_unidirectional_sequence_rnn_hybrid_asym", seq=True, batch=2, time=3,
               input_size=4, units=5, act="tanh", hybrid=True, asym=True, time_major=True,
               notes=srnn + "; int8 weights, asymmetric input quantization, time-major")
-    for op in OP_LIST:
+    svdf = ("a raw flatbuffer (the converter emits SVDF only from TF1 graphs with its "
+            "composite annotation); three SVDF nodes on one state")
+    _svdf_case(ctx, "op_svdf_f32", batch=2, input_size=3, filters=4, rank=1, memory=3,
+               act="none", notes=svdf + "; rank 1, memory 3")
+    _svdf_case(ctx, "op_svdf_f32_rank2", batch=3, input_size=5, filters=6, rank=2, memory=4,
+               act="relu", bias=False, notes=svdf + "; rank 2, memory 4, no bias, RELU")
+    _svdf_case(ctx, "op_svdf_hybrid", batch=2, input_size=4, filters=4, rank=2, memory=3,
+               act="relu", hybrid=True,
+               notes=svdf + "; int8 weights, symmetric input quantization, rank 2")
+    _svdf_case(ctx, "op_svdf_hybrid_asym", batch=2, input_size=4, filters=3, rank=1, memory=5,
+               act="none", hybrid=True, asym=True,
+               notes=svdf + "; int8 weights, asymmetric input quantization")
+    for op in ("RNN", "UNIDIRECTIONAL_SEQUENCE_RNN"):
         ctx.skip(f"skip_op_{op.lower()}_i8", op, "int8",
                  f"LiteRT's {op} kernel has float32 and hybrid (int8 weights) forms only: no "
                  "fully-integer int8 kernel")
+    ctx.skip("skip_op_svdf_i8", "SVDF", "int8",
+             "not yet: LiteRT has a fully-integer SVDF (int8 input, int16 state, "
+             "EvalIntegerSVDF) that tflrs does not implement, and no converter path emits it")

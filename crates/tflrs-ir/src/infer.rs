@@ -159,6 +159,7 @@ pub(crate) fn input_arity(op: &Op<'_>) -> Option<(usize, usize)> {
         Op::Concatenation(_) | Op::Pack(_) => (1, usize::MAX),
         Op::UnidirectionalSequenceLstm(_) => (20, 24),
         Op::Rnn(_) | Op::UnidirectionalSequenceRnn(_) => (5, 5),
+        Op::Svdf(_) => (5, 5),
         Op::While(_) | Op::CallOnce(_) | Op::VarHandle(_) => (0, usize::MAX),
         Op::If(_) => (1, usize::MAX),
         Op::Floor
@@ -1086,6 +1087,16 @@ fn infer_with(
             // [time, batch, units] or [batch, time, units], as the input is laid out.
             let _ = a.time_major;
             one(OutputType::new(d0(), vec![x[0], x[1], units]))
+        }
+        Op::Svdf(a) => {
+            let x = cx.dims(0)?;
+            rank_is(&x, 2, "input")?;
+            // weights_feature: [num_filters, input_size]; units = num_filters / rank.
+            let units = match (cx.dims(1).ok().and_then(|w| w.first().copied()), a.rank) {
+                (Some(Dim::Static(f)), r) if r > 0 => Dim::Static(f / r as u32),
+                _ => Dim::Dynamic,
+            };
+            one(OutputType::new(d0(), vec![x[0], units]))
         }
         Op::Rnn(_) | Op::UnidirectionalSequenceRnn(_) => {
             let x = cx.dims(0)?;

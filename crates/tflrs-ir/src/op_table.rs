@@ -360,6 +360,15 @@ macro_rules! op_table {
                     /// Hybrid kernels quantize inputs asymmetrically.
                     asymmetric_quantize_inputs: bool,
                 }
+                /// Options of `SVDF`.
+                SvdfAttrs: SVDFOptions, SVDFOptionsArgs, builtin_options_as_svdfoptions {
+                    /// Filters per output unit.
+                    rank: i32,
+                    /// Activation of the output.
+                    fused_activation_function: Activation,
+                    /// Hybrid kernels quantize inputs asymmetrically.
+                    asymmetric_quantize_inputs: bool,
+                }
                 /// Options of `UNIDIRECTIONAL_SEQUENCE_RNN`.
                 SequenceRnnAttrs: SequenceRNNOptions, SequenceRNNOptionsArgs, builtin_options_as_sequence_rnnoptions {
                     /// Inputs are `[time, batch, ...]` rather than `[batch, time, ...]`.
@@ -469,6 +478,8 @@ macro_rules! op_table {
                 Rnn = RNN = 24 (RnnAttrs);
                 /// Basic RNN over a sequence.
                 UnidirectionalSequenceRnn = UNIDIRECTIONAL_SEQUENCE_RNN = 35 (SequenceRnnAttrs);
+                /// Singular value decomposition filter (a rank-limited 1-D convolution over time).
+                Svdf = SVDF = 27 (SvdfAttrs);
             }
             optional_attrs {
                 /// Reshape; `None` when the file has no options table (the converter omits it

@@ -185,6 +185,10 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
                 1
             }
         }
+        Op::Svdf(_) if is(i0, DType::Int8) => 3,
+        Op::Svdf(a) if is(i0, DType::Float32) && is(in_t(1), DType::Int8) => {
+            if a.asymmetric_quantize_inputs { 4 } else { 2 }
+        }
         Op::Rnn(crate::ops::RnnAttrs {
             asymmetric_quantize_inputs: asym,
             ..

@@ -20,6 +20,7 @@ mod resize;
 mod rnn;
 pub(crate) mod shape_ops;
 mod softmax;
+mod svdf;
 mod unary;
 
 use crate::kernel::{Backend, NodeCtx};
@@ -42,6 +43,7 @@ const FAMILIES: &[Factory] = &[
     control::kernel_for,
     mediapipe::kernel_for,
     rnn::kernel_for,
+    svdf::kernel_for,
 ];
 
 /// The scalar reference backend.
