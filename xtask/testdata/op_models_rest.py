@@ -1,5 +1,7 @@
 """Per-operator cases for the recurrent operators of issue 10 the converter does not emit from a
-`tf.function`: RNN, UNIDIRECTIONAL_SEQUENCE_RNN and SVDF (float32 and hybrid).
+`tf.function`: RNN, UNIDIRECTIONAL_SEQUENCE_RNN and SVDF (float32 and hybrid); and CONV_3D and
+CONV_3D_TRANSPOSE (float32), which the converter does emit (`tf.nn.conv3d`,
+`tf.nn.conv3d_transpose`).
 
 Keras' SimpleRNN lowers to WHILE and the converter has no path to the fused basic-RNN builtins,
 so every model here is a raw flatbuffer written with the schema module of `ai_edge_litert`
@@ -22,7 +24,7 @@ import numpy as np
 
 import op_models as om
 
-OP_LIST = "RNN UNIDIRECTIONAL_SEQUENCE_RNN SVDF".split()
+OP_LIST = "RNN UNIDIRECTIONAL_SEQUENCE_RNN SVDF CONV_3D CONV_3D_TRANSPOSE".split()
 
 
 def _rng(name):
@@ -178,6 +180,52 @@ def _svdf_case(ctx, name, *, batch, input_size, filters, rank, memory, act, bias
     ctx.add_case(name, tflite, family="op", mode=mode, inputs=inputs, notes=notes)
 
 
+def _conv3d_case(ctx, name, fn, x_shape, notes):
+    import tensorflow as tf
+
+    import common
+
+    f = tf.function(fn, input_signature=[tf.TensorSpec(x_shape, tf.float32, name="in0")])
+    tflite = common.convert(f, "float32", input_signature=None)
+    ops = [n.op for n in om.model_nodes(tflite)]
+    op = "CONV_3D_TRANSPOSE" if "transpose" in name else "CONV_3D"
+    if op not in ops:
+        raise RuntimeError(f"{name}: no {op} in {ops}")
+    x = _rng(name).uniform(-1.0, 1.0, size=x_shape).astype(np.float32)
+    ctx.add_case(name, tflite, family="op", mode="float32", inputs=[x], notes=notes)
+
+
+def _conv3d_cases(ctx):
+    import tensorflow as tf
+
+    r = _rng("conv3d/weights")
+    w1 = r.uniform(-1, 1, size=[2, 3, 2, 3, 4]).astype(np.float32)
+    b1 = r.uniform(-0.5, 0.5, size=[4]).astype(np.float32)
+    w2 = r.uniform(-1, 1, size=[3, 2, 2, 2, 3]).astype(np.float32)
+    w3 = r.uniform(-1, 1, size=[2, 2, 3, 4, 3]).astype(np.float32)
+    b3 = r.uniform(-0.5, 0.5, size=[4]).astype(np.float32)
+    w4 = r.uniform(-1, 1, size=[3, 3, 3, 2, 2]).astype(np.float32)
+    _conv3d_case(ctx, "op_conv_3d_f32", lambda x: tf.nn.relu(tf.nn.conv3d(
+        x, tf.constant(w1), strides=[1, 1, 2, 1, 1], padding="SAME") + b1), [1, 4, 5, 6, 3],
+        "SAME, strides (1, 2, 1), bias and fused RELU, filter [2,3,2,3,4]")
+    _conv3d_case(ctx, "op_conv_3d_f32_valid", lambda x: tf.nn.conv3d(
+        x, tf.constant(w2), strides=[1, 2, 1, 1, 1], padding="VALID"), [2, 6, 4, 5, 2],
+        "VALID, strides (2, 1, 1), batch 2, no bias (the converter rejects dilated Conv3D "
+        "shapes)")
+    _conv3d_case(ctx, "op_conv_3d_transpose_f32", lambda x: tf.nn.conv3d_transpose(
+        x, tf.constant(w3), output_shape=[1, 6, 8, 5, 4], strides=[1, 2, 2, 2, 1],
+        padding="SAME") + b3, [1, 3, 4, 3, 3],
+        "SAME, strides 2 (odd output width 5), bias, filter [2,2,3,4,3]")
+    _conv3d_case(ctx, "op_conv_3d_transpose_f32_valid", lambda x: tf.nn.conv3d_transpose(
+        x, tf.constant(w4), output_shape=[2, 5, 7, 4, 2], strides=[1, 1, 2, 1, 1],
+        padding="VALID"), [2, 3, 3, 2, 2],
+        "VALID, strides (1, 2, 1), batch 2, no bias")
+    for op in ("CONV_3D", "CONV_3D_TRANSPOSE"):
+        ctx.skip(f"skip_op_{op.lower()}_i8", op, "int8",
+                 f"LiteRT registers {op} for float32 only, so the int8 converter keeps it "
+                 "in float")
+
+
 _RAW = ("a raw flatbuffer (the converter has no path to {op} from a tf.function: Keras' "
         "SimpleRNN lowers to WHILE)")
 
@@ -221,6 +269,7 @@ def build_all(ctx) -> None:
     _svdf_case(ctx, "op_svdf_hybrid_asym", batch=2, input_size=4, filters=3, rank=1, memory=5,
                act="none", hybrid=True, asym=True,
                notes=svdf + "; int8 weights, asymmetric input quantization")
+    _conv3d_cases(ctx)
     for op in ("RNN", "UNIDIRECTIONAL_SEQUENCE_RNN"):
         ctx.skip(f"skip_op_{op.lower()}_i8", op, "int8",
                  f"LiteRT's {op} kernel has float32 and hybrid (int8 weights) forms only: no "

@@ -360,6 +360,25 @@ macro_rules! op_table {
                     /// Hybrid kernels quantize inputs asymmetrically.
                     asymmetric_quantize_inputs: bool,
                 }
+                /// Options of `CONV_3D` and `CONV_3D_TRANSPOSE`.
+                Conv3dAttrs: Conv3DOptions, Conv3DOptionsArgs, builtin_options_as_conv_3_doptions {
+                    /// Padding scheme.
+                    padding: Padding,
+                    /// Stride along the depth.
+                    stride_d: i32,
+                    /// Stride along the width.
+                    stride_w: i32,
+                    /// Stride along the height.
+                    stride_h: i32,
+                    /// Activation fused into the output.
+                    fused_activation_function: Activation,
+                    /// Dilation along the depth.
+                    dilation_d_factor: i32,
+                    /// Dilation along the width.
+                    dilation_w_factor: i32,
+                    /// Dilation along the height.
+                    dilation_h_factor: i32,
+                }
                 /// Options of `SVDF`.
                 SvdfAttrs: SVDFOptions, SVDFOptionsArgs, builtin_options_as_svdfoptions {
                     /// Filters per output unit.
@@ -480,6 +499,10 @@ macro_rules! op_table {
                 UnidirectionalSequenceRnn = UNIDIRECTIONAL_SEQUENCE_RNN = 35 (SequenceRnnAttrs);
                 /// Singular value decomposition filter (a rank-limited 1-D convolution over time).
                 Svdf = SVDF = 27 (SvdfAttrs);
+                /// 3-D convolution (NDHWC input, DHWIO filter).
+                Conv3d = CONV_3D = 132 (Conv3dAttrs);
+                /// Transposed 3-D convolution.
+                Conv3dTranspose = CONV_3D_TRANSPOSE = 141 (Conv3dAttrs);
             }
             optional_attrs {
                 /// Reshape; `None` when the file has no options table (the converter omits it
