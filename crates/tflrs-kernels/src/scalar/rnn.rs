@@ -353,3 +353,129 @@ impl Kernel for RnnKernel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scalar::ScalarBackend;
+    use crate::tensor::TensorInfo;
+    use crate::testing::{Harness, TestInput, make_kernel};
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use tflrs_ir::{Activation, DType, Op, RnnAttrs, SequenceRnnAttrs, SvdfAttrs};
+
+    fn f32s(name: &str, shape: &[usize], v: &[f32]) -> Option<TestInput> {
+        Some(TestInput::from_slice(
+            TensorInfo::new(name, DType::Float32, shape.to_vec()),
+            v,
+        ))
+    }
+
+    fn seq(n: usize, k: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as f32 * 0.37 + k).sin()) * 0.8)
+            .collect()
+    }
+
+    fn floats(b: &[u8]) -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// Two RNN invokes on a lent state equal one two-step UNIDIRECTIONAL_SEQUENCE_RNN.
+    #[test]
+    fn rnn_state_continues_like_a_sequence() {
+        let (batch, n_in, units) = (2, 3, 4);
+        let w = seq(units * n_in, 0.1);
+        let r = seq(units * units, 0.7);
+        let bias = seq(units, 1.3);
+        let x1 = seq(batch * n_in, 2.0);
+        let x2 = seq(batch * n_in, 3.0);
+        let rnn = Op::Rnn(RnnAttrs {
+            fused_activation_function: Activation::Tanh,
+            asymmetric_quantize_inputs: false,
+        });
+        let out = vec![TensorInfo::new("o", DType::Float32, vec![batch, units])];
+        let mut ins = vec![
+            f32s("x", &[batch, n_in], &x1),
+            f32s("w", &[units, n_in], &w),
+            f32s("r", &[units, units], &r),
+            f32s("b", &[units], &bias),
+            f32s("h", &[batch, units], &vec![0.0; batch * units]),
+        ];
+        let mut h = Harness::new().state(&[4]);
+        let first = floats(&h.run_node(&ScalarBackend, &rnn, &mut ins, &out).unwrap()[0]);
+        ins[0] = f32s("x", &[batch, n_in], &x2);
+        let second = floats(&h.run_node(&ScalarBackend, &rnn, &mut ins, &out).unwrap()[0]);
+
+        // Time-major [2, batch, n_in]: step 0 is x1, step 1 is x2.
+        let xs: Vec<f32> = x1.iter().chain(&x2).copied().collect();
+        let op = Op::UnidirectionalSequenceRnn(SequenceRnnAttrs {
+            time_major: true,
+            fused_activation_function: Activation::Tanh,
+            asymmetric_quantize_inputs: false,
+        });
+        let mut sins = vec![
+            f32s("x", &[2, batch, n_in], &xs),
+            f32s("w", &[units, n_in], &w),
+            f32s("r", &[units, units], &r),
+            f32s("b", &[units], &bias),
+            f32s("h", &[batch, units], &vec![0.0; batch * units]),
+        ];
+        let sout = vec![TensorInfo::new("o", DType::Float32, vec![2, batch, units])];
+        let all = floats(
+            &Harness::new()
+                .run_node(&ScalarBackend, &op, &mut sins, &sout)
+                .unwrap()[0],
+        );
+        assert_eq!(&all[..batch * units], &first[..]);
+        assert_eq!(&all[batch * units..], &second[..]);
+        assert!(second.iter().zip(&first).any(|(a, b)| a != b));
+    }
+
+    /// Hostile shapes are typed errors, not panics.
+    #[test]
+    fn bad_shapes_are_errors() {
+        let rnn = Op::Rnn(RnnAttrs {
+            fused_activation_function: Activation::None,
+            asymmetric_quantize_inputs: false,
+        });
+        let ins = vec![
+            f32s("x", &[2, 3], &[0.0; 6]),
+            f32s("w", &[4, 2], &[0.0; 8]),
+            f32s("r", &[4, 4], &[0.0; 16]),
+            f32s("b", &[4], &[0.0; 4]),
+            f32s("h", &[2, 4], &[0.0; 8]),
+        ];
+        let out = vec![TensorInfo::new("o", DType::Float32, vec![2, 4])];
+        assert!(make_kernel(&ScalarBackend, &rnn, &ins, &out).is_err());
+
+        let svdf = Op::Svdf(SvdfAttrs {
+            rank: 1,
+            fused_activation_function: Activation::None,
+            asymmetric_quantize_inputs: false,
+        });
+        let ins = vec![
+            f32s("x", &[1, 3], &[0.0; 3]),
+            f32s("f", &[0, 3], &[]),
+            f32s("t", &[0, 2], &[]),
+            None,
+            f32s("s", &[1, 0], &[]),
+        ];
+        let out = vec![TensorInfo::new("o", DType::Float32, vec![1, 0])];
+        assert!(make_kernel(&ScalarBackend, &svdf, &ins, &out).is_err());
+        let svdf0 = Op::Svdf(SvdfAttrs {
+            rank: 0,
+            fused_activation_function: Activation::None,
+            asymmetric_quantize_inputs: false,
+        });
+        let ins = vec![
+            f32s("x", &[1, 3], &[0.0; 3]),
+            f32s("f", &[2, 3], &[0.0; 6]),
+            f32s("t", &[2, 2], &[0.0; 4]),
+            None,
+            f32s("s", &[1, 4], &[0.0; 4]),
+        ];
+        assert!(make_kernel(&ScalarBackend, &svdf0, &ins, &out).is_err());
+    }
+}

@@ -97,6 +97,11 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         feature.shape
     );
     let filters = feature.shape[0];
+    crate::ensure!(
+        filters > 0,
+        "SVDF feature weights '{}' have no filters",
+        feature.name
+    );
     let rank = usize::try_from(attrs.rank).unwrap_or(0);
     crate::ensure!(
         rank > 0 && filters % rank == 0,

@@ -109,13 +109,12 @@ pub(super) fn make(
     for k in 0..3 {
         let (small, large) = (xs[k + 1], os[k + 1]);
         if transpose {
-            let p = window::padding(stride[k], dilation[k], large, kernel[k], small)
-                .ok_or_else(|| KernelError::invalid(format!("{op}: padding overflows")))?;
-            let expect = window::out_size(a.padding, large, kernel[k], stride[k], dilation[k]);
-            crate::ensure!(
-                expect == Some(small),
-                "{op}: output size {large} does not give input size {small} on axis {k}"
-            );
+            // LiteRT pads for the size a convolution of the output would have, whatever the
+            // input's size; taps outside the output are skipped.
+            let (_, p) = window::conv_axis(a.padding, large, kernel[k], stride[k], dilation[k])
+                .ok_or_else(|| {
+                    KernelError::invalid(format!("{op}: window does not fit on axis {k}"))
+                })?;
             pad[k] = p.before;
         } else {
             let (o, p) = window::conv_axis(a.padding, small, kernel[k], stride[k], dilation[k])
