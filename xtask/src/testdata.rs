@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, value_name = "PATTERN")]
     only: Vec<String>,
     /// Run only this builder module (`arch_models`, `op_models`, `op_models_math`,
-    /// `op_models_index`, `keras_models` or `real_models`); repeatable.
+    /// `op_models_index`, `op_models_rest`, `keras_models` or `real_models`); repeatable.
     #[arg(long, value_name = "NAME")]
     module: Vec<String>,
 }

@@ -29,8 +29,8 @@ import time  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-MODULES = ("arch_models", "op_models", "op_models_math", "op_models_index", "keras_models",
-           "real_models")
+MODULES = ("arch_models", "op_models", "op_models_math", "op_models_index", "op_models_rest",
+           "keras_models", "real_models")
 
 
 def check_versions() -> None:

@@ -158,6 +158,10 @@ pub(crate) fn input_arity(op: &Op<'_>) -> Option<(usize, usize)> {
         Op::StridedSlice(_) => (4, 4),
         Op::Concatenation(_) | Op::Pack(_) => (1, usize::MAX),
         Op::UnidirectionalSequenceLstm(_) => (20, 24),
+        Op::Rnn(_) | Op::UnidirectionalSequenceRnn(_) => (5, 5),
+        Op::Svdf(_) => (5, 5),
+        Op::Conv3d(_) => (2, 3),
+        Op::Conv3dTranspose(_) => (3, 4),
         Op::While(_) | Op::CallOnce(_) | Op::VarHandle(_) => (0, usize::MAX),
         Op::If(_) => (1, usize::MAX),
         Op::Floor
@@ -1085,6 +1089,67 @@ fn infer_with(
             // [time, batch, units] or [batch, time, units], as the input is laid out.
             let _ = a.time_major;
             one(OutputType::new(d0(), vec![x[0], x[1], units]))
+        }
+        Op::Conv3d(a) => {
+            let (x, w) = (cx.dims(0)?, cx.dims(1)?);
+            rank_is(&x, 5, "input")?;
+            rank_is(&w, 5, "filter")?;
+            let (Some(kd), Some(kh), Some(kw)) =
+                (static_of(w[0]), static_of(w[1]), static_of(w[2]))
+            else {
+                return one(OutputType::dtype_only(d0()));
+            };
+            one(OutputType::new(
+                d0(),
+                vec![
+                    x[0],
+                    window(x[1], kd, a.stride_d, a.dilation_d_factor, a.padding)?,
+                    window(x[2], kh, a.stride_h, a.dilation_h_factor, a.padding)?,
+                    window(x[3], kw, a.stride_w, a.dilation_w_factor, a.padding)?,
+                    w[4],
+                ],
+            ))
+        }
+        Op::Conv3dTranspose(_) => {
+            let w = cx.dims(1)?;
+            rank_is(&w, 5, "filter")?;
+            match cx.ints(0) {
+                Some(shape) => {
+                    if shape.len() != 5 {
+                        return Err(format!(
+                            "output_shape has {} entries, expected 5",
+                            shape.len()
+                        ));
+                    }
+                    let dims = shape.iter().map(|&d| stat(d)).collect::<R<Vec<_>>>()?;
+                    one(OutputType::new(cx.dtype(2), dims))
+                }
+                None => one(OutputType::new(cx.dtype(2), vec![Dim::Dynamic; 5])),
+            }
+        }
+        Op::Svdf(a) => {
+            let x = cx.dims(0)?;
+            rank_is(&x, 2, "input")?;
+            // weights_feature: [num_filters, input_size]; units = num_filters / rank.
+            let units = match (cx.dims(1).ok().and_then(|w| w.first().copied()), a.rank) {
+                (Some(Dim::Static(f)), r) if r > 0 => Dim::Static(f / r as u32),
+                _ => Dim::Dynamic,
+            };
+            one(OutputType::new(d0(), vec![x[0], units]))
+        }
+        Op::Rnn(_) | Op::UnidirectionalSequenceRnn(_) => {
+            let x = cx.dims(0)?;
+            let rank = if matches!(node.op, Op::Rnn(_)) { 2 } else { 3 };
+            rank_is(&x, rank, "input")?;
+            // input_weights: [num_units, input_size].
+            let units = cx
+                .dims(1)
+                .ok()
+                .and_then(|w| w.first().copied())
+                .unwrap_or(Dim::Dynamic);
+            let mut out = x;
+            out[rank - 1] = units;
+            one(OutputType::new(d0(), out))
         }
         Op::Floor
         | Op::Ceil

@@ -353,6 +353,50 @@ macro_rules! op_table {
                     /// Axis of the new dimension (-1: last).
                     axis: i32,
                 }
+                /// Options of `RNN`.
+                RnnAttrs: RNNOptions, RNNOptionsArgs, builtin_options_as_rnnoptions {
+                    /// Activation of the new hidden state.
+                    fused_activation_function: Activation,
+                    /// Hybrid kernels quantize inputs asymmetrically.
+                    asymmetric_quantize_inputs: bool,
+                }
+                /// Options of `CONV_3D` and `CONV_3D_TRANSPOSE`.
+                Conv3dAttrs: Conv3DOptions, Conv3DOptionsArgs, builtin_options_as_conv_3_doptions {
+                    /// Padding scheme.
+                    padding: Padding,
+                    /// Stride along the depth.
+                    stride_d: i32,
+                    /// Stride along the width.
+                    stride_w: i32,
+                    /// Stride along the height.
+                    stride_h: i32,
+                    /// Activation fused into the output.
+                    fused_activation_function: Activation,
+                    /// Dilation along the depth.
+                    dilation_d_factor: i32,
+                    /// Dilation along the width.
+                    dilation_w_factor: i32,
+                    /// Dilation along the height.
+                    dilation_h_factor: i32,
+                }
+                /// Options of `SVDF`.
+                SvdfAttrs: SVDFOptions, SVDFOptionsArgs, builtin_options_as_svdfoptions {
+                    /// Filters per output unit.
+                    rank: i32,
+                    /// Activation of the output.
+                    fused_activation_function: Activation,
+                    /// Hybrid kernels quantize inputs asymmetrically.
+                    asymmetric_quantize_inputs: bool,
+                }
+                /// Options of `UNIDIRECTIONAL_SEQUENCE_RNN`.
+                SequenceRnnAttrs: SequenceRNNOptions, SequenceRNNOptionsArgs, builtin_options_as_sequence_rnnoptions {
+                    /// Inputs are `[time, batch, ...]` rather than `[batch, time, ...]`.
+                    time_major: bool,
+                    /// Activation of the new hidden state.
+                    fused_activation_function: Activation,
+                    /// Hybrid kernels quantize inputs asymmetrically.
+                    asymmetric_quantize_inputs: bool,
+                }
             }
             with_attrs {
                 /// 2-D convolution.
@@ -449,6 +493,16 @@ macro_rules! op_table {
                 LocalResponseNormalization = LOCAL_RESPONSE_NORMALIZATION = 13 (LocalResponseNormalizationAttrs);
                 /// One-hot encoding of indices.
                 OneHot = ONE_HOT = 85 (OneHotAttrs);
+                /// Basic RNN cell, one step.
+                Rnn = RNN = 24 (RnnAttrs);
+                /// Basic RNN over a sequence.
+                UnidirectionalSequenceRnn = UNIDIRECTIONAL_SEQUENCE_RNN = 35 (SequenceRnnAttrs);
+                /// Singular value decomposition filter (a rank-limited 1-D convolution over time).
+                Svdf = SVDF = 27 (SvdfAttrs);
+                /// 3-D convolution (NDHWC input, DHWIO filter).
+                Conv3d = CONV_3D = 132 (Conv3dAttrs);
+                /// Transposed 3-D convolution.
+                Conv3dTranspose = CONV_3D_TRANSPOSE = 141 (Conv3dAttrs);
             }
             optional_attrs {
                 /// Reshape; `None` when the file has no options table (the converter omits it

@@ -185,6 +185,24 @@ pub fn min_version(node: &Node<'_>, sg: &Subgraph<'_>) -> i32 {
                 1
             }
         }
+        Op::Svdf(_) if is(i0, DType::Int8) => 3,
+        Op::Svdf(a) if is(i0, DType::Float32) && is(in_t(1), DType::Int8) => {
+            if a.asymmetric_quantize_inputs { 4 } else { 2 }
+        }
+        Op::Rnn(crate::ops::RnnAttrs {
+            asymmetric_quantize_inputs: asym,
+            ..
+        })
+        | Op::UnidirectionalSequenceRnn(crate::ops::SequenceRnnAttrs {
+            asymmetric_quantize_inputs: asym,
+            ..
+        }) if is(i0, DType::Float32) && is(in_t(1), DType::Int8) => {
+            if *asym {
+                3
+            } else {
+                2
+            }
+        }
         Op::UnidirectionalSequenceLstm(a) => {
             let i2 = in_t(2);
             if is(i0, DType::Int16) && is(i2, DType::Int8) && is(out_t(0), DType::Int16) {

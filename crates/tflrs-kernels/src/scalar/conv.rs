@@ -19,6 +19,7 @@
 mod batch_matmul;
 mod common;
 mod conv2d;
+mod conv3d;
 mod depthwise;
 mod fully_connected;
 mod hybrid;
@@ -44,6 +45,8 @@ pub(crate) fn kernel_for(node: &NodeCtx<'_>) -> Result<Option<Box<dyn Kernel>>, 
         },
         Op::TransposeConv(_) => transpose_conv::make(node)?,
         Op::BatchMatMul(_) => batch_matmul::make(node)?,
+        Op::Conv3d(a) => conv3d::make(node, a, false)?,
+        Op::Conv3dTranspose(a) => conv3d::make(node, a, true)?,
         _ => return Ok(None),
     };
     Ok(Some(k))

@@ -18,6 +18,9 @@
 mod float;
 mod integer;
 
+/// LiteRT's per-row `BatchQuantizeFloats`, shared with the RNN family.
+pub(crate) use float::quantize;
+
 #[cfg(test)]
 mod litert_cases;
 #[cfg(test)]

@@ -17,8 +17,10 @@ mod mediapipe;
 mod pool;
 mod reduce;
 mod resize;
+mod rnn;
 pub(crate) mod shape_ops;
 mod softmax;
+mod svdf;
 mod unary;
 
 use crate::kernel::{Backend, NodeCtx};
@@ -40,6 +42,8 @@ const FAMILIES: &[Factory] = &[
     lstm::kernel_for,
     control::kernel_for,
     mediapipe::kernel_for,
+    rnn::kernel_for,
+    svdf::kernel_for,
 ];
 
 /// The scalar reference backend.

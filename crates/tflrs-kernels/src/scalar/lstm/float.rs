@@ -390,7 +390,7 @@ impl Kernel for FloatLstm {
 
 /// Quantizes a float vector to int8 as LiteRT's `BatchQuantizeFloats` does for one batch
 /// row, returning the scaling factor and the zero point (0 when symmetric).
-pub(super) fn quantize(values: &[f32], out: &mut [i8], asymmetric: bool) -> (f32, i32) {
+pub(crate) fn quantize(values: &[f32], out: &mut [i8], asymmetric: bool) -> (f32, i32) {
     let (min, max) = values
         .iter()
         .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
