@@ -528,23 +528,7 @@ fn infer_with(
                 ],
             ))
         }
-        Op::TransposeConv(_) => {
-            let w = cx.dims(1)?;
-            rank_is(&w, 4, "filter")?;
-            match cx.ints(0) {
-                Some(shape) => {
-                    if shape.len() != 4 {
-                        return Err(format!(
-                            "output_shape has {} entries, expected 4",
-                            shape.len()
-                        ));
-                    }
-                    let dims = shape.iter().map(|&d| stat(d)).collect::<R<Vec<_>>>()?;
-                    one(OutputType::new(cx.dtype(2), dims))
-                }
-                None => one(OutputType::new(cx.dtype(2), vec![Dim::Dynamic; 4])),
-            }
-        }
+        Op::TransposeConv(_) => one(transposed_output(&cx, 4)?),
         Op::MaxPool2d(a) | Op::AveragePool2d(a) => {
             let x = cx.dims(0)?;
             rank_is(&x, 4, "input")?;
@@ -1110,23 +1094,7 @@ fn infer_with(
                 ],
             ))
         }
-        Op::Conv3dTranspose(_) => {
-            let w = cx.dims(1)?;
-            rank_is(&w, 5, "filter")?;
-            match cx.ints(0) {
-                Some(shape) => {
-                    if shape.len() != 5 {
-                        return Err(format!(
-                            "output_shape has {} entries, expected 5",
-                            shape.len()
-                        ));
-                    }
-                    let dims = shape.iter().map(|&d| stat(d)).collect::<R<Vec<_>>>()?;
-                    one(OutputType::new(cx.dtype(2), dims))
-                }
-                None => one(OutputType::new(cx.dtype(2), vec![Dim::Dynamic; 5])),
-            }
-        }
+        Op::Conv3dTranspose(_) => one(transposed_output(&cx, 5)?),
         Op::Svdf(a) => {
             let x = cx.dims(0)?;
             rank_is(&x, 2, "input")?;
@@ -1289,6 +1257,25 @@ fn strided_slice(cx: &Ctx<'_, '_>, a: &StridedSliceAttrs) -> R<Vec<OutputType>> 
         dims.push(stat(len.max(0))?);
     }
     Ok(vec![OutputType::new(dtype, dims); n_out])
+}
+
+/// TRANSPOSE_CONV and CONV_3D_TRANSPOSE: the output shape is input 0's value (`rank` entries),
+/// the type input 2's; the filter has rank `rank`.
+fn transposed_output(cx: &Ctx<'_, '_>, rank: usize) -> R<OutputType> {
+    rank_is(&cx.dims(1)?, rank, "filter")?;
+    Ok(match cx.ints(0) {
+        Some(shape) => {
+            if shape.len() != rank {
+                return Err(format!(
+                    "output_shape has {} entries, expected {rank}",
+                    shape.len()
+                ));
+            }
+            let dims = shape.iter().map(|&d| stat(d)).collect::<R<Vec<_>>>()?;
+            OutputType::new(cx.dtype(2), dims)
+        }
+        None => OutputType::new(cx.dtype(2), vec![Dim::Dynamic; rank]),
+    })
 }
 
 /// RANGE: one dimension, known when start, limit and delta are constants.
